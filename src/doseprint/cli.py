@@ -1,0 +1,439 @@
+"""The doseprint command line (cli.md): a thin click layer over the stage functions.
+
+Exit codes are mapped in one place, :func:`main`, from the hierarchy of
+:mod:`doseprint.errors`: 0 done, 1 a failed result, 2 bad input, 3 the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from doseprint import __version__
+from doseprint.errors import (
+    EXIT_BUG,
+    EXIT_INPUT,
+    DoseCheckError,
+    DoseprintError,
+    InputError,
+    exit_code_for,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("doseprint")
+
+
+def _library_options(func: F) -> F:
+    func = click.option("--printers", "printer_dirs", multiple=True,
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Extra printer profile folder (repeatable; also "
+                             "DOSEPRINT_PRINTERS).")(func)
+    func = click.option("--formulations", "formulation_dirs", multiple=True,
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Extra formulation folder (repeatable; also "
+                             "DOSEPRINT_FORMULATIONS). Its ids override shipped ones.")(func)
+    return func
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="doseprint")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of any error.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """doseprint: personalised tablets printed on demand.
+
+    \b
+    A first job, start to finish:
+      doseprint compile examples/theophylline-sustained.toml \\
+          --printer generic-marlin-1x175 --out job-123
+      doseprint virtual-printer --tcp 5555 &
+      doseprint print job-123 --port socket://127.0.0.1:5555 --operator "A. Pharmacist"
+      doseprint record list
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+
+
+# compile ----------------------------------------------------------------------------
+
+
+@cli.command("compile")
+@click.argument("rx", type=click.Path(path_type=Path))
+@click.option("--printer", "printer_id", required=True, help="Printer profile id.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Job folder to write.")
+@_library_options
+@click.option("--layer-height", type=float, default=None,
+              help="Layer height in mm (default: the printer profile's).")
+@click.option("--force", is_flag=True, help="Replace an existing job folder.")
+def compile_cmd(
+    rx: Path, printer_id: str, out: Path, formulation_dirs: tuple[Path, ...],
+    printer_dirs: tuple[Path, ...], layer_height: float | None, force: bool,
+) -> None:
+    """Design, predict, slice and verify RX; write the job folder OUT.
+
+    \b
+    Example:
+      doseprint compile rx-123.toml --printer generic-marlin-1x175 --out job-123
+    """
+    from doseprint.job.compile import check_out_dir, compile_prescription, write_job
+
+    check_out_dir(out, force)
+    compiled = compile_prescription(
+        rx, printer_id, formulation_dirs=formulation_dirs, printer_dirs=printer_dirs,
+        layer_height_mm=layer_height, progress=lambda msg: log.info("compile: %s", msg),
+    )
+    write_job(compiled, out, force=force)
+    job = compiled.job
+    for t in job["tablets"]:
+        for a in t["actives"]:
+            rel = a["release"]
+            click.echo(f"tablet {t['index']:>3}  {a['api']:<18} {a['dose_mg']:>8g} mg  "
+                       f"G-code {a['gcode_dose_mg']:>9.3f} mg ({a['dose_error_pct']:+.3f} %)  "
+                       f"{t['design']['dimensions_mm']['diameter']:.2f} × "
+                       f"{t['design']['dimensions_mm']['height']:.2f} mm  "
+                       f"{rel['kind']} {'met' if rel['met'] else 'NOT met'}")
+    for w in job["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"wrote {out} ({job['gcode']['lines']} G-code lines, about "
+               f"{job['gcode']['estimated_print_s'] / 60:.0f} min to print)")
+
+
+# release ----------------------------------------------------------------------------
+
+
+@cli.command("release")
+@click.argument("rx", type=click.Path(path_type=Path))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the curves: hours, then one column per API (fractions 0..1).")
+@click.option("--printer", "printer_id", default="generic-marlin-1x175", show_default=True,
+              help="Printer whose layer heights the design snaps to.")
+@_library_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def release_cmd(
+    rx: Path, csv_path: Path | None, printer_id: str, formulation_dirs: tuple[Path, ...],
+    printer_dirs: tuple[Path, ...], as_json: bool,
+) -> None:
+    """Design RX and predict each API's release; print t50, t80, f2 and the judgement.
+
+    \b
+    Example:
+      doseprint release rx-123.toml --csv curves.csv
+    """
+    from doseprint.design.cylinder import design_tablets
+    from doseprint.job.compile import layer_grid
+    from doseprint.job.folder import write_file_atomic
+    from doseprint.library import load_library
+    from doseprint.models.load import check_prescription, load_prescription
+
+    lib = load_library(formulation_dirs, printer_dirs)
+    prescription = load_prescription(rx)
+    check_prescription(prescription, lib.formulations)
+    grid = layer_grid(lib.printer(printer_id), None)
+    tablets = design_tablets(prescription, lib.formulations, grid)
+    first = tablets[0]
+    rows: list[dict[str, Any]] = []
+    for r in first.releases:
+        j = r.judgement
+        active = prescription.active(r.api)
+        rows.append({"api": r.api, "kind": j.kind, "t50_h": j.t50_h, "t80_h": j.t80_h,
+                     "mdt_h": j.mdt_h, "f2": j.f2, "met": j.met, "reason": j.reason,
+                     "target_t80_h": active.t80_h,
+                     "formulation": first.design.compartments[0].formulation,
+                     "dimensions_mm": first.design.dimensions_mm()})
+    if csv_path is not None:
+        lines = ["hours," + ",".join(r.api for r in first.releases)]
+        hours = first.releases[0].hours
+        for i, h in enumerate(hours):
+            lines.append(f"{h:g}," + ",".join(f"{r.fraction[i]:.6f}" for r in first.releases))
+        write_file_atomic(csv_path, ("\n".join(lines) + "\n").encode())
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        f2 = "" if row["f2"] is None else f"  f2 {row['f2']:.1f}"
+        click.echo(f"{row['api']}: {row['kind']} ({row['formulation']}, "
+                   f"{row['dimensions_mm']['diameter']:.2f} × "
+                   f"{row['dimensions_mm']['height']:.2f} mm)  "
+                   f"t50 {_h(row['t50_h'])}  t80 {_h(row['t80_h'])}{f2}  "
+                   f"{'met' if row['met'] else 'NOT met'}: {row['reason']}")
+    if len({t.design.dimensions_mm()['diameter'] for t in tablets}) > 1:
+        click.echo("(schedule: the first tablet is shown; `compile` designs every tablet)")
+
+
+def _h(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} h"
+
+
+# gcode ------------------------------------------------------------------------------
+
+
+@cli.group("gcode")
+def gcode_group() -> None:
+    """Check G-code."""
+
+
+@gcode_group.command("check")
+@click.argument("job_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def gcode_check(job_dir: Path, as_json: bool) -> None:
+    """Recompute every tablet's dose from JOB/job.gcode and compare with job.json.
+
+    Exit 1 if any tablet misses its dose by more than 1 %.
+
+    \b
+    Example:
+      doseprint gcode check job-123
+    """
+    from doseprint.gcode.reader import dose_mg, read_gcode_file
+    from doseprint.job.folder import read_job
+    from doseprint.tolerances import tol
+
+    job = read_job(job_dir, check_hashes=False)
+    reading = read_gcode_file(job_dir / job["gcode"]["file"])
+    tools = {int(t["tool"]): t for t in job["tools"]}
+    rows = []
+    failed = []
+    for t in job["tablets"]:
+        for a in t["actives"]:
+            tool = tools[int(a["tool"])]
+            length = reading.filament_mm.get((int(t["index"]), int(a["tool"])), 0.0)
+            got = dose_mg(length, float(tool["filament_diameter_mm"]),
+                          float(tool["density_g_cm3"]), float(tool["drug_loading"]))
+            want = float(a["dose_mg"])
+            err = 100.0 * (got - want) / want
+            ok = abs(got - want) <= tol.dose_rel * want
+            rows.append({"tablet": t["index"], "api": a["api"], "dose_mg": want,
+                         "gcode_dose_mg": round(got, 4), "error_pct": round(err, 4), "ok": ok})
+            if not ok:
+                failed.append(f"tablet {t['index']}: {a['api']} {got:.3f} mg from the G-code, "
+                              f"prescribed {want:g} mg ({err:+.2f} %)")
+    if as_json:
+        _echo_json({"ok": not failed, "tablets": rows})
+    else:
+        for r in rows:
+            click.echo(f"tablet {r['tablet']:>3}  {r['api']:<18} {r['dose_mg']:>8g} mg  "
+                       f"G-code {r['gcode_dose_mg']:>9.3f} mg  {r['error_pct']:+.3f} %  "
+                       f"{'ok' if r['ok'] else 'MISS'}")
+    if failed:
+        raise DoseCheckError(f"{job_dir / 'job.gcode'}: dose check failed (tolerance "
+                             f"±{100 * tol.dose_rel:g} %):\n  " + "\n  ".join(failed),
+                             hint="compile the prescription again; do not print this job")
+
+
+# preview ----------------------------------------------------------------------------
+
+
+@cli.command("preview")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write (default: SOURCE's preview.html or <rx>.html).")
+@click.option("--printer", "printer_id", default="generic-marlin-1x175", show_default=True,
+              help="Printer to design for when SOURCE is a prescription.")
+@_library_options
+def preview_cmd(
+    source: Path, out: Path | None, printer_id: str, formulation_dirs: tuple[Path, ...],
+    printer_dirs: tuple[Path, ...],
+) -> None:
+    """Write the clinician's preview page of a job folder or a prescription.
+
+    \b
+    Example:
+      doseprint preview job-123 --out job-123.html
+    """
+    from doseprint.job.compile import compile_prescription
+    from doseprint.job.folder import read_job, write_file_atomic
+    from doseprint.report.preview import render_preview
+
+    if source.is_dir():
+        job = read_job(source, check_hashes=False)
+        target = out or source / "preview.html"
+        page = render_preview(job)
+    else:
+        compiled = compile_prescription(source, printer_id, formulation_dirs=formulation_dirs,
+                                        printer_dirs=printer_dirs)
+        target = out or source.with_suffix(".html")
+        page = compiled.files["preview.html"].decode()
+    write_file_atomic(target, page.encode())
+    click.echo(f"wrote {target}")
+
+
+# libraries --------------------------------------------------------------------------
+
+
+@cli.group("formulation")
+def formulation_group() -> None:
+    """The formulation library."""
+
+
+@formulation_group.command("list")
+@_library_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def formulation_list(
+    formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...], as_json: bool
+) -> None:
+    """List every formulation (shipped and the site's).
+
+    \b
+    Example:
+      doseprint formulation list --formulations site/formulations
+    """
+    from doseprint.library import load_formulations
+
+    formulations = load_formulations(formulation_dirs)
+    if as_json:
+        _echo_json([{"id": f.id, "api": f.api, "drug_loading": f.drug_loading,
+                     "release_mechanism": f.release_mechanism, "path": f.path}
+                    for f in formulations.values()])
+        return
+    for f in sorted(formulations.values(), key=lambda f: f.id):
+        click.echo(f"{f.id:<36} {f.api or '(drug-free)':<20} {f.drug_loading:>5.0%}  "
+                   f"{f.release_mechanism:<18} {f.name}")
+
+
+@formulation_group.command("show")
+@click.argument("formulation_id")
+@_library_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def formulation_show(
+    formulation_id: str, formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Show one formulation with its sources.
+
+    \b
+    Example:
+      doseprint formulation show theophylline-hpc-30
+    """
+    import dataclasses
+
+    from doseprint.library import Library, load_formulations
+
+    f = Library(load_formulations(formulation_dirs), {}).formulation(formulation_id)
+    data = dataclasses.asdict(f)
+    if as_json:
+        _echo_json(data)
+        return
+    for key, value in data.items():
+        if key == "sources":
+            click.echo("sources:")
+            for s in value:
+                click.echo(f"  - {s}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@cli.group("printer")
+def printer_group() -> None:
+    """The printer profiles."""
+
+
+@printer_group.command("list")
+@_library_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def printer_list(
+    formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...], as_json: bool
+) -> None:
+    """List every printer profile.
+
+    \b
+    Example:
+      doseprint printer list
+    """
+    from doseprint.library import load_printers
+
+    printers = load_printers(printer_dirs)
+    if as_json:
+        _echo_json([{"id": p.id, "name": p.name, "flavor": p.flavor, "extruders": p.extruders}
+                    for p in printers.values()])
+        return
+    for p in sorted(printers.values(), key=lambda p: p.id):
+        click.echo(f"{p.id:<28} {p.flavor:<15} {p.extruders} extruder(s)  {p.name}")
+
+
+@printer_group.command("show")
+@click.argument("printer_id")
+@_library_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def printer_show(
+    printer_id: str, formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Show one printer profile.
+
+    \b
+    Example:
+      doseprint printer show generic-marlin-2x175
+    """
+    import dataclasses
+
+    from doseprint.library import Library, load_printers
+
+    p = Library({}, load_printers(printer_dirs)).printer(printer_id)
+    data = dataclasses.asdict(p)
+    if as_json:
+        _echo_json(data)
+        return
+    for key, value in data.items():
+        click.echo(f"{key}: {value}")
+
+
+# entry point ------------------------------------------------------------------------
+
+
+def _report(exc: DoseprintError) -> None:
+    if isinstance(exc, InputError) and len(exc.problems) > 1:
+        click.echo(f"error: {len(exc.problems)} problems:", err=True)
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+    else:
+        click.echo(f"error: {exc.message}", err=True)
+    if isinstance(exc, InputError):
+        click.echo("nothing was written.", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI, mapping errors to cli.md's exit codes (the one place that does)."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="doseprint", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code else EXIT_INPUT)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except DoseprintError as exc:
+        if debug:
+            traceback.print_exc()
+        _report(exc)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        click.echo("interrupted.", err=True)
+        sys.exit(1)
+    except Exception:
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo("internal error: this is a bug in doseprint; run again with --debug "
+                       "and report the traceback.", err=True)
+        sys.exit(EXIT_BUG)
+    sys.exit(0)

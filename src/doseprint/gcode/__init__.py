@@ -1,0 +1,1 @@
+"""gcode stage of doseprint."""

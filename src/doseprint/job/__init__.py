@@ -1,0 +1,1 @@
+"""job stage of doseprint."""

@@ -1,0 +1,267 @@
+"""`doseprint compile`: prescription -> design -> release -> slice -> verify -> job folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import trimesh
+
+from doseprint import __version__
+from doseprint.design.cylinder import LayerGrid, design_tablets
+from doseprint.design.tablet import DesignedTablet, PredictedRelease
+from doseprint.errors import DoseCheckError, InputError
+from doseprint.gcode.reader import read_gcode
+from doseprint.gcode.render import GcodeProgram, render_gcode
+from doseprint.geometry.tablet import TabletMesh, build_mesh
+from doseprint.job.folder import sha256_bytes, write_job_folder
+from doseprint.job.verify import Verification, verify_reading
+from doseprint.library import Library, load_library
+from doseprint.models.formulation import Formulation
+from doseprint.models.load import check_prescription, load_prescription
+from doseprint.models.prescription import Active, Prescription
+from doseprint.models.printer import PrinterProfile
+from doseprint.report.preview import render_preview
+from doseprint.slicer.plan import SliceSettings, plan_tablet
+from doseprint.slicer.plate import place_tablets
+from doseprint.slicer.toolpaths import CompartmentToolpaths
+
+log = logging.getLogger(__name__)
+
+JOB_SCHEMA = "doseprint.job/1"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CompiledJob:
+    """Everything a compile produced, before and after it is written."""
+
+    prescription: Prescription
+    printer: PrinterProfile
+    tools: tuple[Formulation, ...]
+    tablets: tuple[DesignedTablet, ...]
+    meshes: tuple[TabletMesh, ...]
+    toolpaths: tuple[tuple[CompartmentToolpaths, ...], ...]
+    program: GcodeProgram
+    verification: Verification
+    job: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def layer_grid(profile: PrinterProfile, layer_height_mm: float | None) -> LayerGrid:
+    """The printer's layer heights, with ``--layer-height`` checked against its limits."""
+    layer = profile.layer_height_mm if layer_height_mm is None else layer_height_mm
+    if not profile.min_layer_height_mm <= layer <= profile.max_layer_height_mm:
+        raise InputError(f"is {layer:g} mm; {profile.id} prints layers of "
+                         f"{profile.min_layer_height_mm:g}..{profile.max_layer_height_mm:g} mm",
+                         file="command line", key="--layer-height")
+    return LayerGrid(profile.first_layer_height_mm, layer)
+
+
+def compile_prescription(
+    rx_path: Path | str,
+    printer_id: str,
+    *,
+    library: Library | None = None,
+    formulation_dirs: Sequence[Path | str] = (),
+    printer_dirs: Sequence[Path | str] = (),
+    layer_height_mm: float | None = None,
+    progress: Progress | None = None,
+) -> CompiledJob:
+    """Run every stage up to the job folder's contents (nothing is written).
+
+    Raises
+    ------
+    InputError
+        A file or option is invalid, or no design meets the target (exit 2).
+    DoseCheckError
+        The G-code, read back, misses a prescribed dose or a limit (exit 1).
+    """
+    say = progress or (lambda _msg: None)
+    lib = library or load_library(formulation_dirs, printer_dirs)
+    rx = load_prescription(rx_path)
+    check_prescription(rx, lib.formulations)
+    profile = lib.printer(printer_id)
+    grid = layer_grid(profile, layer_height_mm)
+
+    say("designing")
+    tablets = design_tablets(rx, lib.formulations, grid)
+    tool_ids = sorted({c.formulation for t in tablets for c in t.design.compartments})
+    if len(tool_ids) > profile.extruders:
+        raise InputError(f"the design needs {len(tool_ids)} materials but {profile.id} has "
+                         f"{profile.extruders} extruder(s)", file="--printer", key=printer_id)
+    tools = tuple(lib.formulations[fid] for fid in tool_ids)
+    for f in tools:
+        if abs(f.filament_diameter_mm - profile.filament_diameter_mm) > 0.05:
+            raise InputError(f"{f.id} is {f.filament_diameter_mm:g} mm filament; {profile.id} "
+                             f"feeds {profile.filament_diameter_mm:g} mm", file=f.path,
+                             key="filament_diameter_mm")
+
+    say("meshing")
+    meshes = tuple(build_mesh(t.design) for t in tablets)
+
+    say("slicing")
+    settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
+    plate = place_tablets(profile, [t.design.diameter_mm for t in tablets], rx.source)
+    cache: dict[tuple[Any, ...], tuple[CompartmentToolpaths, ...]] = {}
+    toolpaths = []
+    for t, mesh in zip(tablets, meshes, strict=True):
+        d = t.design
+        key = (d.diameter_mm, d.height_mm, d.layers, d.compartments)
+        if key not in cache:
+            cache[key] = plan_tablet(mesh, d, lib.formulations, settings)
+        toolpaths.append(tuple(_reindex(p, d.index) for p in cache[key]))
+
+    say("writing G-code")
+    header = [
+        f"prescription {rx.id} sha256 {rx.sha256}",
+        f"printer {profile.id} sha256 {profile.sha256}",
+        *(f"tool T{k} formulation {f.id} sha256 {f.sha256}" for k, f in enumerate(tools)),
+        f"flavor {profile.flavor}, extrusion {profile.extrusion}, layer {grid.layer_mm:g} mm",
+        f"tablets {len(tablets)}",
+    ]
+    program = render_gcode(profile, tools, plate, toolpaths, header)
+
+    say("verifying the dose from the G-code")
+    reading = read_gcode(program.text.splitlines(), source="job.gcode")
+    expected = [(t.design.index, c.api, c.tool, c.dose_mg)
+                for t in tablets for c in t.design.compartments]
+    verification = verify_reading(reading, expected, tools, profile)
+    if not verification.ok:
+        raise DoseCheckError("the G-code, read back, fails its checks; no job was written:\n  "
+                             + "\n  ".join(verification.problems))
+
+    gcode_bytes = program.text.encode()
+    threemf = export_3mf(meshes)
+    job = _job_json(rx, profile, tools, tablets, toolpaths, plate.centers_mm, verification,
+                    program, gcode_bytes)
+    preview = render_preview(job).encode()
+    job["files"] = {"tablets.3mf": sha256_bytes(threemf), "preview.html": sha256_bytes(preview)}
+    job_bytes = (json.dumps(job, indent=1, ensure_ascii=False) + "\n").encode()
+    files = {"job.gcode": gcode_bytes, "tablets.3mf": threemf, "preview.html": preview,
+             "job.json": job_bytes}
+    return CompiledJob(rx, profile, tools, tablets, meshes, tuple(toolpaths), program,
+                       verification, job, files)
+
+
+def write_job(compiled: CompiledJob, out: Path | str, *, force: bool = False) -> Path:
+    """Write the job folder atomically (job.md)."""
+    write_job_folder(Path(out), compiled.files, force=force)
+    return Path(out)
+
+
+def check_out_dir(out: Path | str, force: bool) -> None:
+    """Refuse an existing ``--out`` before any work, unless ``--force``."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; give --force to replace it", file=str(out),
+                         key="--out")
+
+
+def _reindex(paths: CompartmentToolpaths, index: int) -> CompartmentToolpaths:
+    return paths if paths.tablet == index else replace(paths, tablet=index)
+
+
+def export_3mf(meshes: Sequence[TabletMesh]) -> bytes:
+    """All tablets in one 3MF: one object per tablet, named ``tablet-<i>``, its
+    compartments as that object's parts, in tablet coordinates."""
+    scene = trimesh.Scene()
+    for m in meshes:
+        for name, mesh in zip(m.names, m.meshes, strict=True):
+            scene.add_geometry(mesh, node_name=f"tablet-{m.index}/{name}",
+                               geom_name=f"tablet-{m.index}/{name}")
+    buffer = io.BytesIO()
+    data = scene.export(file_type="3mf")  # type: ignore[no-untyped-call]
+    buffer.write(data if isinstance(data, bytes) else data.encode())
+    return buffer.getvalue()
+
+
+def _target(active: Active) -> dict[str, Any]:
+    if active.release == "sustained":
+        return {"t80_h": active.t80_h, "tolerance_rel": 0.10}
+    if active.release == "profile":
+        assert active.profile is not None
+        return {"points": [list(p) for p in active.profile], "f2_min": 50.0}
+    return {"fraction": 0.85, "at_h": 0.5}
+
+
+def release_json(active: Active, r: PredictedRelease) -> dict[str, Any]:
+    j = r.judgement
+
+    def rnd(v: float | None, n: int = 3) -> float | None:
+        return None if v is None else round(v, n)
+
+    return {
+        "kind": active.release, "target": _target(active), "model": r.model,
+        "t50_h": rnd(j.t50_h), "t80_h": rnd(j.t80_h), "mdt_h": rnd(j.mdt_h),
+        "f2": rnd(j.f2, 2), "released_at_0_5_h": rnd(j.released_at_30min, 4),
+        "met": j.met, "reason": j.reason,
+        "curve": [[round(float(h), 3), round(float(f), 5)]
+                  for h, f in zip(r.hours, r.fraction, strict=True)],
+    }
+
+
+def _job_json(
+    rx: Prescription,
+    profile: PrinterProfile,
+    tools: Sequence[Formulation],
+    tablets: Sequence[DesignedTablet],
+    toolpaths: Sequence[Sequence[CompartmentToolpaths]],
+    centers: Sequence[tuple[float, float]],
+    verification: Verification,
+    program: GcodeProgram,
+    gcode_bytes: bytes,
+) -> dict[str, Any]:
+    checks = {(c.tablet, c.api): c for c in verification.doses}
+    warnings = []
+    if any("estimate" in " ".join(f.sources).lower() for f in tools):
+        warnings.append("some material values of " + ", ".join(f.id for f in tools)
+                        + " are estimates: calibrate the formulation before dispensing")
+    out_tablets = []
+    for t, paths, center in zip(tablets, toolpaths, centers, strict=True):
+        actives = []
+        for comp, p in zip(t.design.compartments, paths, strict=True):
+            check = checks[(t.design.index, comp.api)]
+            active = rx.active(comp.api)
+            trim = p.flow_multiplier - 1.0
+            if abs(trim) > 0.02:
+                warnings.append(f"tablet {t.design.index}: {comp.api} flow trimmed by "
+                                f"{trim:+.1%} to carry the dose")
+            actives.append({
+                "api": comp.api, "tool": comp.tool, "formulation": comp.formulation,
+                "dose_mg": comp.dose_mg, "design_volume_mm3": round(comp.volume_mm3, 4),
+                "planned_volume_mm3": round(p.planned_volume_mm3, 4),
+                "flow_multiplier": round(p.flow_multiplier, 5),
+                "filament_mm": round(check.filament_mm, 5),
+                "gcode_dose_mg": round(check.gcode_mg, 4),
+                "dose_error_pct": round(check.error_pct, 4),
+                "release": release_json(active, t.release(comp.api)),
+            })
+        out_tablets.append({"index": t.design.index,
+                            "center_mm": [round(center[0], 3), round(center[1], 3)],
+                            "design": t.design.to_json(), "actives": actives})
+    return {
+        "schema": JOB_SCHEMA,
+        "doseprint_version": __version__,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "prescription": {"id": rx.id, "sha256": rx.sha256, "patient": rx.patient,
+                         "file": Path(rx.source).name, "content": rx.content},
+        "printer": {"id": profile.id, "sha256": profile.sha256, "flavor": profile.flavor,
+                    "extruders": profile.extruders},
+        "tools": [{"tool": k, "formulation": f.id, "api": f.api, "drug_loading": f.drug_loading,
+                   "density_g_cm3": f.density_g_cm3,
+                   "filament_diameter_mm": f.filament_diameter_mm,
+                   "nozzle_temp_c": f.nozzle_temp_c, "formulation_sha256": f.sha256}
+                  for k, f in enumerate(tools)],
+        "tablets": out_tablets,
+        "gcode": {"file": "job.gcode", "sha256": sha256_bytes(gcode_bytes),
+                  "lines": program.lines, "estimated_print_s": program.estimated_print_s},
+        "warnings": warnings,
+    }

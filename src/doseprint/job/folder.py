@@ -1,0 +1,152 @@
+"""Write a job folder atomically, and read one back with its hashes checked (job.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from doseprint.errors import DiskError, InputError, JobIntegrityError
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable only once its directory entry is on disk.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise DiskError(f"{path}: cannot be written: {exc.strerror}") from exc
+
+
+def write_job_folder(out: Path, files: Mapping[str, bytes], *, force: bool) -> None:
+    """Write every file into a fresh folder beside ``out``, then rename it into place.
+
+    A failure leaves no folder, or leaves the previous one untouched. With ``force`` an
+    existing ``out`` is replaced; without it, an existing ``out`` is an input error.
+
+    Raises
+    ------
+    InputError
+        ``out`` exists and ``force`` is not given, or is not a folder.
+    DiskError
+        The folder cannot be written.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; give --force to replace it", file=str(out),
+                         key="--out")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", file=str(out), key="--out")
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+    except OSError as exc:
+        raise DiskError(f"{parent}: cannot create the job folder: {exc.strerror}") from exc
+    old: Path | None = None
+    try:
+        for name, data in files.items():
+            with open(tmp / name, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".old"))
+            os.rmdir(old)
+            os.replace(out, old)
+        os.replace(tmp, out)
+        _fsync_dir(parent)
+    except OSError as exc:
+        if old is not None and not out.exists():
+            with contextlib.suppress(OSError):
+                os.replace(old, out)
+                old = None
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DiskError(f"{out}: cannot write the job folder: {exc.strerror}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> dict[str, Any]:
+    """Read ``job.json`` of a job folder; with ``check_hashes`` every file it lists must
+    match its SHA-256.
+
+    Raises
+    ------
+    InputError
+        The folder or its job.json is missing or unreadable, or its schema is unknown.
+    JobIntegrityError
+        A file no longer matches its hash in job.json.
+    """
+    job_dir = Path(job_dir)
+    manifest = job_dir / "job.json"
+    try:
+        job = json.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("is not a job folder (no job.json)", file=str(job_dir)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot be read: {exc}", file=str(manifest)) from None
+    if not isinstance(job, dict) or job.get("schema") != "doseprint.job/1":
+        found = job.get("schema") if isinstance(job, dict) else None
+        raise InputError(f'is {found!r}; this doseprint reads only "doseprint.job/1"',
+                         file=str(manifest), key="schema")
+    if check_hashes:
+        for name, expected in job_file_hashes(job).items():
+            try:
+                actual = sha256_bytes((job_dir / name).read_bytes())
+            except OSError:
+                raise JobIntegrityError(f"{name} listed in job.json is missing",
+                                        file=str(job_dir)) from None
+            if actual != expected:
+                raise JobIntegrityError(
+                    f"{name} does not match the SHA-256 in job.json (expected {expected[:12]}…, "
+                    f"found {actual[:12]}…): the job was changed after compile; compile it "
+                    "again", file=str(job_dir))
+    return job
+
+
+def job_file_hashes(job: Mapping[str, Any]) -> dict[str, str]:
+    """File name -> SHA-256 of every file a job.json vouches for."""
+    hashes = {str(job["gcode"]["file"]): str(job["gcode"]["sha256"])}
+    hashes.update({str(k): str(v) for k, v in job.get("files", {}).items()})
+    return hashes
+
+
+def canonical_json(value: Any) -> bytes:
+    """Stable JSON bytes (sorted keys, no spaces) for hashing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

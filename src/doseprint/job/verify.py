@@ -1,0 +1,133 @@
+"""Verify a program from its own text: dose per tablet and API, temperatures, bounds.
+
+This is the pipeline's independent check: it reads the G-code back the way a printer
+executes it (:mod:`doseprint.gcode.reader`), never the planner's numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from doseprint.gcode.reader import GcodeReading, dose_mg
+from doseprint.models.formulation import Formulation
+from doseprint.models.printer import PrinterProfile
+from doseprint.tolerances import tol
+
+
+@dataclass(frozen=True)
+class DoseCheck:
+    """One tablet's dose of one API: prescribed, read from G-code, and the error."""
+
+    tablet: int
+    api: str
+    tool: int
+    prescribed_mg: float
+    gcode_mg: float
+    filament_mm: float
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * (self.gcode_mg - self.prescribed_mg) / self.prescribed_mg
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.gcode_mg - self.prescribed_mg) <= tol.dose_rel * self.prescribed_mg
+
+
+@dataclass(frozen=True)
+class Verification:
+    doses: tuple[DoseCheck, ...]
+    problems: tuple[str, ...]
+    """Every failure: doses beyond tolerance, stray drug, temperatures, bounds."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_reading(
+    reading: GcodeReading,
+    expected: Sequence[tuple[int, str, int, float]],
+    tools: Sequence[Formulation],
+    profile: PrinterProfile,
+) -> Verification:
+    """Compare a reading of the G-code with what the job promises.
+
+    Parameters
+    ----------
+    reading : GcodeReading
+        The program as the reader saw it.
+    expected : sequence of (tablet, api, tool, dose_mg)
+        Every tablet's prescribed dose of every API and the tool that lays it.
+    tools : sequence of Formulation
+        ``tools[k]`` is loaded in tool *k*.
+    profile : PrinterProfile
+        Limits: bed, ``max_z_mm``, temperatures.
+    """
+    problems: list[str] = []
+    checks = []
+    expected_keys = set()
+    for tablet, api, tool, prescribed in expected:
+        f = tools[tool]
+        length = reading.filament_mm.get((tablet, tool), 0.0)
+        got = dose_mg(length, f.filament_diameter_mm, f.density_g_cm3, f.drug_loading)
+        check = DoseCheck(tablet, api, tool, prescribed, got, length)
+        checks.append(check)
+        expected_keys.add((tablet, tool))
+        if not check.ok:
+            problems.append(f"tablet {tablet}: {api} from the G-code is {got:.3f} mg, "
+                            f"prescribed {prescribed:g} mg ({check.error_pct:+.2f} %, "
+                            f"tolerance ±{100 * tol.dose_rel:g} %)")
+    for (section, tool), length in reading.filament_mm.items():
+        if section is None or (section, tool) in expected_keys or abs(length) < 1e-6:
+            continue
+        problems.append(f"tablet {section}: tool T{tool} feeds {length:.4f} mm of filament "
+                        "that no prescription line accounts for")
+    problems += _limits(reading, tools, profile)
+    return Verification(tuple(checks), tuple(problems))
+
+
+def _limits(
+    reading: GcodeReading, tools: Sequence[Formulation], profile: PrinterProfile
+) -> list[str]:
+    problems = []
+    for tool, temp in sorted(reading.nozzle_temps_c.items()):
+        limits = [profile.max_nozzle_temp_c]
+        if tool < len(tools):
+            limits.append(tools[tool].max_temp_c)
+        if temp > min(limits):
+            problems.append(f"T{tool} is heated to {temp:g} °C, above {min(limits):g} °C")
+    if reading.max_nozzle_temp_c > min([profile.max_nozzle_temp_c] +
+                                       [f.max_temp_c for f in tools]):
+        problems.append(f"a nozzle is heated to {reading.max_nozzle_temp_c:g} °C, above a "
+                        "loaded material's max_temp_c or the printer's maximum")
+    bed_limit = min([profile.max_bed_temp_c] + [f.max_temp_c for f in tools])
+    if reading.max_bed_temp_c > bed_limit:
+        problems.append(f"the bed is heated to {reading.max_bed_temp_c:g} °C, above "
+                        f"{bed_limit:g} °C")
+    if reading.bounds_mm is not None:
+        (x0, x1), (y0, y1), (z0, z1) = reading.bounds_mm
+        if profile.origin == "center":
+            bx = (-profile.bed_mm[0] / 2, profile.bed_mm[0] / 2)
+            by = (-profile.bed_mm[1] / 2, profile.bed_mm[1] / 2)
+        else:
+            bx, by = (0.0, profile.bed_mm[0]), (0.0, profile.bed_mm[1])
+        eps = 1e-6
+        if x0 < bx[0] - eps or x1 > bx[1] + eps or y0 < by[0] - eps or y1 > by[1] + eps:
+            problems.append(f"moves reach X {x0:g}..{x1:g}, Y {y0:g}..{y1:g}, outside the bed "
+                            f"X {bx[0]:g}..{bx[1]:g}, Y {by[0]:g}..{by[1]:g}")
+        if z1 > profile.max_z_mm + eps or z0 < -eps:
+            problems.append(f"moves reach Z {z0:g}..{z1:g}, outside 0..{profile.max_z_mm:g}")
+    return problems
+
+
+def expected_doses(job: Mapping[str, object]) -> list[tuple[int, str, int, float]]:
+    """(tablet, api, tool, dose_mg) of every tablet and API listed in a job.json."""
+    out = []
+    tablets = job["tablets"]
+    assert isinstance(tablets, list)
+    for t in tablets:
+        for a in t["actives"]:
+            out.append((int(t["index"]), str(a["api"]), int(a["tool"]), float(a["dose_mg"])))
+    return out

@@ -1,0 +1,1 @@
+"""The file formats as frozen values, and the loaders that validate them."""

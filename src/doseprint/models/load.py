@@ -1,0 +1,569 @@
+"""Read prescriptions, formulations and printer profiles from files into frozen models.
+
+Every rule of prescription.md "Rules every reader enforces" is applied here (those that
+need the formulation library in :func:`check_prescription`); each broken rule becomes one
+:class:`~doseprint.errors.Problem` naming the file and the key, and all of a file's
+problems are raised together as one :class:`~doseprint.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from doseprint.errors import InputError, Problem
+from doseprint.models.fields import Table, show
+from doseprint.models.formulation import FORMULATION_SCHEMA, Formulation
+from doseprint.models.prescription import (
+    PRESCRIPTION_SCHEMA,
+    Active,
+    Dispense,
+    Prescription,
+    ScheduleEntry,
+    TabletConstraints,
+)
+from doseprint.models.printer import (
+    OPTIONAL_TEMPLATE_NAMES,
+    PRINTER_SCHEMA,
+    TEMPLATE_NAMES,
+    PrinterProfile,
+)
+from doseprint.typed import (
+    EXTRUSION_MODES,
+    FLAVORS,
+    LAYOUTS,
+    ORIGINS,
+    RELEASE_KINDS,
+    RELEASE_MECHANISMS,
+    SHAPES,
+    ExtrusionMode,
+    Flavor,
+    Layout,
+    Origin,
+    ReleaseKind,
+    ReleaseMechanism,
+    Shape,
+)
+
+# A pseudonymised reference: letters, digits and a few separators, never a person's name
+# (which would contain a space). Ids follow the same rule so they are safe in file names.
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+# Smallest bed that can hold one tablet of the largest swallowable size (22 mm, FDA
+# guidance for generics) with a 5 mm margin each side.
+MIN_BED_MM = 32.0
+
+
+# Reading files -----------------------------------------------------------------------
+
+
+def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
+    """Parse a TOML (or, by suffix, JSON) file; return the table and the raw bytes.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read or does not parse (with the line where the parser says).
+    """
+    path = Path(path)
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", file=name) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", file=name) from None
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror}", file=name) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("is not UTF-8 text", file=name) from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                file=name,
+            ) from None
+        except ValueError as exc:
+            raise InputError(f"is not valid JSON: {exc}", file=name) from None
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"is not valid TOML: {exc}", file=name) from None
+    if not isinstance(data, dict):
+        raise InputError("must hold a table (a JSON object) at the top level", file=name)
+    return data, raw
+
+
+def _reject_constant(name: str) -> float:
+    # NaN and Infinity are not JSON; Python's reader accepts them unless told not to.
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def sha256_hex(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _check_schema(table: Table, expected: str) -> str | None:
+    schema = table.take_str("schema")
+    if schema is not None and schema != expected:
+        table.problem(
+            "schema",
+            f"is {show(schema)}; this doseprint reads only \"{expected}\" "
+            "(a newer file needs a newer doseprint)",
+        )
+        return None
+    return schema
+
+
+def _raise_if(problems: list[Problem]) -> None:
+    if problems:
+        raise InputError(problems)
+
+
+# Prescriptions -----------------------------------------------------------------------
+
+
+def load_prescription(path: Path | str) -> Prescription:
+    """Read and validate a prescription file on its own (no formulation library yet).
+
+    Raises
+    ------
+    InputError
+        With one problem per broken rule, each naming the key.
+    """
+    data, raw = read_document(path)
+    problems: list[Problem] = []
+    top = Table(data, str(path), "", problems)
+    schema = _check_schema(top, PRESCRIPTION_SCHEMA)
+    rx_id = _take_reference(top, "id")
+    patient = _take_reference(top, "patient", what="a pseudonymised reference, never a name")
+    prescriber = top.take_str("prescriber", required=False)
+    note = top.take_str("note", required=False, allow_empty=True)
+
+    actives = _read_actives(top)
+    tablet = _read_tablet(top)
+    dispense = _read_dispense(top, actives)
+    top.finish()
+    _raise_if(problems)
+    assert schema is not None and rx_id is not None and patient is not None
+    assert actives is not None and dispense is not None and tablet is not None
+    return Prescription(
+        schema=schema,
+        id=rx_id,
+        patient=patient,
+        prescriber=prescriber,
+        note=note,
+        actives=tuple(actives),
+        tablet=tablet,
+        dispense=dispense,
+        source=str(path),
+        sha256=sha256_hex(raw),
+        content=data,
+    )
+
+
+def _take_reference(table: Table, name: str, what: str = "an identifier") -> str | None:
+    value = table.take_str(name)
+    if value is not None and not _REFERENCE.match(value):
+        table.problem(
+            name,
+            f"is {show(value)}; must be {what}: letters, digits and . _ : / + - only, "
+            "no spaces",
+        )
+        return None
+    return value
+
+
+def _read_actives(top: Table) -> list[Active] | None:
+    tables = top.take_tables("actives")
+    if tables is None:
+        return None
+    if not tables:
+        top.problem("actives", "must list at least one active ingredient")
+        return None
+    actives: list[Active] = []
+    seen: dict[str, int] = {}
+    ok = True
+    for i, t in enumerate(tables):
+        api = t.take_str("api")
+        dose = t.take_number("dose_mg", exclusive_minimum=0.0)
+        release = cast(ReleaseKind | None, t.take_str("release", choices=RELEASE_KINDS))
+        formulation = t.take_str("formulation", required=False)
+        t80_h = t.take_number("t80_h", required=release == "sustained", exclusive_minimum=0.0)
+        profile = _read_profile(t, required=release == "profile")
+        if release is not None and release != "sustained" and "t80_h" in t.data:
+            t.problem("t80_h", f'applies only to release = "sustained", not "{release}"')
+        if release is not None and release != "profile" and "profile" in t.data:
+            t.problem("profile", f'applies only to release = "profile", not "{release}"')
+        t.finish()
+        if api is not None:
+            if api in seen:
+                t.problem("api", f"{show(api)} is already listed as actives[{seen[api]}]; "
+                          "list each active once")
+                ok = False
+            seen[api] = i
+        if api is None or dose is None or release is None:
+            ok = False
+            continue
+        actives.append(
+            Active(
+                api=api,
+                dose_mg=dose,
+                release=release,
+                t80_h=t80_h if release == "sustained" else None,
+                profile=profile if release == "profile" else None,
+                formulation=formulation,
+            )
+        )
+    return actives if ok else None
+
+
+def _read_profile(t: Table, *, required: bool) -> tuple[tuple[float, float], ...] | None:
+    points = t.take_list("profile", required=required)
+    if points is None:
+        return None
+    if len(points) < 3:
+        # FDA dissolution guidance: f2 needs at least three time points.
+        t.problem("profile", f"has {len(points)} point(s); f2 needs at least 3 "
+                  "[hours, fraction] points")
+        return None
+    parsed: list[tuple[float, float]] = []
+    for j, point in enumerate(points):
+        name = f"profile[{j}]"
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            t.problem(name, f"must be a pair [hours, fraction], found {show(point)}")
+            return None
+        hours = t.check_number(name + "[0]", point[0], exclusive_minimum=0.0)
+        fraction = t.check_number(name + "[1]", point[1], minimum=0.0, maximum=1.0)
+        if hours is None or fraction is None:
+            return None
+        if parsed:
+            if hours <= parsed[-1][0]:
+                t.problem(name + "[0]", f"is {hours:g} h; times must rise "
+                          f"(the point before is at {parsed[-1][0]:g} h)")
+                return None
+            if fraction < parsed[-1][1]:
+                t.problem(name + "[1]", f"is {fraction:g}; fractions released must not "
+                          f"fall (the point before is {parsed[-1][1]:g})")
+                return None
+        parsed.append((hours, fraction))
+    return tuple(parsed)
+
+
+def _read_tablet(top: Table) -> TabletConstraints | None:
+    t = top.take_table("tablet", required=False)
+    if t is None:
+        return TabletConstraints() if "tablet" not in top.data else None
+    before = len(t.problems)
+    shape = cast(Shape, t.take_str("shape", required=False, choices=SHAPES, default="auto"))
+    layout = cast(Layout, t.take_str("layout", required=False, choices=LAYOUTS, default="auto"))
+    max_length = t.take_number(
+        "max_length_mm", required=False, exclusive_minimum=0.0, maximum=40.0, default=22.0
+    )
+    diameter = t.take_number("diameter_mm", required=False, exclusive_minimum=0.0)
+    height = t.take_number("height_mm", required=False, exclusive_minimum=0.0)
+    infill = t.take_number("infill", required=False, exclusive_minimum=0.0, maximum=1.0)
+    if infill is not None and infill != 1.0:
+        # The slicer of this version lays solid rectilinear infill only; a sparse one
+        # would carry a different dose than the design, so it is refused, not ignored.
+        t.problem("infill", f"is {infill:g}; this version prints solid tablets only "
+                  "(allowed: 1.0)")
+    shell = t.take_str("shell", required=False, default="none")
+    if shell is not None and shell != "none":
+        t.problem("shell", f"is {show(shell)}; this version designs tablets without a "
+                  'drug-free shell (allowed: "none")')
+    t.finish()
+    if len(t.problems) > before:
+        return None
+    assert max_length is not None and shell is not None
+    for name, value in (("diameter_mm", diameter), ("height_mm", height)):
+        if value is not None and value > max_length:
+            t.problem(name, f"is {value:g} mm, longer than max_length_mm = {max_length:g}")
+            return None
+    return TabletConstraints(
+        shape=shape, layout=layout, max_length_mm=max_length, diameter_mm=diameter,
+        height_mm=height, infill=infill, shell=shell,
+    )
+
+
+def _read_dispense(top: Table, actives: list[Active] | None) -> Dispense | None:
+    t = top.take_table("dispense")
+    if t is None:
+        return None
+    units = t.take_int("units", minimum=1, maximum=1000)
+    entries = t.take_tables("schedule", required=False) or []
+    schedule: list[ScheduleEntry] = []
+    apis = {a.api for a in actives} if actives is not None else None
+    scheduled: dict[str, int] = {}
+    ok = units is not None
+    for i, e in enumerate(entries):
+        api = e.take_str("api")
+        doses = e.take_list("doses_mg")
+        e.finish()
+        if api is not None:
+            if apis is not None and api not in apis:
+                listed = ", ".join(f'"{a}"' for a in sorted(apis))
+                e.problem("api", f"{show(api)} is not among the actives ({listed})")
+                ok = False
+            elif api in scheduled:
+                e.problem("api", f"{show(api)} already has a schedule "
+                          f"(dispense.schedule[{scheduled[api]}])")
+                ok = False
+            scheduled[api] = i
+        if doses is None:
+            ok = False
+            continue
+        if units is not None and len(doses) != units:
+            e.problem("doses_mg", f"has {len(doses)} doses; dispense.units is {units}, "
+                      "one dose per tablet")
+            ok = False
+        checked = [e.check_number(f"doses_mg[{j}]", d, exclusive_minimum=0.0)
+                   for j, d in enumerate(doses)]
+        if any(d is None for d in checked) or api is None:
+            ok = False
+            continue
+        schedule.append(ScheduleEntry(api, tuple(cast(list[float], checked))))
+    t.finish()
+    if not ok:
+        return None
+    assert units is not None
+    return Dispense(units=units, schedule=tuple(schedule))
+
+
+def check_prescription(rx: Prescription, formulations: Mapping[str, Formulation]) -> None:
+    """Apply the rules that need the formulation library.
+
+    An API with no formulation; a pinned formulation that is unknown or does not carry
+    the API; a dose (also any scheduled one) above the formulation's ``max_dose_mg``.
+    """
+    problems: list[Problem] = []
+    for i, active in enumerate(rx.actives):
+        key = f"actives[{i}]"
+        if active.formulation is not None:
+            f = formulations.get(active.formulation)
+            if f is None:
+                problems.append(Problem(rx.source, key + ".formulation",
+                                        f"{show(active.formulation)} is not in the formulation "
+                                        "library (`doseprint formulation list` shows it)"))
+                continue
+            if f.api != active.api:
+                carries = f'carries "{f.api}"' if f.api else "is drug-free"
+                problems.append(Problem(rx.source, key + ".formulation",
+                                        f"{show(f.id)} {carries}, not {show(active.api)}"))
+                continue
+            candidates = [f]
+        else:
+            candidates = [f for f in formulations.values() if f.api == active.api]
+            if not candidates:
+                apis = sorted({f.api for f in formulations.values() if f.api})
+                problems.append(Problem(rx.source, key + ".api",
+                                        f"{show(active.api)} has no formulation in the library; "
+                                        "known APIs: " + ", ".join(apis)))
+                continue
+        limit = max(f.max_dose_mg or 0.0 for f in candidates)
+        which = candidates[0].id if len(candidates) == 1 else "any formulation of it"
+        if active.dose_mg > limit:
+            problems.append(Problem(rx.source, key + ".dose_mg",
+                                    f"is {active.dose_mg:g} mg, above max_dose_mg = {limit:g} "
+                                    f"of {which}"))
+        for j, entry in enumerate(rx.dispense.schedule):
+            if entry.api != active.api:
+                continue
+            for k, dose in enumerate(entry.doses_mg):
+                if dose > limit:
+                    problems.append(Problem(rx.source, f"dispense.schedule[{j}].doses_mg[{k}]",
+                                            f"is {dose:g} mg, above max_dose_mg = {limit:g} "
+                                            f"of {which}"))
+    _raise_if(problems)
+
+
+# Formulations ------------------------------------------------------------------------
+
+
+def load_formulation(path: Path | str) -> Formulation:
+    """Read and validate one formulation file (formulation.md)."""
+    path = Path(path)
+    data, raw = read_document(path)
+    problems: list[Problem] = []
+    t = Table(data, str(path), "", problems)
+    schema = _check_schema(t, FORMULATION_SCHEMA)
+    fid = t.take_str("id")
+    if fid is not None and not _ID.match(fid):
+        t.problem("id", f"is {show(fid)}; use lower-case letters, digits, . _ - only")
+    elif fid is not None and fid != path.stem:
+        t.problem("id", f"is {show(fid)} but the file is named {path.name}; "
+                  "the file name must be the id + .toml")
+    api = t.take_str("api", required=False, allow_empty=True, default="")
+    name = t.take_str("name")
+    loading = t.take_number("drug_loading", minimum=0.0, maximum=1.0)
+    density = t.take_number("density_g_cm3", exclusive_minimum=0.0, maximum=5.0)
+    diffusivity = t.take_number("diffusivity_mm2_s", exclusive_minimum=0.0, maximum=1.0)
+    filament = t.take_number("filament_diameter_mm", exclusive_minimum=0.0, maximum=5.0)
+    nozzle = t.take_number("nozzle_temp_c", exclusive_minimum=0.0, maximum=500.0)
+    bed = t.take_number("bed_temp_c", minimum=0.0, maximum=200.0)
+    max_temp = t.take_number("max_temp_c", exclusive_minimum=0.0, maximum=500.0)
+    max_dose = t.take_number("max_dose_mg", required=bool(api), exclusive_minimum=0.0)
+    mechanism = cast(ReleaseMechanism | None,
+                     t.take_str("release_mechanism", choices=RELEASE_MECHANISMS))
+    erosion = t.take_number("erosion_rate_mm_h", required=False, minimum=0.0, default=0.0)
+    sources = t.take_list("sources")
+    t.finish()
+    if api is not None and loading is not None:
+        if api and loading == 0.0:
+            t.problem("drug_loading", f"is 0 but api is {show(api)}; a drug-loaded "
+                      "material needs 0 < drug_loading <= 1")
+        if not api and loading != 0.0:
+            t.problem("drug_loading", f"is {loading:g} but api is empty; a drug-free "
+                      "material has drug_loading = 0")
+    if max_temp is not None:
+        for key, value in (("nozzle_temp_c", nozzle), ("bed_temp_c", bed)):
+            if value is not None and value > max_temp:
+                t.problem(key, f"is {value:g} °C, above this material's max_temp_c = "
+                          f"{max_temp:g} °C")
+    if mechanism is not None and erosion is not None:
+        if "erosion" in mechanism and erosion <= 0.0:
+            t.problem("erosion_rate_mm_h", f'must be > 0 for release_mechanism = "{mechanism}"')
+        if mechanism == "diffusion" and erosion != 0.0:
+            t.problem("erosion_rate_mm_h", f'is {erosion:g} but release_mechanism is '
+                      '"diffusion"; set it to 0 or name an erosion mechanism')
+    if sources is not None:
+        if not sources or not all(isinstance(s, str) and s.strip() for s in sources):
+            t.problem("sources", "must be a non-empty list of strings: where every value "
+                      "comes from, or that it is an estimate")
+    _raise_if(problems)
+    assert schema and fid and name and api is not None and mechanism and sources is not None
+    assert loading is not None and density and diffusivity and filament and nozzle
+    assert bed is not None and max_temp and erosion is not None
+    return Formulation(
+        id=fid, api=api, name=name, drug_loading=loading, density_g_cm3=density,
+        diffusivity_mm2_s=diffusivity, filament_diameter_mm=filament,
+        nozzle_temp_c=nozzle, bed_temp_c=bed, max_temp_c=max_temp,
+        release_mechanism=mechanism, sources=tuple(sources), max_dose_mg=max_dose,
+        erosion_rate_mm_h=erosion, schema=schema, path=str(path), sha256=sha256_hex(raw),
+    )
+
+
+# Printer profiles --------------------------------------------------------------------
+
+
+def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> PrinterProfile:
+    """Read and validate one printer profile (printer-profile.md).
+
+    ``templates`` names a folder looked up in ``<profile's folder>/templates/`` and then
+    in each of ``template_roots``; it must hold every template of
+    :data:`~doseprint.models.printer.TEMPLATE_NAMES` as ``<name>.gcode.j2``.
+    """
+    path = Path(path)
+    data, raw = read_document(path)
+    problems: list[Problem] = []
+    t = Table(data, str(path), "", problems)
+    schema = _check_schema(t, PRINTER_SCHEMA)
+    pid = t.take_str("id")
+    if pid is not None and not _ID.match(pid):
+        t.problem("id", f"is {show(pid)}; use lower-case letters, digits, . _ - only")
+    elif pid is not None and pid != path.stem:
+        t.problem("id", f"is {show(pid)} but the file is named {path.name}; "
+                  "the file name must be the id + .toml")
+    name = t.take_str("name")
+    flavor = cast(Flavor | None, t.take_str("flavor", choices=FLAVORS))
+    bed = _take_pair(t, "bed_mm")
+    max_z = t.take_number("max_z_mm", exclusive_minimum=0.0, maximum=2000.0)
+    origin = cast(Origin | None, t.take_str("origin", choices=ORIGINS))
+    nozzle = t.take_number("nozzle_diameter_mm", exclusive_minimum=0.0, maximum=2.0)
+    extruders = t.take_int("extruders", minimum=1, maximum=16)
+    filament = t.take_number("filament_diameter_mm", exclusive_minimum=0.0, maximum=5.0)
+    max_nozzle = t.take_number("max_nozzle_temp_c", exclusive_minimum=0.0, maximum=500.0)
+    max_bed = t.take_number("max_bed_temp_c", minimum=0.0, maximum=200.0)
+    layer = t.take_number("layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
+    first = t.take_number("first_layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
+    min_layer = t.take_number("min_layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
+    max_layer = t.take_number("max_layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
+    speed = t.take_number("print_speed_mm_s", exclusive_minimum=0.0, maximum=1000.0)
+    travel = t.take_number("travel_speed_mm_s", exclusive_minimum=0.0, maximum=2000.0)
+    retract = t.take_number("retract_mm", minimum=0.0, maximum=20.0)
+    extrusion = cast(ExtrusionMode | None, t.take_str("extrusion", choices=EXTRUSION_MODES))
+    baud = t.take_int("baud", minimum=1)
+    rx_buffer = t.take_int("rx_buffer_lines", minimum=1, maximum=64)
+    templates = t.take_str("templates")
+    t.finish()
+
+    if bed is not None and min(bed) < MIN_BED_MM:
+        t.problem("bed_mm", f"is {bed[0]:g} × {bed[1]:g} mm; smaller than one tablet of "
+                  f"the largest size with margins ({MIN_BED_MM:g} mm a side)")
+    if None not in (min_layer, max_layer, layer, first):
+        assert min_layer and max_layer and layer and first
+        if min_layer > max_layer:
+            t.problem("min_layer_height_mm", f"is {min_layer:g}, above max_layer_height_mm "
+                      f"= {max_layer:g}")
+        for key, value in (("layer_height_mm", layer), ("first_layer_height_mm", first)):
+            if not min_layer <= value <= max_layer:
+                t.problem(key, f"is {value:g} mm, outside min_layer_height_mm..max_layer_"
+                          f"height_mm = {min_layer:g}..{max_layer:g}")
+        if nozzle is not None and max_layer > nozzle:
+            t.problem("max_layer_height_mm", f"is {max_layer:g} mm, thicker than the nozzle "
+                      f"({nozzle:g} mm)")
+    templates_dir = ""
+    if templates is not None:
+        roots = (path.parent / "templates", *template_roots)
+        found = [r / templates for r in roots if (r / templates).is_dir()]
+        if not found:
+            t.problem("templates", f"{show(templates)} is not a template folder in "
+                      + " or ".join(str(r) for r in roots))
+        else:
+            templates_dir = str(found[0])
+            missing = [n for n in TEMPLATE_NAMES
+                       if not (found[0] / f"{n}.gcode.j2").is_file()]
+            if missing:
+                t.problem("templates", f"folder {found[0]} lacks "
+                          + ", ".join(f"{n}.gcode.j2" for n in missing))
+    _raise_if(problems)
+    assert schema and pid and name and flavor and bed and max_z and origin and nozzle
+    assert extruders and filament and max_nozzle and max_bed is not None and layer and first
+    assert min_layer and max_layer and speed and travel and retract is not None
+    assert extrusion and baud and rx_buffer and templates
+    return PrinterProfile(
+        id=pid, name=name, flavor=flavor, bed_mm=bed, max_z_mm=max_z, origin=origin,
+        nozzle_diameter_mm=nozzle, extruders=extruders, filament_diameter_mm=filament,
+        max_nozzle_temp_c=max_nozzle, max_bed_temp_c=max_bed, layer_height_mm=layer,
+        first_layer_height_mm=first, min_layer_height_mm=min_layer,
+        max_layer_height_mm=max_layer, print_speed_mm_s=speed, travel_speed_mm_s=travel,
+        retract_mm=retract, extrusion=extrusion, baud=baud, rx_buffer_lines=rx_buffer,
+        templates=templates, templates_dir=templates_dir, schema=schema, path=str(path),
+        sha256=sha256_hex(raw),
+    )
+
+
+def _take_pair(t: Table, name: str) -> tuple[float, float] | None:
+    items = t.take_list(name)
+    if items is None:
+        return None
+    if len(items) != 2:
+        t.problem(name, f"must be two numbers [X, Y], found {len(items)}")
+        return None
+    values = [t.check_number(f"{name}[{i}]", v, exclusive_minimum=0.0, maximum=2000.0)
+              for i, v in enumerate(items)]
+    if values[0] is None or values[1] is None:
+        return None
+    return (values[0], values[1])
+
+
+__all__ = [
+    "OPTIONAL_TEMPLATE_NAMES",
+    "check_prescription",
+    "load_formulation",
+    "load_prescription",
+    "load_printer",
+    "read_document",
+    "sha256_hex",
+]

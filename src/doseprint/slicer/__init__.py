@@ -1,0 +1,1 @@
+"""slicer stage of doseprint."""

@@ -1,0 +1,35 @@
+"""Shared type aliases and the closed sets of choices used across doseprint."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray: TypeAlias = NDArray[np.float64]
+
+ReleaseKind = Literal["immediate", "sustained", "profile"]
+RELEASE_KINDS: tuple[ReleaseKind, ...] = ("immediate", "sustained", "profile")
+
+ReleaseMechanism = Literal["diffusion", "erosion", "diffusion+erosion"]
+RELEASE_MECHANISMS: tuple[ReleaseMechanism, ...] = ("diffusion", "erosion", "diffusion+erosion")
+
+Flavor = Literal["marlin", "klipper", "reprapfirmware"]
+FLAVORS: tuple[Flavor, ...] = ("marlin", "klipper", "reprapfirmware")
+
+Origin = Literal["corner", "center"]
+ORIGINS: tuple[Origin, ...] = ("corner", "center")
+
+ExtrusionMode = Literal["relative", "absolute"]
+EXTRUSION_MODES: tuple[ExtrusionMode, ...] = ("relative", "absolute")
+
+# Shapes and layouts this version designs; later versions add to these tuples.
+Shape = Literal["auto", "cylinder"]
+SHAPES: tuple[Shape, ...] = ("auto", "cylinder")
+Layout = Literal["auto", "single"]
+LAYOUTS: tuple[Layout, ...] = ("auto", "single")
+
+RecordStatus = Literal[
+    "printing", "completed", "failed", "aborted", "interrupted", "released", "rejected"
+]

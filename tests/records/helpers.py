@@ -1,0 +1,31 @@
+"""Helpers for the record store tests: a deterministic clock and a sample content."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+class FakeClock:
+    """A clock that moves on by one millisecond each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+def sample_content(rx: str = "RX-2026-000123", patient: str = "PT-7F3A") -> dict[str, Any]:
+    """A small record content of the shape the print command builds."""
+    return {
+        "schema": "doseprint.record-content/1",
+        "doseprint_version": "0.1.0",
+        "prescription": {"id": rx, "sha256": "ab" * 32, "patient": patient},
+        "job": {"json_sha256": "cd" * 32, "gcode_sha256": "ef" * 32},
+        "tablets": [{"index": 0, "actives": [{"api": "theophylline", "dose_mg": 125.0}]}],
+        "materials": [{"tool": 0, "formulation": "theophylline-hpc-30", "lot": "ABC123"}],
+        "machine": {"printer": "marlin-dual-175", "port": "socket://127.0.0.1:5555"},
+        "note": "Tablette für Frau Müller",  # non-ASCII survives canonical JSON
+    }
