@@ -392,6 +392,218 @@ def printer_show(
         click.echo(f"{key}: {value}")
 
 
+# printing ---------------------------------------------------------------------------
+
+
+@cli.command("print")
+@click.argument("job_dir", type=click.Path(path_type=Path))
+@click.option("--port", required=True,
+              help="Serial device (/dev/ttyUSB0) or pyserial URL (socket://127.0.0.1:5555).")
+@click.option("--baud", type=int, default=None, help="Baud rate (default: the profile's).")
+@click.option("--db", default=None, help="Record store URL or path (default: DOSEPRINT_DB, "
+              "else a SQLite file in the user's data directory).")
+@click.option("--operator", default="operator", show_default=True,
+              help="Who runs the print (written into the record).")
+@click.option("--lot", "lots", multiple=True,
+              help="Material lot loaded in a tool, as T0=LOT-123 (repeatable).")
+@click.option("--printers", "printer_dirs", multiple=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Extra printer profile folder (also DOSEPRINT_PRINTERS).")
+@click.option("--timeout", "answer_timeout_s", type=float, default=30.0, show_default=True,
+              help="Seconds without any answer before the printer counts as lost.")
+def print_cmd(
+    job_dir: Path, port: str, baud: int | None, db: str | None, operator: str,
+    lots: tuple[str, ...], printer_dirs: tuple[Path, ...], answer_timeout_s: float,
+) -> None:
+    """Stream JOB_DIR/job.gcode to the printer on PORT and record the print.
+
+    \b
+    Example:
+      doseprint print job-123 --port /dev/ttyUSB0 --operator "A. Pharmacist" --lot T0=L42
+    """
+    from doseprint.printing import print_job
+    from doseprint.records.store import open_store
+
+    progress = _Progress()
+    with open_store(db) as store:
+        try:
+            outcome = print_job(job_dir, port, store, operator=operator, lots=lots, baud=baud,
+                                printer_dirs=printer_dirs, answer_timeout_s=answer_timeout_s,
+                                on_start=progress.start, on_progress=progress.update)
+        finally:
+            progress.stop()
+    r = outcome.result
+    click.echo(f"completed: {r.commands_acked}/{r.commands_total} commands acknowledged, "
+               f"{r.resends} resent, {r.elapsed_s:.1f} s; record {outcome.record_id}")
+
+
+class _Progress:
+    """A progress bar on a terminal; plain log lines every 10 % otherwise."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.task: Any = None
+        self.total = 0
+        self.next_log = 0.0
+
+    def start(self, record_id: str, total: int) -> None:
+        self.total = max(total, 1)
+        log.info("record %s: printing %d commands", record_id, total)
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress("printing", BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("print", total=total)
+
+    def update(self, acked: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=acked)
+        elif acked / self.total >= self.next_log:
+            log.info("printed %d/%d commands (%.0f %%)", acked, self.total,
+                     100.0 * acked / self.total)
+            self.next_log += 0.1
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+@cli.command("virtual-printer")
+@click.option("--pty", "use_pty", is_flag=True,
+              help="Serve on a new pseudo-terminal; its path is the first line printed.")
+@click.option("--tcp", "tcp_port", type=click.IntRange(1, 65535), default=None,
+              help="Serve on this TCP port of 127.0.0.1 (connect with socket://127.0.0.1:PORT).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append every accepted command to this file, one per line.")
+@click.option("--resend-every", type=click.IntRange(min=1), default=None,
+              help="Fault: ask for a resend of every Nth line, as after a corrupted checksum.")
+def virtual_printer_cmd(
+    use_pty: bool, tcp_port: int | None, log_path: Path | None, resend_every: int | None
+) -> None:
+    """Run a simulated Marlin printer until interrupted (Ctrl-C or SIGTERM).
+
+    \b
+    Example:
+      doseprint virtual-printer --tcp 5555 --log accepted.gcode
+      doseprint virtual-printer --pty        # prints e.g. /dev/pts/7
+    """
+    from doseprint.comms.virtual import run_virtual_printer
+
+    if use_pty == (tcp_port is not None):
+        raise click.UsageError("give exactly one of --pty or --tcp PORT")
+    if use_pty:
+        run_virtual_printer("pty", log_path=log_path, resend_every=resend_every)
+    else:
+        run_virtual_printer("tcp", port=tcp_port, log_path=log_path, resend_every=resend_every)
+
+
+# records ----------------------------------------------------------------------------
+
+
+@cli.group("record")
+def record_group() -> None:
+    """The batch records."""
+
+
+_db_option = click.option("--db", default=None,
+                          help="Record store URL or path (default: DOSEPRINT_DB, else the "
+                               "user's data directory).")
+
+
+@record_group.command("list")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def record_list(db: str | None, as_json: bool) -> None:
+    """List every record, newest last.
+
+    \b
+    Example:
+      doseprint record list --db records.sqlite
+    """
+    from doseprint.records.store import open_store
+
+    with open_store(db) as store:
+        rows = store.list_records()
+    if as_json:
+        _echo_json([{"id": r.id, "created_utc": r.created_utc,
+                     "prescription_id": r.prescription_id, "patient": r.patient,
+                     "status": r.status} for r in rows])
+        return
+    if not rows:
+        click.echo("no records")
+    for r in rows:
+        click.echo(f"{r.id}  {r.created_utc}  {r.status:<11}  {r.prescription_id}  {r.patient}")
+
+
+@record_group.command("show")
+@click.argument("record_id")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="The whole record, losslessly.")
+def record_show(record_id: str, db: str | None, as_json: bool) -> None:
+    """Show one record (a unique prefix of its id is enough).
+
+    \b
+    Example:
+      doseprint record show 3f2a --json
+    """
+    from doseprint.records.store import open_store, record_to_json
+
+    with open_store(db) as store:
+        record = store.get(record_id)
+    if as_json:
+        _echo_json(record_to_json(record))
+        return
+    c = record.content
+    click.echo(f"record       {record.id}")
+    click.echo(f"status       {record.status}")
+    click.echo(f"prescription {c['prescription']['id']} (patient {c['prescription']['patient']})")
+    click.echo(f"printer      {c['machine']['printer']} on {c['machine']['port']}")
+    click.echo(f"operator     {c['operator']}")
+    click.echo(f"started      {record.started_utc or '-'}")
+    click.echo(f"ended        {record.ended_utc or '-'}")
+    for m in c["materials"]:
+        click.echo(f"material     T{m['tool']} {m['formulation']} lot {m['lot'] or '(not given)'}")
+    for t in c["tablets"]:
+        for a in t["actives"]:
+            click.echo(f"tablet {t['index']:>3}   {a['api']} {a['dose_mg']:g} mg prescribed, "
+                       f"{a['gcode_dose_mg']:.3f} mg in G-code; release "
+                       f"{'met' if a['release']['met'] else 'NOT met'}")
+    sig = record.signature
+    if sig is not None:
+        click.echo(f"{sig.kind:<12} by {sig.by} at {sig.utc}: {sig.meaning}")
+    click.echo("events:")
+    events = list(record.events)
+    i = 0
+    while i < len(events):
+        e = events[i]
+        detail = ""
+        if e.kind == "lines":
+            # Print-log batches are many; show each run of them as one row.
+            j = i
+            while j + 1 < len(events) and events[j + 1].kind == "lines":
+                j += 1
+            entries = sum(len(x.data.get("entries", [])) for x in events[i:j + 1])
+            detail = (f"{j - i + 1} batch(es), {entries} log entries, last acknowledged line "
+                      f"{events[j].data.get('last_acked')}")
+            i = j
+        elif e.kind in ("failed", "aborted", "interrupted"):
+            detail = (f"{e.data.get('error', '')} (last acknowledged line "
+                      f"{e.data.get('last_acked')})")
+        elif e.kind == "completed":
+            detail = (f"{e.data.get('commands_acked')} commands, {e.data.get('resends')} "
+                      "resends")
+        elif e.kind == "firmware":
+            detail = str((e.data.get("lines") or [""])[0])[:80]
+        elif e.kind in ("released", "rejected"):
+            detail = str(e.data.get("meaning", ""))
+        click.echo(f"  {e.seq:>4}  {e.utc}  {e.kind:<11} {e.actor:<16} {detail}")
+        i += 1
+    click.echo(f"head hash    {record.head_hash}")
+
+
 # entry point ------------------------------------------------------------------------
 
 

@@ -21,6 +21,9 @@ class Tolerances:
     xyz_decimals: int = 3
     # Shapely coordinates closer than this are the same point.
     merge_mm: float = 1e-6
+    # Perimeter vertices that deviate from a straight road by less than this are dropped:
+    # a hundredth of the 0.4 mm nozzle's width, below any printer's positioning accuracy.
+    road_simplify_mm: float = 0.004
     # Regions smaller than this are noise from sectioning, not something to print.
     area_mm2: float = 1e-4
     # Release model mass balance: released + remaining = initial to this fraction.

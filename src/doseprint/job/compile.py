@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import trimesh
 
 from doseprint import __version__
@@ -107,6 +108,7 @@ def compile_prescription(
     say("meshing")
     meshes = tuple(build_mesh(t.design) for t in tablets)
 
+
     say("slicing")
     settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
     plate = place_tablets(profile, [t.design.diameter_mm for t in tablets], rx.source)
@@ -139,7 +141,7 @@ def compile_prescription(
                              + "\n  ".join(verification.problems))
 
     gcode_bytes = program.text.encode()
-    threemf = export_3mf(meshes)
+    threemf = export_3mf(meshes, plate.centers_mm)
     job = _job_json(rx, profile, tools, tablets, toolpaths, plate.centers_mm, verification,
                     program, gcode_bytes)
     preview = render_preview(job).encode()
@@ -169,14 +171,18 @@ def _reindex(paths: CompartmentToolpaths, index: int) -> CompartmentToolpaths:
     return paths if paths.tablet == index else replace(paths, tablet=index)
 
 
-def export_3mf(meshes: Sequence[TabletMesh]) -> bytes:
-    """All tablets in one 3MF: one object per tablet, named ``tablet-<i>``, its
-    compartments as that object's parts, in tablet coordinates."""
+def export_3mf(
+    meshes: Sequence[TabletMesh], centers_mm: Sequence[tuple[float, float]]
+) -> bytes:
+    """All tablets in one 3MF, each placed where it is printed on the bed: one object
+    per compartment, named ``tablet-<i>/<api>`` (one per tablet for single-API designs)."""
     scene = trimesh.Scene()
-    for m in meshes:
+    for m, (cx, cy) in zip(meshes, centers_mm, strict=True):
+        place = np.eye(4)
+        place[:2, 3] = (cx, cy)
         for name, mesh in zip(m.names, m.meshes, strict=True):
             scene.add_geometry(mesh, node_name=f"tablet-{m.index}/{name}",
-                               geom_name=f"tablet-{m.index}/{name}")
+                               geom_name=f"tablet-{m.index}/{name}", transform=place)
     buffer = io.BytesIO()
     data = scene.export(file_type="3mf")  # type: ignore[no-untyped-call]
     buffer.write(data if isinstance(data, bytes) else data.encode())

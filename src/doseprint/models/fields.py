@@ -72,7 +72,12 @@ class Table:
             if required:
                 self.problem(name, "is required but missing")
             return None
-        return self.data[name]
+        value = self.data[name]
+        if value is None:
+            # JSON null: neither a value nor an absence; say so rather than guess.
+            self.problem(name, "is null; give a value" + ("" if required else " or leave "
+                                                          "the key out"))
+        return value
 
     def take_str(
         self,
@@ -125,7 +130,11 @@ class Table:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problem(name, f"must be a number, found {type_name(value)} {show(value)}")
             return None
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            self.problem(name, f"is {show(value)}, too large for a number")
+            return None
         if not math.isfinite(number):
             self.problem(name, f"must be a finite number, found {show(value)}")
             return None

@@ -87,14 +87,15 @@ def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
         raise InputError("is not UTF-8 text", file=name) from None
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=float, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
                 file=name,
             ) from None
-        except ValueError as exc:
-            raise InputError(f"is not valid JSON: {exc}", file=name) from None
+        except _DuplicateKey as exc:
+            raise InputError(f"{exc.key!r} appears twice in one object; give it once",
+                             file=name, key=exc.key) from None
     else:
         try:
             data = tomllib.loads(text)
@@ -105,9 +106,21 @@ def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
     return data, raw
 
 
-def _reject_constant(name: str) -> float:
-    # NaN and Infinity are not JSON; Python's reader accepts them unless told not to.
-    raise ValueError(f"{name} is not a number JSON allows")
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON readers keep the last of duplicate keys silently; TOML refuses them, and so
+    # must we, or the same typo would pass only as JSON. (NaN and Infinity, which JSON
+    # does not allow either, are read as floats so the key check names them.)
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def sha256_hex(raw: bytes) -> str:
@@ -153,7 +166,7 @@ def load_prescription(path: Path | str) -> Prescription:
 
     actives = _read_actives(top)
     tablet = _read_tablet(top)
-    dispense = _read_dispense(top, actives)
+    dispense = _read_dispense(top, _declared_apis(data))
     top.finish()
     _raise_if(problems)
     assert schema is not None and rx_id is not None and patient is not None
@@ -297,14 +310,22 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
     )
 
 
-def _read_dispense(top: Table, actives: list[Active] | None) -> Dispense | None:
+def _declared_apis(data: Mapping[str, Any]) -> set[str] | None:
+    """The API names the actives table declares, read loosely so that a schedule can be
+    checked against them even when an active has problems of its own."""
+    actives = data.get("actives")
+    if not isinstance(actives, list):
+        return None
+    return {a["api"] for a in actives if isinstance(a, Mapping) and isinstance(a.get("api"), str)}
+
+
+def _read_dispense(top: Table, apis: set[str] | None) -> Dispense | None:
     t = top.take_table("dispense")
     if t is None:
         return None
     units = t.take_int("units", minimum=1, maximum=1000)
     entries = t.take_tables("schedule", required=False) or []
     schedule: list[ScheduleEntry] = []
-    apis = {a.api for a in actives} if actives is not None else None
     scheduled: dict[str, int] = {}
     ok = units is not None
     for i, e in enumerate(entries):

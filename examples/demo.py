@@ -1,0 +1,56 @@
+"""`make demo`: compile every example prescription, print one on the virtual printer over a
+pseudo-terminal, and show its batch record. Everything goes to ./demo-out/."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE.parent / "demo-out"
+PRINTED = "hydrochlorothiazide-immediate"
+
+
+def doseprint(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "doseprint", *args]
+    print("$ doseprint " + " ".join(args), flush=True)
+    return subprocess.run(cmd, check=True, text=True, **kwargs)  # type: ignore[call-overload]
+
+
+def main() -> None:
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir()
+    db = str(OUT / "records.sqlite")
+    for rx in sorted(HERE.glob("*.toml")) + sorted(HERE.glob("*.json")):
+        doseprint("compile", str(rx), "--printer", "generic-marlin-1x175",
+                  "--out", str(OUT / rx.stem))
+    doseprint("gcode", "check", str(OUT / PRINTED))
+
+    printer = subprocess.Popen(
+        [sys.executable, "-m", "doseprint", "virtual-printer", "--pty",
+         "--log", str(OUT / "virtual-printer.log")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert printer.stdout is not None
+        device = printer.stdout.readline().strip()
+        print(f"virtual printer on {device}", flush=True)
+        doseprint("print", str(OUT / PRINTED), "--port", device, "--db", db,
+                  "--operator", "Demo Pharmacist", "--lot", "T0=DEMO-LOT-1")
+    finally:
+        printer.terminate()
+        printer.wait(timeout=10)
+    listing = doseprint("record", "list", "--db", db, "--json", capture_output=True)
+    import json
+
+    record_id = json.loads(listing.stdout)[-1]["id"]
+    doseprint("record", "list", "--db", db)
+    doseprint("record", "show", record_id, "--db", db)
+    print(f"\nJob folders, the printer's log and the record store are in {OUT}/; open "
+          f"{OUT / PRINTED / 'preview.html'} for the clinician's preview.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""Stream a G-code program to a printer: the one loop joining protocol, transport and clock.
+
+:func:`stream_gcode` asks :class:`~doseprint.comms.protocol.MarlinProtocol` what to send,
+writes it to a :class:`~doseprint.comms.transport.Transport`, blocks on ``readline`` until a
+reply or a timeout, and hands every event, time-stamped, to a callback (the batch record
+writes them as they happen). :func:`safe_stop` switches heaters and motors off after a
+failed print.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from doseprint.comms.protocol import (
+    Event,
+    EventKind,
+    MarlinProtocol,
+    ProtocolState,
+    commands_from_gcode,
+    parse_host_line,
+    parse_reply,
+    shows_life,
+)
+from doseprint.comms.transport import Transport
+from doseprint.errors import DoseprintError, PrintAbortedError, PrintFailedError
+
+__all__ = [
+    "SAFE_STOP_COMMANDS",
+    "StreamEvent",
+    "StreamResult",
+    "commands_from_gcode",
+    "safe_stop",
+    "safe_stop_commands",
+    "stream_gcode",
+]
+
+logger = logging.getLogger(__name__)
+
+SAFE_STOP_COMMANDS = ("M104 S0", "M140 S0", "M84")
+"""Hot end off, bed off, motors off: what a failed print leaves the printer doing."""
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One time-stamped event of a print, for the batch record.
+
+    Attributes
+    ----------
+    kind : EventKind
+        ``firmware`` (M115 answer), ``sent``, ``ok``, ``resend``, ``busy``, ``temperature``,
+        ``echo``, ``error`` or ``timeout``.
+    line_no : int or None
+        Protocol line number ``N``: command *k* (1-based) is line *k*, the opening
+        ``M110 N0`` line 0; None for unnumbered lines and for replies that name no line.
+    text : str
+        The line as sent or received, or a description (``timeout``, ``error``).
+    monotonic_s : float
+        ``time.monotonic()`` when it happened, s.
+    """
+
+    kind: EventKind
+    line_no: int | None
+    text: str
+    monotonic_s: float
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """How a completed print went.
+
+    Attributes
+    ----------
+    commands_total : int
+        Commands in the program.
+    commands_acked : int
+        Commands the firmware acknowledged (all of them, for a completed print).
+    lines_sent : int
+        Every line written, with resends, the handshake ``M115``, the ``M110`` and pings.
+    resends : int
+        Numbered lines written again.
+    firmware : dict of str to str
+        The ``M115`` fields (``FIRMWARE_NAME``, ``PROTOCOL_VERSION``, ``MACHINE_TYPE`` …).
+    capabilities : dict of str to bool
+        The ``Cap:`` lines of ``M115`` (``ADVANCED_OK``, ``EMERGENCY_PARSER`` …).
+    elapsed_s : float
+        From connecting to the last acknowledgement, s.
+    """
+
+    commands_total: int
+    commands_acked: int
+    lines_sent: int
+    resends: int
+    firmware: dict[str, str] = field(default_factory=dict)
+    capabilities: dict[str, bool] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+def stream_gcode(
+    commands: Sequence[str],
+    transport: Transport,
+    *,
+    window: int = 1,
+    on_event: Callable[[StreamEvent], None] | None = None,
+    answer_timeout_s: float = 30.0,
+    connect_timeout_s: float = 2.0,
+    handshake_attempts: int = 5,
+    max_resends_per_line: int = 10,
+    clock: Callable[[], float] = time.monotonic,
+) -> StreamResult:
+    """Send every command to the printer exactly once, in order, and wait for each ``ok``.
+
+    First the printer is greeted with ``M115`` (repeated after ``connect_timeout_s`` of
+    silence, since a board that resets on connecting loses what arrives while it boots;
+    a ``start`` line then is expected), then numbering restarts with ``M110 N0`` and the
+    commands follow as ``N<k> <command>*<xor>``, up to ``window`` awaiting their ``ok`` at
+    a time. Resend requests are honoured from the line asked for. ``busy:``, temperature
+    reports and any other reply restart the no-answer clock, so a long ``M109`` is fine
+    while the firmware keeps talking. After ``answer_timeout_s`` of silence one ``M105``
+    ping is sent; a second silence ends the print.
+
+    Parameters
+    ----------
+    commands : sequence of str
+        The commands, without comments or blank lines (see :func:`commands_from_gcode`).
+    transport : Transport
+        An open link to the printer; it is left open.
+    window : int
+        Lines awaiting ``ok`` at once: 1 is ping-pong; at most the profile's
+        ``rx_buffer_lines``.
+    on_event : callable, optional
+        Called with each :class:`StreamEvent` as it happens, in the streaming thread. An
+        exception it raises stops the print and propagates.
+    answer_timeout_s : float
+        Silence, s, after which the printer is pinged, and after the ping, given up on.
+    connect_timeout_s : float
+        Silence, s, after which the handshake ``M115`` is sent again.
+    handshake_attempts : int
+        ``M115`` is sent at most this often.
+    max_resends_per_line : int
+        Resend requests honoured for one line.
+    clock : callable
+        Monotonic clock, s (tests may pass their own).
+
+    Returns
+    -------
+    StreamResult
+
+    Raises
+    ------
+    doseprint.errors.PrinterHaltedError
+        The firmware printed ``Error:`` (other than a line-number or checksum error, which
+        gets a resend), ``!!``, skipped an extrusion, or restarted mid-print.
+    doseprint.errors.PrinterTimeoutError
+        No answer to the handshake, or silence after the ping.
+    doseprint.errors.ResendLimitError
+        One line was asked for again too often.
+    doseprint.errors.PrintAbortedError
+        Ctrl-C (KeyboardInterrupt).
+    doseprint.errors.PrintFailedError
+        The port was lost. Every one of these carries ``last_acked``: the number
+        (1-based) of the last command the firmware acknowledged, 0 for none.
+    doseprint.errors.InputError
+        A command is too long for the firmware's line buffer (before anything is sent).
+    """
+    protocol = MarlinProtocol(
+        commands,
+        window=window,
+        max_resends_per_line=max_resends_per_line,
+        handshake_attempts=handshake_attempts,
+    )
+    started = clock()
+
+    def emit(kind: EventKind, line_no: int | None, text: str) -> None:
+        if on_event is not None:
+            on_event(StreamEvent(kind, line_no, text, clock()))
+
+    def send(line: str) -> None:
+        transport.write(line)
+        emit("sent", parse_host_line(line).line_no, line)
+
+    def relay(events: list[Event]) -> None:
+        for event in events:
+            emit(event.kind, event.line_no, event.text)
+
+    last_heard = clock()
+    try:
+        while not protocol.done:
+            while (line := protocol.next_to_send()) is not None:
+                send(line)
+            limit = (
+                connect_timeout_s if protocol.state is ProtocolState.HANDSHAKE else answer_timeout_s
+            )
+            remaining = last_heard + limit - clock()
+            raw = transport.readline(remaining) if remaining > 0 else None
+            if raw is None:
+                waited = clock() - last_heard
+                if waited >= limit:
+                    emit("timeout", None, f"no reply for {waited:.1f} s")
+                    send(protocol.on_timeout(waited))
+                    last_heard = clock()
+                continue
+            reply = parse_reply(raw)
+            if shows_life(reply):
+                last_heard = clock()
+            relay(protocol.on_reply(reply))
+    except KeyboardInterrupt as exc:
+        emit("error", None, "stopped by the operator")
+        raise PrintAbortedError(
+            f"the print was stopped by the operator after command {protocol.last_acked} "
+            f"of {protocol.commands_total}",
+            last_acked=protocol.last_acked,
+            hint="these tablets cannot be released; heaters and motors are being switched off",
+        ) from exc
+    except PrintFailedError as exc:
+        # Errors raised by the transport do not know how far the print got; add it.
+        exc.last_acked = protocol.last_acked
+        emit("error", None, exc.message)
+        raise
+    return StreamResult(
+        commands_total=protocol.commands_total,
+        commands_acked=protocol.last_acked,
+        lines_sent=protocol.lines_sent,
+        resends=protocol.resends,
+        firmware=dict(protocol.firmware),
+        capabilities=dict(protocol.capabilities),
+        elapsed_s=clock() - started,
+    )
+
+
+def safe_stop_commands(extruders: int = 1, *, emergency_parser: bool = False) -> list[str]:
+    """The commands :func:`safe_stop` sends by default.
+
+    Parameters
+    ----------
+    extruders : int
+        Tools to switch off: one ``M104 T<i> S0`` each (a bare ``M104 S0`` reaches only the
+        active tool); a single extruder gets ``M104 S0``.
+    emergency_parser : bool
+        The firmware has ``Cap:EMERGENCY_PARSER:1``: lead with ``M108``, which it obeys at
+        once and which ends an ``M109``/``M190`` wait that would hold the rest back.
+
+    Returns
+    -------
+    list of str
+    """
+    heaters = (
+        [SAFE_STOP_COMMANDS[0]]
+        if extruders <= 1
+        else [f"M104 T{tool} S0" for tool in range(extruders)]
+    )
+    return [*(["M108"] if emergency_parser else []), *heaters, *SAFE_STOP_COMMANDS[1:]]
+
+
+def safe_stop(
+    transport: Transport,
+    commands: Sequence[str] | None = None,
+    *,
+    extruders: int = 1,
+    capabilities: Mapping[str, bool] | None = None,
+    settle_s: float = 1.0,
+) -> list[str]:
+    """Switch heaters and motors off after a failed print, best effort.
+
+    The commands go unnumbered (the firmware takes them whatever line it expects) and never
+    raise: a dead port is logged and skipped. Replies are read for up to ``settle_s`` so the
+    lines leave the port before the caller closes it.
+
+    Parameters
+    ----------
+    transport : Transport
+        The link the print used, still open.
+    commands : sequence of str, optional
+        What to send; default :func:`safe_stop_commands` (``M104 S0``, ``M140 S0``, ``M84``).
+    extruders : int
+        Tools to switch off, for the default commands.
+    capabilities : mapping of str to bool, optional
+        ``StreamResult.capabilities`` if known; ``EMERGENCY_PARSER`` adds a leading ``M108``.
+    settle_s : float
+        Longest time spent reading replies afterwards, s.
+
+    Returns
+    -------
+    list of str
+        The commands written (all of them unless the port failed).
+    """
+    if commands is None:
+        emergency = bool(capabilities and capabilities.get("EMERGENCY_PARSER"))
+        commands = safe_stop_commands(extruders, emergency_parser=emergency)
+    written: list[str] = []
+    for command in commands:
+        try:
+            transport.write(command)
+        except (DoseprintError, OSError) as exc:
+            logger.warning("safe stop: could not send %r: %s", command, exc)
+            return written
+        written.append(command)
+    oks = 0
+    deadline = time.monotonic() + settle_s
+    try:
+        while oks < len(written) and (remaining := deadline - time.monotonic()) > 0:
+            reply = transport.readline(remaining)
+            if reply is not None and reply.strip().lower().startswith("ok"):
+                oks += 1
+    except (DoseprintError, OSError) as exc:
+        logger.warning("safe stop: reading replies failed: %s", exc)
+    return written

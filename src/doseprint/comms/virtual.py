@@ -1,0 +1,672 @@
+"""A simulated Marlin printer, and servers that put it on a pseudo-terminal or a TCP port.
+
+:class:`VirtualMarlin` answers host lines the way Marlin 2 does: it checks line numbers and
+checksums (asking for a resend when they are wrong), keeps heater set points and heats over
+simulated time, and answers ``M105``, ``M115`` and the rest. Every command it accepts is
+written to an optional log file, one per line, so a test can prove that a print arrived
+exactly once and in order.
+
+``doseprint virtual-printer --pty`` runs :func:`run_virtual_printer`, which prints the
+device path to connect to on the first line of stdout and serves until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any, Literal, Self
+
+from doseprint.comms.protocol import parse_host_line
+from doseprint.comms.transport import map_exceptions
+from doseprint.errors import PortOpenError
+
+__all__ = [
+    "FIRMWARE_NAME",
+    "GCommand",
+    "VirtualMarlin",
+    "VirtualMode",
+    "run_virtual_printer",
+    "serve_pty",
+    "serve_tcp",
+]
+
+logger = logging.getLogger(__name__)
+
+VirtualMode = Literal["pty", "tcp"]
+
+FIRMWARE_NAME = "Marlin 2.1.2 (doseprint virtual)"
+"""What the virtual printer calls itself in ``M115`` and its greeting."""
+
+PARAM_RE = re.compile(r"(?P<letter>[A-Z])(?P<value>[-+]?(?:\d+\.?\d*|\.\d+))", re.IGNORECASE)
+"""One ``<letter><number>`` parameter of a command. Groups: ``letter``, ``value``."""
+
+ERR_LINE_NO = "Line Number is not Last Line Number+1"
+ERR_CHECKSUM = "checksum mismatch"
+ERR_NO_CHECKSUM = "No Checksum with line number"
+ERR_NO_LINE_NO = "No Line Number with checksum"
+
+TEMP_WINDOW_C = 1.0
+"""M109/M190 are done within this of the target (Marlin's ``TEMP_WINDOW``)."""
+
+KEEPALIVE_S = 2.0
+"""Simulated seconds between ``busy: processing`` lines in long commands (Marlin's default)."""
+
+
+@dataclass(frozen=True)
+class GCommand:
+    """One command as the firmware's parser sees it.
+
+    Attributes
+    ----------
+    code : str
+        Upper-case command word: ``G1``, ``M104``, ``T1``.
+    params : dict of str to float
+        Upper-case letter to value: ``{"S": 210.0, "T": 1.0}``.
+    text : str
+        The command as received.
+    """
+
+    code: str
+    params: dict[str, float]
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> GCommand:
+        """Split ``M104 S210 T1`` into its word and parameters."""
+        word, _, rest = text.strip().partition(" ")
+        params = {m["letter"].upper(): float(m["value"]) for m in PARAM_RE.finditer(rest)}
+        return cls(word.upper(), params, text)
+
+
+@dataclass
+class _Heater:
+    """A heater of the simulation: temperatures in °C."""
+
+    actual_c: float
+    target_c: float = 0.0
+
+    def advance(
+        self, dt_s: float, heat_rate_c_s: float, cool_rate_c_s: float, ambient_c: float
+    ) -> None:
+        """Move towards the set point (or ambient when off) for ``dt_s`` simulated seconds."""
+        goal = self.target_c if self.target_c > 0 else ambient_c
+        if self.actual_c < goal:
+            self.actual_c = min(goal, self.actual_c + heat_rate_c_s * dt_s)
+        else:
+            self.actual_c = max(goal, self.actual_c - cool_rate_c_s * dt_s)
+
+
+Handler = Callable[[GCommand], Iterator[str]]
+
+
+class VirtualMarlin:
+    """A Marlin 2 printer in software: host lines in, reply lines out.
+
+    Parameters
+    ----------
+    log_path : str or path-like, optional
+        File to which every accepted command is appended, without line number and checksum,
+        one per line, flushed at once (refused lines never appear).
+    resend_every : int, optional
+        Fault: refuse the first arrival of every line whose number is a multiple of this,
+        as if its checksum had been corrupted on the wire.
+    extruders : int
+        Tools ``T0``… the printer has.
+    heat_rate_c_s, cool_rate_c_s : float
+        Simulated heating and cooling rates, °C/s. The default heats to any target within
+        one report, so M109/M190 finish almost at once.
+    report_interval_s : float
+        Simulated seconds between temperature reports while M109/M190 wait.
+    ambient_c : float
+        Room temperature, °C.
+    sleep : callable, optional
+        Called with each stretch of simulated time, s. None (the default) lets simulated
+        time pass instantly; servers pass ``time.sleep`` so a slow heat-up takes real time.
+
+    Notes
+    -----
+    :meth:`feed` is a generator: its replies, and the state changes behind them, happen as
+    it is iterated. Consume it fully for every line.
+    """
+
+    def __init__(
+        self,
+        *,
+        log_path: str | os.PathLike[str] | None = None,
+        resend_every: int | None = None,
+        extruders: int = 2,
+        heat_rate_c_s: float = 1000.0,
+        cool_rate_c_s: float = 1000.0,
+        report_interval_s: float = 1.0,
+        ambient_c: float = 25.0,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if resend_every is not None and resend_every < 1:
+            raise ValueError(f"resend_every must be at least 1, not {resend_every}")
+        if extruders < 1:
+            raise ValueError(f"extruders must be at least 1, not {extruders}")
+        self.resend_every = resend_every
+        self.extruders = extruders
+        self.heat_rate_c_s = heat_rate_c_s
+        self.cool_rate_c_s = cool_rate_c_s
+        self.report_interval_s = report_interval_s
+        self.ambient_c = ambient_c
+        self._sleep = sleep
+        self._log: IO[str] | None = None
+        if log_path is not None:
+            self._log = Path(log_path).open("a", encoding="utf-8")  # closed by close()
+        self.accepted: list[str] = []
+        self._reset()
+        # Command handlers, registered by name as Marlin's parser dispatches them.
+        self._handlers: dict[str, Handler] = {
+            "G4": self._cmd_G4,
+            "M104": self._cmd_M104,
+            "M105": self._cmd_M105,
+            "M109": self._cmd_M109,
+            "M110": self._cmd_M110,
+            "M112": self._cmd_M112,
+            "M115": self._cmd_M115,
+            "M140": self._cmd_M140,
+            "M190": self._cmd_M190,
+        }
+        for tool in range(extruders):
+            self._handlers[f"T{tool}"] = self._cmd_T
+
+    def _reset(self) -> None:
+        # What a board reset clears: line numbering, heaters, a halt.
+        self.last_line = 0
+        self.halted = False
+        self.active_tool = 0
+        self.tools = [_Heater(self.ambient_c) for _ in range(self.extruders)]
+        self.bed = _Heater(self.ambient_c)
+        self._faulted: set[int] = set()
+
+    # Session
+
+    def connect(self) -> list[str]:
+        """Begin a session as a board does after a reset: state cleared, greeting printed.
+
+        Returns
+        -------
+        list of str
+            ``start`` and a few ``echo:`` lines.
+        """
+        self._reset()
+        return [
+            "start",
+            f"echo:{FIRMWARE_NAME}",
+            "echo:Free Memory: 4096  PlannerBufferBytes: 1024",
+        ]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the log file."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def feed(self, raw: str) -> Iterator[str]:
+        """Take one host line; yield the reply lines as Marlin prints them.
+
+        Parameters
+        ----------
+        raw : str
+            ``N12 G1 X10*87``, ``M105`` …, with or without line ending.
+
+        Yields
+        ------
+        str
+            Reply lines without line ending.
+        """
+        if self.halted:
+            return  # a killed Marlin reads nothing until it is reset
+        line = parse_host_line(raw)
+        if not line.body.strip() and line.checksum is None:
+            return
+        if line.line_no is not None:
+            # Marlin checks the number first (M110 may set any number), then the checksum.
+            is_m110 = line.command.split(" ", 1)[0].upper() == "M110"
+            if line.checksum is None:
+                yield from self._refuse(ERR_NO_CHECKSUM)
+                return
+            if line.line_no != self.last_line + 1 and not is_m110:
+                yield from self._refuse(ERR_LINE_NO)
+                return
+            if not line.checksum_ok or self._corrupt(line.line_no):
+                yield from self._refuse(ERR_CHECKSUM)
+                return
+            self.last_line = line.line_no
+        elif line.checksum is not None:
+            yield from self._refuse(ERR_NO_LINE_NO)
+            return
+        if not line.command:
+            yield "ok"
+            return
+        self._accept(line.command)
+        command = GCommand.parse(line.command)
+        yield from self._handlers.get(command.code, self._cmd_default)(command)
+
+    # Line checks and the accepted log
+
+    def _refuse(self, reason: str) -> Iterator[str]:
+        yield f"Error:{reason}, Last Line: {self.last_line}"
+        yield f"Resend: {self.last_line + 1}"
+        yield "ok"
+
+    def _corrupt(self, line_no: int) -> bool:
+        # Fault injection: each chosen line fails once, and so is sent again by the host.
+        every = self.resend_every
+        if every is None or line_no <= 0 or line_no % every or line_no in self._faulted:
+            return False
+        self._faulted.add(line_no)
+        return True
+
+    def _accept(self, command: str) -> None:
+        self.accepted.append(command)
+        if self._log is not None:
+            self._log.write(command + "\n")
+            self._log.flush()
+
+    # Simulated time and temperatures
+
+    def _pass_time(self, dt_s: float) -> None:
+        for heater in (*self.tools, self.bed):
+            heater.advance(dt_s, self.heat_rate_c_s, self.cool_rate_c_s, self.ambient_c)
+        if self._sleep is not None and dt_s > 0:
+            self._sleep(dt_s)
+
+    def _report(self) -> str:
+        # Marlin's M105 layout: active tool, bed, each tool, then heater powers.
+        active = self.tools[self.active_tool]
+        parts = [f"T:{active.actual_c:.2f} /{active.target_c:.2f}"]
+        parts.append(f"B:{self.bed.actual_c:.2f} /{self.bed.target_c:.2f}")
+        if self.extruders > 1:
+            parts += [f"T{i}:{t.actual_c:.2f} /{t.target_c:.2f}" for i, t in enumerate(self.tools)]
+        parts.append("@:0 B@:0")
+        return " ".join(parts)
+
+    def _wait_for(self, heater: _Heater, *, wait_cooling: bool) -> Iterator[str]:
+        # Report each interval until the heater is within the window, as M109/M190 do.
+        while True:
+            gap = heater.target_c - heater.actual_c
+            if abs(gap) <= TEMP_WINDOW_C or (gap < 0 and not wait_cooling):
+                return
+            rate = self.heat_rate_c_s if gap > 0 else self.cool_rate_c_s
+            needed = abs(gap) / rate if rate > 0 else self.report_interval_s
+            self._pass_time(min(self.report_interval_s, needed))
+            yield f"{self._report()} W:?"
+
+    def _tool(self, command: GCommand) -> _Heater:
+        index = int(command.params.get("T", self.active_tool))
+        return self.tools[min(max(index, 0), self.extruders - 1)]
+
+    # Command handlers (Marlin's names)
+
+    def _cmd_default(self, command: GCommand) -> Iterator[str]:
+        yield "ok"
+
+    def _cmd_G4(self, command: GCommand) -> Iterator[str]:
+        remaining = command.params.get("P", 0.0) / 1000.0 + command.params.get("S", 0.0)
+        while remaining > 0:
+            step = min(KEEPALIVE_S, remaining)
+            self._pass_time(step)
+            remaining -= step
+            if remaining > 0:
+                yield "echo:busy: processing"
+        yield "ok"
+
+    def _cmd_M104(self, command: GCommand) -> Iterator[str]:
+        if "S" in command.params:
+            self._tool(command).target_c = command.params["S"]
+        yield "ok"
+
+    def _cmd_M105(self, command: GCommand) -> Iterator[str]:
+        yield f"ok {self._report()}"
+
+    def _cmd_M109(self, command: GCommand) -> Iterator[str]:
+        heater = self._tool(command)
+        if "R" in command.params:
+            heater.target_c = command.params["R"]
+        elif "S" in command.params:
+            heater.target_c = command.params["S"]
+        yield from self._wait_for(heater, wait_cooling="R" in command.params)
+        yield "ok"
+
+    def _cmd_M110(self, command: GCommand) -> Iterator[str]:
+        if "N" in command.params:
+            self.last_line = int(command.params["N"])
+        self._faulted.clear()
+        yield "ok"
+
+    def _cmd_M112(self, command: GCommand) -> Iterator[str]:
+        self.halted = True
+        for heater in (*self.tools, self.bed):
+            heater.target_c = 0.0
+        yield "Error:Printer halted. kill() called!"
+
+    def _cmd_M115(self, command: GCommand) -> Iterator[str]:
+        yield (
+            f"FIRMWARE_NAME:{FIRMWARE_NAME} SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin "
+            f"PROTOCOL_VERSION:1.0 MACHINE_TYPE:doseprint-virtual EXTRUDER_COUNT:{self.extruders}"
+        )
+        for name, value in (
+            ("SERIAL_XON_XOFF", 0),
+            ("EEPROM", 0),
+            ("AUTOREPORT_TEMP", 0),
+            ("EMERGENCY_PARSER", 0),
+            ("ADVANCED_OK", 0),
+            ("THERMAL_PROTECTION", 1),
+        ):
+            yield f"Cap:{name}:{value}"
+        yield "ok"
+
+    def _cmd_M140(self, command: GCommand) -> Iterator[str]:
+        if "S" in command.params:
+            self.bed.target_c = command.params["S"]
+        yield "ok"
+
+    def _cmd_M190(self, command: GCommand) -> Iterator[str]:
+        if "R" in command.params:
+            self.bed.target_c = command.params["R"]
+        elif "S" in command.params:
+            self.bed.target_c = command.params["S"]
+        yield from self._wait_for(self.bed, wait_cooling="R" in command.params)
+        yield "ok"
+
+    def _cmd_T(self, command: GCommand) -> Iterator[str]:
+        self.active_tool = int(command.code[1:])
+        yield f"echo:Active Extruder: {self.active_tool}"
+        yield "ok"
+
+
+# Servers
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _split_lines(buffer: bytearray) -> Iterator[str]:
+    # Marlin ends a line at \n or \r; take every complete one, leave the rest buffered.
+    while True:
+        ends = [i for i in (buffer.find(b"\n"), buffer.find(b"\r")) if i >= 0]
+        if not ends:
+            return
+        end = min(ends)
+        raw = bytes(buffer[:end])
+        del buffer[: end + 1]
+        if raw:
+            yield raw.decode("utf-8", errors="replace")
+
+
+def _start_pty_server(
+    printer: VirtualMarlin, stop: threading.Event
+) -> tuple[str, threading.Thread]:
+    try:
+        import tty  # POSIX only
+    except ImportError as exc:
+        raise PortOpenError(
+            "this system has no pseudo-terminals", hint="use --tcp PORT instead of --pty"
+        ) from exc
+    with map_exceptions(
+        {OSError: lambda e: PortOpenError(f"cannot create a pseudo-terminal: {e}")}
+    ):
+        master, slave = os.openpty()
+        # Raw line discipline: no echo of what the printer writes, no CR/LF translation.
+        tty.setraw(slave)
+        path = os.ttyname(slave)
+
+    def serve() -> None:
+        buffer = bytearray()
+        try:
+            for reply in printer.connect():
+                _write_all(master, f"{reply}\n".encode())
+            while not stop.is_set():
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if not ready:
+                    continue
+                # The slave stays open here, so reads block instead of failing between clients.
+                data = os.read(master, 4096)
+                if not data:
+                    continue
+                buffer += data
+                for line in _split_lines(buffer):
+                    for reply in printer.feed(line):
+                        _write_all(master, f"{reply}\n".encode())
+        except OSError as exc:
+            logger.error("virtual printer on %s stopped: %s", path, exc)
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    thread = threading.Thread(target=serve, name=f"virtual-marlin {path}", daemon=True)
+    thread.start()
+    return path, thread
+
+
+def serve_pty(printer: VirtualMarlin, *, stop: threading.Event | None = None) -> str:
+    """Put a virtual printer on a new pseudo-terminal, served from a background thread.
+
+    Parameters
+    ----------
+    printer : VirtualMarlin
+        The printer to serve.
+    stop : threading.Event, optional
+        Set it to stop serving and close the terminal; without it the server runs until the
+        process ends.
+
+    Returns
+    -------
+    str
+        The device path to open (``/dev/pts/7``), e.g. with
+        :class:`~doseprint.comms.transport.SerialTransport`.
+
+    Raises
+    ------
+    doseprint.errors.PortOpenError
+        The system has no pseudo-terminals (Windows) or none is free.
+    """
+    path, _ = _start_pty_server(printer, stop or threading.Event())
+    return path
+
+
+def _serve_client(printer: VirtualMarlin, conn: socket.socket, stop: threading.Event) -> None:
+    buffer = bytearray()
+    conn.settimeout(0.2)
+    # Replies are several small writes; do not let Nagle's algorithm hold them back.
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # A new connection is a reset board, as with a USB printer.
+    conn.sendall("".join(f"{r}\n" for r in printer.connect()).encode())
+    while not stop.is_set():
+        try:
+            data = conn.recv(4096)
+        except TimeoutError:
+            continue
+        if not data:
+            return  # the client hung up
+        buffer += data
+        for line in _split_lines(buffer):
+            for reply in printer.feed(line):
+                conn.sendall(f"{reply}\n".encode())
+
+
+def _start_tcp_server(
+    printer: VirtualMarlin, port: int, host: str, stop: threading.Event
+) -> tuple[str, threading.Thread]:
+    with map_exceptions(
+        {
+            OSError: lambda e: PortOpenError(
+                f"cannot listen on {host}:{port}: {e}", hint="choose another --tcp PORT"
+            )
+        }
+    ):
+        server = socket.create_server((host, port))
+    server.settimeout(0.2)
+    address = f"socket://{host}:{server.getsockname()[1]}"
+
+    def serve() -> None:
+        with server:
+            while not stop.is_set():
+                try:
+                    conn, peer = server.accept()
+                except TimeoutError:
+                    continue
+                logger.info("virtual printer: client %s connected", peer)
+                with conn:
+                    try:
+                        _serve_client(printer, conn, stop)
+                    except OSError as exc:
+                        logger.warning("virtual printer: client %s dropped: %s", peer, exc)
+                logger.info("virtual printer: client %s gone", peer)
+
+    thread = threading.Thread(target=serve, name=f"virtual-marlin {address}", daemon=True)
+    thread.start()
+    return address, thread
+
+
+def serve_tcp(
+    printer: VirtualMarlin,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    stop: threading.Event | None = None,
+) -> str:
+    """Put a virtual printer on a TCP port, one client at a time, from a background thread.
+
+    Each connection starts a session (``start`` greeting, line numbers reset); when the
+    client hangs up the next one is accepted.
+
+    Parameters
+    ----------
+    printer : VirtualMarlin
+        The printer to serve.
+    port : int
+        TCP port; 0 picks a free one.
+    host : str
+        Interface to listen on.
+    stop : threading.Event, optional
+        Set it to stop serving.
+
+    Returns
+    -------
+    str
+        The pyserial URL to open: ``socket://127.0.0.1:5555``.
+
+    Raises
+    ------
+    doseprint.errors.PortOpenError
+        The port is taken or not permitted.
+    """
+    address, _ = _start_tcp_server(printer, port, host, stop or threading.Event())
+    return address
+
+
+def _announce(address: str) -> None:
+    # The first line of stdout is the address, for scripts and tests to read.
+    sys.stdout.write(f"{address}\n")
+    sys.stdout.flush()
+
+
+def run_virtual_printer(
+    mode: VirtualMode,
+    port: int | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    resend_every: int | None = None,
+    ready: Callable[[str], None] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    heat_rate_c_s: float = 1000.0,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve a virtual printer until SIGTERM or SIGINT (blocking): ``doseprint virtual-printer``.
+
+    Parameters
+    ----------
+    mode : {"pty", "tcp"}
+        A pseudo-terminal, or a TCP port (``port`` required).
+    port : int, optional
+        TCP port for ``mode="tcp"``; 0 picks a free one.
+    log_path : str or path-like, optional
+        Log of accepted commands (see :class:`VirtualMarlin`).
+    resend_every : int, optional
+        Fault: ask for every Nth line again.
+    ready : callable, optional
+        Called once with the address to connect to (the pty path or ``socket://host:port``)
+        as soon as the server listens. The default writes it as the first line of stdout
+        and flushes.
+    host : str
+        Interface for ``mode="tcp"``.
+    heat_rate_c_s : float
+        Simulated heating rate, °C/s; heat-ups take real time at this rate.
+    stop : threading.Event, optional
+        Set it to stop, for callers outside the main thread (signals only reach that one).
+
+    Raises
+    ------
+    doseprint.errors.PortOpenError
+        The pseudo-terminal or TCP port cannot be created.
+    ValueError
+        ``mode`` is unknown, or ``tcp`` without a port.
+    """
+    if mode not in ("pty", "tcp"):
+        raise ValueError(f"mode must be 'pty' or 'tcp', not {mode!r}")
+    if mode == "tcp" and port is None:
+        raise ValueError("mode 'tcp' needs a port")
+    stop = stop or threading.Event()
+    printer = VirtualMarlin(
+        log_path=log_path,
+        resend_every=resend_every,
+        heat_rate_c_s=heat_rate_c_s,
+        cool_rate_c_s=heat_rate_c_s,
+        sleep=time.sleep,
+    )
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, on_signal)
+    thread: threading.Thread | None = None
+    try:
+        if mode == "pty":
+            address, thread = _start_pty_server(printer, stop)
+        else:
+            assert port is not None
+            address, thread = _start_tcp_server(printer, port, host, stop)
+        logger.info("virtual printer serving on %s", address)
+        (ready or _announce)(address)
+        while thread.is_alive() and not stop.wait(0.5):
+            pass
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=2.0)
+        printer.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,251 @@
+"""`doseprint print`: pre-flight a job, stream it, and record everything as it happens.
+
+The record is created before the port is opened, so even a print that never starts
+leaves a record saying why. Print-log entries are buffered and flushed to the store at
+least every :data:`FLUSH_S` seconds or :data:`FLUSH_LINES` entries, and every status
+change is written at once, so a killed process loses at most that much of the log and
+never the fact that the print was running.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from doseprint import __version__
+from doseprint.comms.protocol import commands_from_gcode
+from doseprint.comms.streamer import StreamEvent, StreamResult, safe_stop, stream_gcode
+from doseprint.comms.transport import SerialTransport
+from doseprint.errors import (
+    DoseprintError,
+    InputError,
+    PortOpenError,
+    PrintAbortedError,
+    PrintFailedError,
+    Problem,
+)
+from doseprint.job.folder import read_job, sha256_bytes
+from doseprint.library import load_printers
+from doseprint.records.store import EventKind, RecordStore
+
+log = logging.getLogger(__name__)
+
+FLUSH_S = 0.5
+FLUSH_LINES = 200
+
+
+@dataclass(frozen=True)
+class PrintOutcome:
+    record_id: str
+    result: StreamResult
+
+
+def parse_lots(lots: Sequence[str], tools: int) -> dict[int, str]:
+    """``["T0=ABC123", …]`` -> ``{0: "ABC123"}``, each tool of the job at most once.
+
+    Raises
+    ------
+    InputError
+        A lot is not ``T<k>=<lot>``, names a tool the job does not use, or repeats one.
+    """
+    out: dict[int, str] = {}
+    problems = []
+    for text in lots:
+        tool_text, sep, lot = text.partition("=")
+        tool_text = tool_text.strip().upper()
+        well_formed = sep and tool_text.startswith("T") and tool_text[1:].isdigit()
+        if not well_formed or not lot.strip():
+            problems.append(Problem("command line", "--lot",
+                                    f"{text!r} must look like T0=LOT-123"))
+            continue
+        tool = int(tool_text[1:])
+        if tool >= tools:
+            problems.append(Problem("command line", "--lot",
+                                    f"{text!r}: the job uses tools T0..T{tools - 1}"))
+        elif tool in out:
+            problems.append(Problem("command line", "--lot", f"T{tool} is given twice"))
+        else:
+            out[tool] = lot.strip()
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def record_content(
+    job_dir: Path, job: Mapping[str, Any], port: str, baud: int, operator: str,
+    lots: Mapping[int, str],
+) -> dict[str, Any]:
+    """The immutable content of a print's record (record.md "What a record holds")."""
+    job_json = (job_dir / "job.json").read_bytes()
+    return {
+        "schema": "doseprint.record-content/1",
+        "doseprint_version": __version__,
+        "prescription": {"id": job["prescription"]["id"],
+                         "sha256": job["prescription"]["sha256"],
+                         "patient": job["prescription"].get("patient",
+                                                            job["prescription"]["content"].get(
+                                                                "patient", ""))},
+        "job": {"folder": str(job_dir), "json_sha256": sha256_bytes(job_json),
+                "gcode_sha256": job["gcode"]["sha256"], "gcode_lines": job["gcode"]["lines"],
+                "doseprint_version": job["doseprint_version"],
+                "created_utc": job["created_utc"]},
+        "tablets": [
+            {"index": t["index"], "design": t["design"],
+             "actives": [{"api": a["api"], "tool": a["tool"], "dose_mg": a["dose_mg"],
+                          "gcode_dose_mg": a["gcode_dose_mg"],
+                          "dose_error_pct": a["dose_error_pct"],
+                          "release": {k: a["release"].get(k) for k in
+                                      ("kind", "target", "t50_h", "t80_h", "f2", "met")}}
+                         for a in t["actives"]]}
+            for t in job["tablets"]
+        ],
+        "materials": [{"tool": t["tool"], "formulation": t["formulation"], "api": t["api"],
+                       "formulation_sha256": t["formulation_sha256"],
+                       "lot": lots.get(int(t["tool"]))} for t in job["tools"]],
+        "machine": {"printer": job["printer"]["id"], "printer_sha256": job["printer"]["sha256"],
+                    "port": port, "baud": baud},
+        "operator": operator,
+        "warnings": job.get("warnings", []),
+    }
+
+
+class _LogBuffer:
+    """Collects stream events and flushes them to the record in batches."""
+
+    def __init__(self, store: RecordStore, record_id: str, actor: str,
+                 on_progress: Callable[[int], None] | None) -> None:
+        self.store = store
+        self.record_id = record_id
+        self.actor = actor
+        self.entries: list[dict[str, Any]] = []
+        self.last_flush = time.monotonic()
+        self.last_acked = 0
+        self.on_progress = on_progress
+        self.t0 = time.monotonic()
+        self.firmware: list[str] = []
+
+    def __call__(self, event: StreamEvent) -> None:
+        if event.kind == "ok" and event.line_no is not None:
+            self.last_acked = max(self.last_acked, event.line_no)
+            if self.on_progress is not None:
+                self.on_progress(self.last_acked)
+        entry = {"t_s": round(event.monotonic_s - self.t0, 4), "kind": event.kind,
+                 "n": event.line_no, "text": event.text,
+                 "utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        self.entries.append(entry)
+        if event.kind == "firmware":
+            self.firmware.append(event.text)
+            return
+        if self.firmware:
+            # The M115 answer is complete: keep the firmware's identity as one event.
+            lines, self.firmware = self.firmware, []
+            self.flush()
+            self.store.append(self.record_id, "firmware", {"lines": lines}, self.actor)
+        now = time.monotonic()
+        if len(self.entries) >= FLUSH_LINES or now - self.last_flush >= FLUSH_S:
+            self.flush()
+
+    def pending(self) -> list[tuple[EventKind, dict[str, Any]]]:
+        if not self.entries:
+            return []
+        batch: list[tuple[EventKind, dict[str, Any]]] = [
+            ("lines", {"entries": self.entries, "last_acked": self.last_acked})]
+        self.entries = []
+        self.last_flush = time.monotonic()
+        return batch
+
+    def flush(self) -> None:
+        batch = self.pending()
+        if batch:
+            self.store.append_many(self.record_id, batch, self.actor)
+
+
+def print_job(
+    job_dir: Path,
+    port: str,
+    store: RecordStore,
+    *,
+    operator: str,
+    lots: Sequence[str] = (),
+    baud: int | None = None,
+    printer_dirs: Sequence[Path] = (),
+    answer_timeout_s: float = 30.0,
+    on_start: Callable[[str, int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> PrintOutcome:
+    """Print a job folder to ``port`` and keep its record in ``store``.
+
+    Raises
+    ------
+    InputError
+        The job is invalid or changed since compile, its printer profile changed, or a
+        lot is malformed (no record is created: nothing was attempted).
+    PortOpenError
+        The port cannot be opened (the record says ``failed``).
+    PrintFailedError
+        The print stopped (the record says ``failed`` or ``aborted`` and how far it got).
+    """
+    job = read_job(job_dir)  # refuses a job whose files no longer match its hashes
+    printers = load_printers(printer_dirs)
+    pid = job["printer"]["id"]
+    if pid not in printers:
+        raise InputError(f"the job was compiled for printer {pid!r}, which is not in the "
+                         "printer library", file=str(job_dir / "job.json"), key="printer.id")
+    profile = printers[pid]
+    if profile.sha256 != job["printer"]["sha256"]:
+        raise InputError(f"printer profile {pid} has changed since the job was compiled "
+                         f"({profile.path}); compile the job again",
+                         file=str(job_dir / "job.json"), key="printer.sha256")
+    lot_map = parse_lots(lots, len(job["tools"]))
+    if not operator.strip():
+        raise InputError("must name the operator", file="command line", key="--operator")
+    baud = baud or profile.baud
+    commands = commands_from_gcode((job_dir / job["gcode"]["file"]).read_text("utf-8"))
+
+    content = record_content(job_dir, job, port, baud, operator, lot_map)
+    record_id = store.create(content, actor=operator)
+    log.info("record %s created", record_id)
+    transport = SerialTransport(port, baud)
+    try:
+        transport.open()
+    except PortOpenError as exc:
+        store.append(record_id, "failed", {"error": exc.message, "last_acked": 0,
+                                           "stage": "open port"}, operator)
+        raise
+    buffer = _LogBuffer(store, record_id, operator, on_progress)
+    try:
+        store.append(record_id, "started", {"port": port, "baud": baud,
+                                            "commands_total": len(commands)}, operator)
+        if on_start is not None:
+            on_start(record_id, len(commands))
+        try:
+            result = stream_gcode(commands, transport, window=profile.rx_buffer_lines,
+                                  on_event=buffer, answer_timeout_s=answer_timeout_s)
+        except PrintFailedError as exc:
+            stopped = safe_stop(transport, extruders=profile.extruders)
+            kind: EventKind = "aborted" if isinstance(exc, PrintAbortedError) else "failed"
+            store.append_many(record_id, [*buffer.pending(), (kind, {
+                "error": exc.message, "error_type": type(exc).__name__,
+                "last_acked": max(exc.last_acked, buffer.last_acked),
+                "commands_total": len(commands), "safe_stop_sent": stopped})], operator)
+            raise
+        except DoseprintError as exc:
+            store.append_many(record_id, [*buffer.pending(), ("failed", {
+                "error": exc.message, "error_type": type(exc).__name__,
+                "last_acked": buffer.last_acked, "commands_total": len(commands)})], operator)
+            raise
+        store.append_many(record_id, [*buffer.pending(), ("completed", {
+            "commands_total": result.commands_total, "commands_acked": result.commands_acked,
+            "lines_sent": result.lines_sent, "resends": result.resends,
+            "elapsed_s": round(result.elapsed_s, 3), "firmware": result.firmware,
+            "capabilities": result.capabilities, "last_acked": result.commands_acked})],
+            operator)
+        return PrintOutcome(record_id, result)
+    finally:
+        transport.close()
+

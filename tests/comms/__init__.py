@@ -1,0 +1,1 @@
+"""Tests of doseprint.comms: protocol, transports, streamer and the virtual printer."""

@@ -1,0 +1,488 @@
+"""The pure Marlin protocol: reply dialects, line framing, and the state machine line by line."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from doseprint.comms.protocol import (
+    Busy,
+    Capability,
+    Echo,
+    FirmwareError,
+    FirmwareInfo,
+    Halt,
+    HeaterReading,
+    MarlinProtocol,
+    Ok,
+    ProtocolState,
+    Resend,
+    Start,
+    TemperatureReport,
+    Unrecognised,
+    Wait,
+    checksum,
+    commands_from_gcode,
+    format_line,
+    parse_host_line,
+    parse_reply,
+    shows_life,
+)
+from doseprint.errors import (
+    EXIT_INPUT,
+    InputError,
+    PrinterHaltedError,
+    PrinterTimeoutError,
+    ResendLimitError,
+)
+
+from .fakes import M115_ANSWER
+
+# Reply parsing: every dialect seen in the wild.
+
+
+@pytest.mark.parametrize(
+    ("line", "line_no"),
+    [("ok", None), ("ok N12 P15 B3", 12), ("ok 0", None), ("OK", None), ("ok\r\n", None)],
+)
+def test_ok_variants(line: str, line_no: int | None) -> None:
+    reply = parse_reply(line)
+    assert isinstance(reply, Ok)
+    assert reply.line_no == line_no
+    assert reply.temperatures == {}
+
+
+def test_ok_with_temperatures() -> None:
+    reply = parse_reply("ok T:200.0 /200.0 B:60 /60 @:127 B@:0")
+    assert isinstance(reply, Ok)
+    assert reply.temperatures == {
+        "T": HeaterReading(200.0, 200.0),
+        "B": HeaterReading(60.0, 60.0),
+    }
+
+
+@pytest.mark.parametrize(
+    "line", ["Resend: 12", "Resend:12", "rs N12", "Resend:N:12", "rs 12", "resend: 12 "]
+)
+def test_resend_dialects(line: str) -> None:
+    assert parse_reply(line) == Resend(text=line.strip(), line_no=12)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("busy: processing", "processing"),
+        ("echo:busy: processing", "processing"),
+        ("echo:busy: paused for user", "paused for user"),
+    ],
+)
+def test_busy(line: str, reason: str) -> None:
+    reply = parse_reply(line)
+    assert isinstance(reply, Busy)
+    assert reply.reason == reason
+
+
+def test_echo_start_wait_and_noise() -> None:
+    assert parse_reply('echo:Unknown command: "M999"') == Echo(
+        'echo:Unknown command: "M999"', 'Unknown command: "M999"'
+    )
+    assert parse_reply("start") == Start("start")
+    assert parse_reply("wait") == Wait("wait")
+    assert isinstance(parse_reply("\x00\xffgarbage"), Unrecognised)
+    assert not shows_life(parse_reply("wait"))
+    assert shows_life(parse_reply("echo:busy: processing"))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Error:Line Number is not Last Line Number+1, Last Line: 5",
+        "Error:checksum mismatch, Last Line: 5",
+        "Error:No Checksum with line number, Last Line: 5",
+    ],
+)
+def test_transmission_errors_ask_for_a_resend(line: str) -> None:
+    reply = parse_reply(line)
+    assert isinstance(reply, FirmwareError)
+    assert reply.requests_resend
+    assert reply.last_line == 5
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Error:Printer halted. kill() called!",
+        "Error:MINTEMP triggered, system stopped! Heater_ID: 0",
+    ],
+)
+def test_other_errors_are_fatal(line: str) -> None:
+    reply = parse_reply(line)
+    assert isinstance(reply, FirmwareError)
+    assert not reply.requests_resend
+
+
+def test_halt() -> None:
+    assert parse_reply("!! Thermal runaway") == Halt("!! Thermal runaway", "Thermal runaway")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "T:210.5 /210.0 B:40.2 /40.0 @:127",
+            {"T": HeaterReading(210.5, 210.0), "B": HeaterReading(40.2, 40.0)},
+        ),
+        (
+            " T:21.52 /0.00 B:21.29 /0.00 T0:21.52 /0.00 T1:21.00 /0.00 @:0 B@:0 @0:0 @1:0",
+            {
+                "T": HeaterReading(21.52, 0.0),
+                "B": HeaterReading(21.29, 0.0),
+                "T0": HeaterReading(21.52, 0.0),
+                "T1": HeaterReading(21.0, 0.0),
+            },
+        ),
+        # What Marlin prints each second while M109 waits.
+        ("T:150.61 E:0 W:?", {"T": HeaterReading(150.61, None)}),
+        (
+            "T0:200.0 /200.0 T1:25.0 /0.0",
+            {"T0": HeaterReading(200, 200), "T1": HeaterReading(25, 0)},
+        ),
+    ],
+)
+def test_temperature_reports(line: str, expected: dict[str, HeaterReading]) -> None:
+    reply = parse_reply(line)
+    assert isinstance(reply, TemperatureReport)
+    assert reply.temperatures == expected
+
+
+def test_m115_fields_and_capabilities() -> None:
+    reply = parse_reply(M115_ANSWER[0])
+    assert isinstance(reply, FirmwareInfo)
+    assert reply.fields == {
+        "FIRMWARE_NAME": "Marlin 2.1.2 (Github)",
+        "SOURCE_CODE_URL": "github.com/MarlinFirmware/Marlin",
+        "PROTOCOL_VERSION": "1.0",
+        "MACHINE_TYPE": "3D Printer",
+        "EXTRUDER_COUNT": "1",
+        "UUID": "cede2a2f-41a2",
+    }
+    assert parse_reply("Cap:ADVANCED_OK:1") == Capability("Cap:ADVANCED_OK:1", "ADVANCED_OK", True)
+    assert parse_reply("Cap:EEPROM:0") == Capability("Cap:EEPROM:0", "EEPROM", False)
+
+
+# Host lines.
+
+
+def test_checksum_matches_the_known_m110_line() -> None:
+    # "N0 M110 N0*125" is the line every Marlin host log starts with.
+    assert format_line(0, "M110 N0") == "N0 M110 N0*125"
+    body = "N12 G1 X10.5 E0.02"
+    expected = 0
+    for byte in body.encode():
+        expected ^= byte
+    assert checksum(body) == expected
+
+
+def test_parse_host_line() -> None:
+    line = parse_host_line("N12 G1 X10*" + str(checksum("N12 G1 X10")) + "\n")
+    assert (line.line_no, line.command, line.checksum_ok) == (12, "G1 X10", True)
+    assert not parse_host_line("N12 G1 X11*1").checksum_ok
+    bare = parse_host_line("M105")
+    assert (bare.line_no, bare.command, bare.checksum) == (None, "M105", None)
+
+
+def test_commands_from_gcode() -> None:
+    text = (
+        "; doseprint job\n"
+        ";TABLET:0 start\n"
+        "G28 ; home\n"
+        "\n"
+        "   M104 S210   \n"
+        "N7 G1 X1 Y2*55\n"
+        ";TABLET:0 end\r\n"
+        "M84\n"
+    )
+    assert commands_from_gcode(text) == ["G28", "M104 S210", "G1 X1 Y2", "M84"]
+
+
+def test_lines_too_long_or_with_a_star_are_refused_before_sending() -> None:
+    with pytest.raises(InputError) as info:
+        MarlinProtocol(["G28", "M117 " + "x" * 100, "M117 a*b"])
+    assert info.value.exit_code == EXIT_INPUT
+    assert "command 2" in info.value.message and "command 3" in info.value.message
+
+
+# The state machine, driven line by line.
+
+
+def feed(protocol: MarlinProtocol, *lines: str) -> list[tuple[str, int | None]]:
+    events: list[tuple[str, int | None]] = []
+    for line in lines:
+        events += [(e.kind, e.line_no) for e in protocol.on_reply(line)]
+    return events
+
+
+def drain(protocol: MarlinProtocol) -> list[str]:
+    sent = []
+    while (line := protocol.next_to_send()) is not None:
+        sent.append(line)
+    return sent
+
+
+def numbers(lines: list[str]) -> list[int | None]:
+    return [parse_host_line(line).line_no for line in lines]
+
+
+def handshake(protocol: MarlinProtocol) -> None:
+    assert drain(protocol) == ["M115"]
+    feed(protocol, "start", "echo:Marlin 2.1.2", *M115_ANSWER)
+    assert protocol.state is ProtocolState.STREAMING
+    assert protocol.firmware["FIRMWARE_NAME"] == "Marlin 2.1.2 (Github)"
+    assert protocol.capabilities == {"EMERGENCY_PARSER": True, "ADVANCED_OK": False}
+
+
+def test_ping_pong_print() -> None:
+    protocol = MarlinProtocol(["G28", "G1 X1"])
+    handshake(protocol)
+    assert drain(protocol) == ["N0 M110 N0*125"]
+    assert feed(protocol, "ok") == [("ok", 0)]
+    assert numbers(drain(protocol)) == [1]
+    assert feed(protocol, "echo:busy: processing", "ok") == [("busy", None), ("ok", 1)]
+    assert protocol.last_acked == 1
+    assert numbers(drain(protocol)) == [2]
+    assert not protocol.done
+    feed(protocol, "ok")
+    assert protocol.done and protocol.last_acked == 2
+    assert drain(protocol) == []
+    assert (protocol.lines_sent, protocol.resends) == (4, 0)
+
+
+@pytest.mark.parametrize("request_line", ["Resend: 2", "Resend:2", "rs N2", "Resend:N:2"])
+def test_resend_in_ping_pong(request_line: str) -> None:
+    protocol = MarlinProtocol(["G28", "G1 X1", "G1 X2"])
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2]
+    events = feed(protocol, "Error:checksum mismatch, Last Line: 1", request_line, "ok")
+    # The error and the request are reported; the ok after them acknowledges nothing.
+    assert events == [("error", None), ("resend", 2), ("ok", None)]
+    assert protocol.last_acked == 1
+    assert numbers(drain(protocol)) == [2]
+    assert protocol.resends == 1
+    feed(protocol, "ok")
+    assert protocol.last_acked == 2
+
+
+def test_send_ahead_window_and_stale_resend_requests() -> None:
+    protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=3)
+    handshake(protocol)
+    assert numbers(drain(protocol)) == [0, 1, 2]
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [3]
+    # Line 1 is corrupted; lines 2 and 3, already on the wire, are refused in turn.
+    feed(protocol, "Error:checksum mismatch, Last Line: 0", "Resend: 1", "ok")
+    assert numbers(drain(protocol)) == [1]  # one line at a time until it is through
+    for _ in range(2):
+        feed(
+            protocol, "Error:Line Number is not Last Line Number+1, Last Line: 0", "Resend: 1", "ok"
+        )
+    assert drain(protocol) == []
+    assert protocol.last_acked == 0
+    feed(protocol, "ok")
+    assert protocol.last_acked == 1
+    assert numbers(drain(protocol)) == [2, 3, 4]
+    feed(protocol, "ok", "ok", "ok")
+    assert protocol.last_acked == 4
+    assert protocol.resends == 3  # lines 1, 2 and 3 went out twice
+
+
+def test_resend_limit() -> None:
+    protocol = MarlinProtocol(["G28", "G1 X1"], max_resends_per_line=3)
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    with pytest.raises(ResendLimitError) as info:
+        for _ in range(4):
+            feed(protocol, "Error:checksum mismatch, Last Line: 1", "Resend: 2", "ok")
+            drain(protocol)
+    assert info.value.last_acked == 1
+    assert "'G1 X1'" in info.value.message
+
+
+def started(commands: list[str], **kwargs: int) -> MarlinProtocol:
+    protocol = MarlinProtocol(commands, **kwargs)
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    return protocol
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Error:MINTEMP triggered, system stopped! Heater_ID: 0",
+        "!! kill",
+        "echo: cold extrusion prevented",
+        "start",
+    ],
+)
+def test_halts_carry_last_acked(line: str) -> None:
+    protocol = started(["G28", "G1 X1 E1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    with pytest.raises(PrinterHaltedError) as info:
+        feed(protocol, line)
+    assert info.value.last_acked == 1
+    assert "after command 1 of 3 ('G28')" in info.value.message
+
+
+def test_reset_before_the_first_command_repeats_the_handshake() -> None:
+    protocol = MarlinProtocol(["G28"])
+    handshake(protocol)
+    assert numbers(drain(protocol)) == [0]
+    feed(protocol, "start")
+    assert protocol.state is ProtocolState.HANDSHAKE
+    # An ok left over from before the reset does not end the new handshake.
+    assert drain(protocol) == ["M115"]
+    feed(protocol, "ok")
+    assert protocol.state is ProtocolState.HANDSHAKE
+    feed(protocol, *M115_ANSWER)
+    assert numbers(drain(protocol)) == [0]
+
+
+def test_out_of_step_resend_requests_halt() -> None:
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    with pytest.raises(PrinterHaltedError, match="already acknowledged"):
+        feed(protocol, "Resend: 1")
+    protocol = started(["G28", "G1 X1"])
+    drain(protocol)
+    with pytest.raises(PrinterHaltedError, match="never sent"):
+        feed(protocol, "Resend: 5")
+
+
+def test_handshake_retries_then_times_out() -> None:
+    protocol = MarlinProtocol(["G28"], handshake_attempts=3)
+    assert drain(protocol) == ["M115"]
+    assert protocol.on_timeout(2.0) == "M115"
+    assert protocol.on_timeout(2.0) == "M115"
+    with pytest.raises(PrinterTimeoutError, match="did not answer M115") as info:
+        protocol.on_timeout(2.0)
+    assert info.value.last_acked == 0
+
+
+def test_lost_line_is_found_by_the_ping_and_sent_again() -> None:
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2]
+    # Line 2 never arrived: silence, ping, and the firmware answers the ping alone.
+    assert protocol.on_timeout(30.0) == "M105"
+    assert protocol.ping_pending
+    assert feed(protocol, "ok T:25.0 /0.0 B:25.0 /0.0 @:0") == [("temperature", None)]
+    assert not protocol.ping_pending
+    assert numbers(drain(protocol)) == [2]
+    feed(protocol, "ok")
+    assert protocol.last_acked == 2
+
+
+def test_lost_ok_is_recovered_without_running_the_line_twice() -> None:
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2]
+    # Line 2 ran but its ok was lost. After the ping, sending it again is refused by the
+    # firmware's line check, whose resend request proves line 2 done.
+    protocol.on_timeout(30.0)
+    feed(protocol, "ok T:25.0 /0.0 B:25.0 /0.0 @:0")
+    assert numbers(drain(protocol)) == [2]
+    events = feed(
+        protocol,
+        "Error:Line Number is not Last Line Number+1, Last Line: 2",
+        "Resend: 3",
+        "ok",
+    )
+    assert ("ok", 2) in events
+    assert protocol.last_acked == 2
+    assert numbers(drain(protocol)) == [3]
+    feed(protocol, "ok")
+    assert protocol.done
+
+
+def test_a_slow_ok_before_the_ping_answer_is_an_ack() -> None:
+    protocol = started(["G4 S60", "G1 X1"])
+    drain(protocol)
+    protocol.on_timeout(30.0)
+    assert feed(protocol, "ok") == [("ok", 1)]
+    assert numbers(drain(protocol)) == [2]
+    feed(protocol, "ok T:25.0 /0.0 B:25.0 /0.0 @:0")
+    # Line 2 went out after the ping, so its missing ok is not suspicious yet.
+    assert drain(protocol) == []
+    feed(protocol, "ok")
+    assert protocol.done
+
+
+def test_silence_after_the_ping_gives_up() -> None:
+    protocol = started(["G28", "G1 X1"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    protocol.on_timeout(30.0)
+    with pytest.raises(PrinterTimeoutError, match=r"no reply for 30\.0 s to line 2") as info:
+        protocol.on_timeout(30.0)
+    assert info.value.last_acked == 1
+
+
+def test_late_answer_to_a_repeated_m115_acknowledges_nothing() -> None:
+    protocol = MarlinProtocol(["G28"])
+    drain(protocol)
+    protocol.on_timeout(2.0)  # first M115 was slow, not lost
+    feed(protocol, *M115_ANSWER)
+    assert numbers(drain(protocol)) == [0]
+    feed(protocol, *M115_ANSWER)  # the second answer arrives while M110 is on its way
+    assert protocol.last_acked == 0 and drain(protocol) == []
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [1]
+
+
+@given(
+    window=st.integers(1, 4),
+    corrupt=st.sets(st.integers(1, 30), max_size=8),
+)
+def test_any_corruption_pattern_delivers_every_line_once(window: int, corrupt: set[int]) -> None:
+    # A minimal firmware model: takes line last+1 with a good checksum, refuses the rest.
+    commands = [f"G1 X{i}" for i in range(1, 31)]
+    protocol = MarlinProtocol(commands, window=window)
+    handshake(protocol)
+    taken: list[str] = []
+    last = 0
+    wire: list[str] = []
+    for _ in range(10_000):
+        wire += drain(protocol)
+        if protocol.done:
+            break
+        line = parse_host_line(wire.pop(0))
+        if line.line_no == last + 1 and line.line_no in corrupt:
+            corrupt.discard(line.line_no)
+            replies = [f"Error:checksum mismatch, Last Line: {last}", f"Resend: {last + 1}", "ok"]
+        elif line.line_no == last + 1 or line.command.startswith("M110"):
+            last = line.line_no or 0
+            taken.append(line.command)
+            replies = ["ok"]
+        else:
+            replies = [f"Error:Line Number is not Last Line Number+1, Last Line: {last}"]
+            replies += [f"Resend: {last + 1}", "ok"]
+        feed(protocol, *replies)
+    assert protocol.done
+    assert taken == ["M110 N0", *commands]
+    assert protocol.last_acked == len(commands)
