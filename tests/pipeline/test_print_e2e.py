@@ -1,0 +1,215 @@
+"""Printing through the real command line to the virtual printer, on its happy and its
+failure paths: every line arrives once and in order, and the record says what happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES
+from doseprint.comms.protocol import commands_from_gcode
+from doseprint.job.compile import compile_prescription, write_job
+from pipeline.rx import write_rx
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals need POSIX")
+
+
+def doseprint(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "doseprint", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def records(db: Path) -> list[dict[str, str]]:
+    out = doseprint("record", "list", "--db", str(db), "--json")
+    assert out.returncode == 0, out.stderr
+    return list(json.loads(out.stdout))
+
+
+def show(db: Path, record_id: str) -> dict[str, object]:
+    out = doseprint("record", "show", record_id, "--db", str(db), "--json")
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout))
+
+
+@pytest.fixture(scope="module")
+def small_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("small")
+    out = folder / "job"
+    write_job(compile_prescription(write_rx(folder, units=1), "generic-marlin-1x175"), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def big_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("big") / "job"
+    write_job(compile_prescription(EXAMPLES / "theophylline-sustained.toml",
+                                   "generic-marlin-1x175"), out)
+    return out
+
+
+class VirtualPrinter:
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "doseprint", "virtual-printer", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.process.stdout is not None
+        self.address = self.process.stdout.readline().strip()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def pty_printer(tmp_path: Path) -> Iterator[tuple[VirtualPrinter, Path]]:
+    log = tmp_path / "accepted.log"
+    printer = VirtualPrinter("--pty", "--log", str(log), "--resend-every", "37")
+    yield printer, log
+    printer.stop()
+
+
+@posix_only
+def test_print_over_a_pty_delivers_every_line_once_in_order(
+    small_job: Path, pty_printer: tuple[VirtualPrinter, Path], tmp_path: Path
+) -> None:
+    printer, log = pty_printer
+    assert printer.address.startswith("/dev/")
+    db = tmp_path / "records.sqlite"
+    out = doseprint("print", str(small_job), "--port", printer.address, "--db", str(db),
+                    "--operator", "A. Pharmacist", "--lot", "T0=LOT-42")
+    assert out.returncode == 0, out.stderr
+    commands = commands_from_gcode((small_job / "job.gcode").read_text())
+    # Exactly once and in order, although every 37th line was asked for again.
+    assert log.read_text().splitlines() == ["M115", "M110 N0", *commands]
+    (summary,) = records(db)
+    assert summary["status"] == "completed"
+    assert summary["prescription_id"] == "RX-TEST-1"
+    record = show(db, summary["id"][:8])
+    content = record["content"]
+    assert isinstance(content, dict)
+    assert content["materials"][0]["lot"] == "LOT-42"
+    assert content["operator"] == "A. Pharmacist"
+    job = json.loads((small_job / "job.json").read_text())
+    assert content["job"]["gcode_sha256"] == job["gcode"]["sha256"]
+    assert content["tablets"][0]["actives"][0]["gcode_dose_mg"] == pytest.approx(100.0, rel=0.01)
+    events = record["events"]
+    assert isinstance(events, list)
+    kinds = [e["kind"] for e in events]
+    assert kinds[:2] == ["created", "started"] and kinds[-1] == "completed"
+    assert "firmware" in kinds
+    completed = events[-1]["data"]
+    assert completed["commands_acked"] == len(commands)
+    assert completed["resends"] >= len(commands) // 37
+    logged = [entry for e in events if e["kind"] == "lines" for entry in e["data"]["entries"]]
+    sent = [entry["n"] for entry in logged if entry["kind"] == "sent"]
+    assert set(range(1, len(commands) + 1)) <= set(sent)
+
+
+@posix_only
+def test_a_printer_lost_mid_print_leaves_a_failed_record(
+    big_job: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "accepted.log"
+    port = _free_port()
+    vp = subprocess.Popen([sys.executable, "-m", "doseprint", "virtual-printer", "--tcp",
+                           str(port), "--log", str(log)], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+    assert vp.stdout is not None
+    vp.stdout.readline()
+    db = tmp_path / "records.sqlite"
+    job = subprocess.Popen([sys.executable, "-m", "doseprint", "print", str(big_job),
+                            "--port", f"socket://127.0.0.1:{port}", "--db", str(db),
+                            "--timeout", "3"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if log.exists() and len(log.read_text().splitlines()) > 2000:
+                break
+            time.sleep(0.02)
+        vp.send_signal(signal.SIGKILL)
+        vp.wait(timeout=10)
+        _, err = job.communicate(timeout=60)
+    finally:
+        for p in (vp, job):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if vp.stdout is not None:
+            vp.stdout.close()
+    assert job.returncode == 1, err
+    assert "Traceback" not in err
+    (summary,) = records(db)
+    assert summary["status"] == "failed"
+    record = show(db, summary["id"])
+    events = record["events"]
+    assert isinstance(events, list)
+    failed = events[-1]
+    assert failed["kind"] == "failed"
+    accepted = len(log.read_text().splitlines()) - 2  # less M115 and M110
+    assert 0 < failed["data"]["last_acked"] <= accepted
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_port_that_cannot_be_opened_exits_3_and_is_recorded(
+    small_job: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "records.sqlite"
+    out = doseprint("print", str(small_job), "--port", str(tmp_path / "no-such-tty"),
+                    "--db", str(db))
+    assert out.returncode == 3, out.stderr
+    assert "no-such-tty" in out.stderr and "Traceback" not in out.stderr
+    (summary,) = records(db)
+    assert summary["status"] == "failed"
+
+
+def test_a_changed_job_is_refused_before_any_record(small_job: Path, tmp_path: Path) -> None:
+    import shutil
+
+    job = tmp_path / "job"
+    shutil.copytree(small_job, job)
+    gcode = job / "job.gcode"
+    gcode.write_text(gcode.read_text().replace("E0.8 ", "E1.8 ", 1))
+    db = tmp_path / "records.sqlite"
+    out = doseprint("print", str(job), "--port", "socket://127.0.0.1:9", "--db", str(db))
+    assert out.returncode == 2
+    assert "job.gcode does not match the SHA-256" in out.stderr
+    assert records(db) == []
+
+
+def test_a_changed_printer_profile_is_refused(small_job: Path, tmp_path: Path) -> None:
+    site = tmp_path / "printers"
+    site.mkdir()
+    shipped = Path(__file__).resolve().parents[2] / "printer_profiles" / "generic-marlin-1x175.toml"
+    (site / shipped.name).write_text(shipped.read_text().replace("retract_mm = 0.8",
+                                                                 "retract_mm = 1.2"))
+    out = doseprint("print", str(small_job), "--port", "socket://127.0.0.1:9",
+                    "--db", str(tmp_path / "r.sqlite"), "--printers", str(site))
+    assert out.returncode == 2
+    assert "printer.sha256" in out.stderr
+
+
+@pytest.mark.parametrize("lot", ["T0", "X0=1", "T1=LOT", "T0="])
+def test_bad_lots_are_input_errors(small_job: Path, tmp_path: Path, lot: str) -> None:
+    out = doseprint("print", str(small_job), "--port", "socket://127.0.0.1:9",
+                    "--db", str(tmp_path / "r.sqlite"), "--lot", lot)
+    assert out.returncode == 2
+    assert "--lot" in out.stderr
