@@ -421,9 +421,17 @@ def print_cmd(
     Example:
       doseprint print job-123 --port /dev/ttyUSB0 --operator "A. Pharmacist" --lot T0=L42
     """
+    import signal
+
     from doseprint.printing import print_job
     from doseprint.records.store import open_store
 
+    def _terminate(signum: int, frame: object) -> None:
+        # A stop request (SIGTERM, e.g. from a service manager) ends the print the way
+        # Ctrl-C does: safe stop sent, record marked aborted.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     progress = _Progress()
     with open_store(db) as store:
         try:
@@ -602,6 +610,97 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
         click.echo(f"  {e.seq:>4}  {e.utc}  {e.kind:<11} {e.actor:<16} {detail}")
         i += 1
     click.echo(f"head hash    {record.head_hash}")
+
+
+@record_group.command("verify")
+@click.argument("record_id", required=False)
+@_db_option
+def record_verify(record_id: str | None, db: str | None) -> None:
+    """Recompute the hash chain of one record, or of the whole store; exit 1 on any
+    mismatch, naming the first record or event that does not match.
+
+    \b
+    Example:
+      doseprint record verify
+    """
+    from doseprint.errors import RecordChainError
+    from doseprint.records.store import open_store
+
+    with open_store(db) as store:
+        problems = store.verify(record_id)
+        count = 1 if record_id else len(store.list_records())
+    if problems:
+        raise RecordChainError("the record store does not verify:\n  " + "\n  ".join(problems),
+                               hint="the store was altered outside doseprint; keep a copy "
+                                    "and investigate before releasing anything")
+    click.echo(f"ok: {count} record(s) verified")
+
+
+@record_group.command("export")
+@click.argument("record_id")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write; .json gives the lossless record.")
+@_db_option
+def record_export(record_id: str, out: Path, db: str | None) -> None:
+    """Write a record to a file: JSON, lossless, with every event and its hashes.
+
+    \b
+    Example:
+      doseprint record export 3f2a --out batch-3f2a.json
+    """
+    from doseprint.job.folder import write_file_atomic
+    from doseprint.records.store import open_store, record_to_json
+
+    if out.suffix.lower() != ".json":
+        raise InputError(f"is {out.suffix or 'without a suffix'}; this version exports "
+                         ".json (the HTML batch report comes later)", file=str(out),
+                         key="--out")
+    with open_store(db) as store:
+        record = store.get(record_id)
+    text = json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n"
+    write_file_atomic(out, text.encode())
+    click.echo(f"wrote {out}")
+
+
+def _sign(kind: str, record_id: str, by: str, meaning: str, db: str | None) -> None:
+    from doseprint.records.store import open_store
+
+    with open_store(db) as store:
+        if kind == "released":
+            event = store.release(record_id, by, meaning)
+        else:
+            event = store.reject(record_id, by, meaning)
+    click.echo(f"{kind} by {by} at {event.utc}: {meaning} (record {event.record_id})")
+
+
+@record_group.command("release")
+@click.argument("record_id")
+@click.option("--by", required=True, help="The signer's printed name.")
+@click.option("--meaning", required=True, help="What the signature means.")
+@_db_option
+def record_release(record_id: str, by: str, meaning: str, db: str | None) -> None:
+    """Sign a completed record as released for dispensing.
+
+    \b
+    Example:
+      doseprint record release 3f2a --by "B. Pharmacist" --meaning "QA release"
+    """
+    _sign("released", record_id, by, meaning, db)
+
+
+@record_group.command("reject")
+@click.argument("record_id")
+@click.option("--by", required=True, help="The signer's printed name.")
+@click.option("--meaning", required=True, help="Why it is rejected.")
+@_db_option
+def record_reject(record_id: str, by: str, meaning: str, db: str | None) -> None:
+    """Sign a record as rejected (not to be dispensed).
+
+    \b
+    Example:
+      doseprint record reject 3f2a --by "B. Pharmacist" --meaning "print failed"
+    """
+    _sign("rejected", record_id, by, meaning, db)
 
 
 # entry point ------------------------------------------------------------------------

@@ -213,3 +213,118 @@ def test_bad_lots_are_input_errors(small_job: Path, tmp_path: Path, lot: str) ->
                     "--db", str(tmp_path / "r.sqlite"), "--lot", lot)
     assert out.returncode == 2
     assert "--lot" in out.stderr
+
+
+def _start_print(job: Path, db: Path, log: Path) -> tuple[subprocess.Popen[str],
+                                                           subprocess.Popen[str]]:
+    port = _free_port()
+    vp = subprocess.Popen([sys.executable, "-m", "doseprint", "virtual-printer", "--tcp",
+                           str(port), "--log", str(log)], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+    assert vp.stdout is not None
+    vp.stdout.readline()
+    pr = subprocess.Popen([sys.executable, "-m", "doseprint", "print", str(job), "--port",
+                           f"socket://127.0.0.1:{port}", "--db", str(db)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if log.exists() and len(log.read_text().splitlines()) > 2000:
+            break
+        time.sleep(0.02)
+    return vp, pr
+
+
+def _end(*processes: subprocess.Popen[str]) -> None:
+    for p in processes:
+        if p.poll() is None:
+            p.kill()
+        p.communicate(timeout=30)
+
+
+@posix_only
+def test_sigterm_aborts_the_print_safely(big_job: Path, tmp_path: Path) -> None:
+    db = tmp_path / "records.sqlite"
+    log = tmp_path / "accepted.log"
+    vp, pr = _start_print(big_job, db, log)
+    try:
+        pr.send_signal(signal.SIGTERM)
+        _, err = pr.communicate(timeout=60)
+    finally:
+        _end(vp, pr)
+    assert pr.returncode == 1 and "Traceback" not in err
+    (summary,) = records(db)
+    assert summary["status"] == "aborted"
+    # The safe stop reached the printer after the last job line.
+    assert log.read_text().splitlines()[-3:] == ["M104 S0", "M140 S0", "M84"]
+
+
+@posix_only
+def test_sigkill_leaves_an_interrupted_record_on_the_next_start(
+    big_job: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "records.sqlite"
+    log = tmp_path / "accepted.log"
+    vp, pr = _start_print(big_job, db, log)
+    try:
+        pr.send_signal(signal.SIGKILL)
+        pr.wait(timeout=30)
+    finally:
+        _end(vp, pr)
+    (summary,) = records(db)
+    assert summary["status"] == "interrupted"
+    record = show(db, summary["id"])
+    events = record["events"]
+    assert isinstance(events, list)
+    assert events[-1]["kind"] == "interrupted"
+    assert events[-1]["data"]["last_acked"] > 0
+
+
+def test_release_reject_verify_export(small_job: Path, tmp_path: Path) -> None:
+    db = tmp_path / "records.sqlite"
+    log = tmp_path / "accepted.log"
+    port = _free_port()
+    vp = VirtualPrinter("--tcp", str(port), "--log", str(log))
+    try:
+        out = doseprint("print", str(small_job), "--port", f"socket://127.0.0.1:{port}",
+                        "--db", str(db), "--operator", "A. Pharmacist")
+        assert out.returncode == 0, out.stderr
+    finally:
+        vp.stop()
+    (summary,) = records(db)
+    rid = summary["id"]
+    assert doseprint("record", "verify", "--db", str(db)).returncode == 0
+    export = tmp_path / "record.json"
+    assert doseprint("record", "export", rid, "--out", str(export), "--db", str(db)).returncode == 0
+    assert json.loads(export.read_text())["id"] == rid
+    assert doseprint("record", "export", rid, "--out", str(tmp_path / "r.pdf"),
+                     "--db", str(db)).returncode == 2
+    rel = doseprint("record", "release", rid[:8], "--by", "B. Pharmacist", "--meaning",
+                    "QA release for dispensing", "--db", str(db))
+    assert rel.returncode == 0, rel.stderr
+    shown = doseprint("record", "show", rid, "--db", str(db)).stdout
+    assert "B. Pharmacist" in shown and "QA release for dispensing" in shown
+    assert records(db)[0]["status"] == "released"
+    # Alter the store behind doseprint's back: verify must fail with exit 1.
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master "
+                                               "WHERE type = 'trigger'")]
+        for name in triggers:
+            conn.execute(f'DROP TRIGGER "{name}"')
+        conn.execute("UPDATE events SET actor = 'someone else' WHERE seq = 0")
+    bad = doseprint("record", "verify", "--db", str(db))
+    assert bad.returncode == 1
+    assert rid in bad.stderr
+
+
+def test_release_of_a_failed_print_is_refused(small_job: Path, tmp_path: Path) -> None:
+    db = tmp_path / "records.sqlite"
+    out = doseprint("print", str(small_job), "--port", str(tmp_path / "no-such-tty"),
+                    "--db", str(db))
+    assert out.returncode == 3
+    (summary,) = records(db)
+    refused = doseprint("record", "release", summary["id"], "--by", "B. Pharmacist",
+                        "--meaning", "release", "--db", str(db))
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
