@@ -55,7 +55,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """doseprint: personalised tablets printed on demand.
 
     \b
-    A first job, start to finish:
+    Example, a first job start to finish:
       doseprint compile examples/theophylline-sustained.toml \\
           --printer generic-marlin-1x175 --out job-123
       doseprint virtual-printer --tcp 5555 &
@@ -184,7 +184,12 @@ def _h(value: float | None) -> str:
 
 @cli.group("gcode")
 def gcode_group() -> None:
-    """Check G-code."""
+    """Check G-code.
+
+    \b
+    Example:
+      doseprint gcode check job-123
+    """
 
 
 @gcode_group.command("check")
@@ -277,7 +282,13 @@ def preview_cmd(
 
 @cli.group("formulation")
 def formulation_group() -> None:
-    """The formulation library."""
+    """The formulation library.
+
+    \b
+    Example:
+      doseprint formulation list
+      doseprint formulation show theophylline-hpc-30
+    """
 
 
 @formulation_group.command("list")
@@ -339,7 +350,13 @@ def formulation_show(
 
 @cli.group("printer")
 def printer_group() -> None:
-    """The printer profiles."""
+    """The printer profiles.
+
+    \b
+    Example:
+      doseprint printer list
+      doseprint printer show generic-marlin-1x175
+    """
 
 
 @printer_group.command("list")
@@ -513,7 +530,14 @@ def virtual_printer_cmd(
 
 @cli.group("record")
 def record_group() -> None:
-    """The batch records."""
+    """The batch records.
+
+    \b
+    Example:
+      doseprint record list
+      doseprint record show 3f2a
+      doseprint record verify
+    """
 
 
 _db_option = click.option("--db", default=None,

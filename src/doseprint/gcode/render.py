@@ -38,6 +38,9 @@ FIRST_LAYER_SPEED_FACTOR = 0.5
 
 PURGE_WIDTH_MM = 0.8
 
+END_LIFT_MM = 5.0
+"""How far the shipped end templates lift the nozzle above the last layer."""
+
 
 @dataclass(frozen=True)
 class GcodeProgram:

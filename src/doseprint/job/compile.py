@@ -19,7 +19,13 @@ from doseprint.design.cylinder import LayerGrid, design_tablets
 from doseprint.design.tablet import DesignedTablet, PredictedRelease
 from doseprint.errors import DoseCheckError, InputError
 from doseprint.gcode.reader import read_gcode
-from doseprint.gcode.render import GcodeProgram, render_gcode
+from doseprint.gcode.render import (
+    END_LIFT_MM,
+    GcodeProgram,
+    bed_temperature_c,
+    render_gcode,
+    tool_table,
+)
 from doseprint.geometry.tablet import TabletMesh, build_mesh
 from doseprint.job.folder import sha256_bytes, write_job_folder
 from doseprint.job.verify import Verification, verify_reading
@@ -104,6 +110,16 @@ def compile_prescription(
             raise InputError(f"{f.id} is {f.filament_diameter_mm:g} mm filament; {profile.id} "
                              f"feeds {profile.filament_diameter_mm:g} mm", file=f.path,
                              key="filament_diameter_mm")
+
+    # The printer must be able to print these materials and this tall a tablet: found
+    # here, before slicing, as bad input rather than as a failed G-code check.
+    tool_table(profile, tools)
+    bed_temperature_c(profile, tools)
+    tallest = max(t.design.height_mm for t in tablets)
+    if tallest + END_LIFT_MM > profile.max_z_mm:
+        raise InputError(f"is {profile.max_z_mm:g} mm; the tablets are {tallest:.1f} mm tall "
+                         f"and the nozzle lifts {END_LIFT_MM:g} mm above them at the end",
+                         file=profile.path, key="max_z_mm")
 
     say("meshing")
     meshes = tuple(build_mesh(t.design) for t in tablets)

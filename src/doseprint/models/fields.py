@@ -15,6 +15,8 @@ from doseprint.errors import Problem
 
 def type_name(value: object) -> str:
     """The user's name for a parsed value's type."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
@@ -57,6 +59,10 @@ class Table:
         self.prefix = prefix
         self.problems = problems
         self.seen: set[str] = set()
+        # A JSON object read with a duplicate key (see load._unique_keys) lists them here,
+        # so the problem is reported with the key's full name.
+        for name in getattr(data, "duplicates", ()):
+            self.problem(name, "appears more than once; give it once")
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -170,10 +176,10 @@ class Table:
                 self.problem(name, f"must be a whole number, found {found}")
                 return None
         if minimum is not None and value < minimum:
-            self.problem(name, f"is {value}; must be at least {minimum}")
+            self.problem(name, f"is {show(value)}; must be at least {minimum}")
             return None
         if maximum is not None and value > maximum:
-            self.problem(name, f"is {value}; must be at most {maximum}")
+            self.problem(name, f"is {show(value)}; must be at most {maximum}")
             return None
         return value
 

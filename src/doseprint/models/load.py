@@ -93,9 +93,6 @@ def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
                 f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
                 file=name,
             ) from None
-        except _DuplicateKey as exc:
-            raise InputError(f"{exc.key!r} appears twice in one object; give it once",
-                             file=name, key=exc.key) from None
     else:
         try:
             data = tomllib.loads(text)
@@ -106,20 +103,24 @@ def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
     return data, raw
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
+class _JsonObject(dict[str, Any]):
+    """A JSON object that remembers the keys it held more than once."""
+
+    duplicates: tuple[str, ...] = ()
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # JSON readers keep the last of duplicate keys silently; TOML refuses them, and so
-    # must we, or the same typo would pass only as JSON. (NaN and Infinity, which JSON
-    # does not allow either, are read as floats so the key check names them.)
-    out: dict[str, Any] = {}
+    # must we, or the same typo would pass only as JSON. The duplicates are reported
+    # by fields.Table with the key's full name. (NaN and Infinity, which JSON does not
+    # allow either, are read as floats so the range checks name their keys.)
+    out = _JsonObject()
+    duplicates = []
     for key, value in pairs:
         if key in out:
-            raise _DuplicateKey(key)
+            duplicates.append(key)
         out[key] = value
+    out.duplicates = tuple(duplicates)
     return out
 
 
@@ -202,7 +203,7 @@ def _read_actives(top: Table) -> list[Active] | None:
     tables = top.take_tables("actives")
     if tables is None:
         return None
-    if not tables:
+    if not top.data["actives"]:
         top.problem("actives", "must list at least one active ingredient")
         return None
     actives: list[Active] = []
