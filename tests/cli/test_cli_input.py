@@ -482,3 +482,31 @@ def test_release_json_and_bad_rx(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 2
     assert f"{bad}: patinet: " in err
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_preview_of_a_job_and_of_a_prescription(tmp_path: Path) -> None:
+    from conftest import EXAMPLES
+    from doseprint.cli import main
+
+    rx = EXAMPLES / "hydrochlorothiazide-immediate.toml"
+    job = tmp_path / "job"
+    with pytest.raises(SystemExit) as done:
+        main(["compile", str(rx), "--printer", "generic-marlin-1x175", "--out", str(job)])
+    assert done.value.code == 0
+    page = (job / "preview.html").read_text()
+    assert "RX-2026-000201" in page and "PT-91C2" in page and "<svg" in page
+    assert "http://" not in page and "https://" not in page
+    out = tmp_path / "again.html"
+    with pytest.raises(SystemExit) as done:
+        main(["preview", str(job), "--out", str(out)])
+    assert done.value.code == 0
+    assert out.read_text() == page
+    from_rx = tmp_path / "rx.html"
+    with pytest.raises(SystemExit) as done:
+        main(["preview", str(rx), "--out", str(from_rx)])
+    assert done.value.code == 0
+    assert "hydrochlorothiazide" in from_rx.read_text()
+    with pytest.raises(SystemExit) as done:
+        main(["preview", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "x.html")])
+    assert done.value.code == 2
+    assert not (tmp_path / "x.html").exists()
