@@ -631,7 +631,8 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
             detail = str((e.data.get("lines") or [""])[0])[:80]
         elif e.kind in ("released", "rejected"):
             detail = str(e.data.get("meaning", ""))
-        click.echo(f"  {e.seq:>4}  {e.utc}  {e.kind:<11} {e.actor:<16} {detail}")
+        seq = f"{e.seq}" if events[i].seq == e.seq else f"{e.seq}-{events[i].seq}"
+        click.echo(f"  {seq:>7}  {e.utc}  {e.kind:<11} {e.actor:<16} {detail}")
         i += 1
     click.echo(f"head hash    {record.head_hash}")
 

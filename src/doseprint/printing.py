@@ -87,9 +87,7 @@ def record_content(
         "doseprint_version": __version__,
         "prescription": {"id": job["prescription"]["id"],
                          "sha256": job["prescription"]["sha256"],
-                         "patient": job["prescription"].get("patient",
-                                                            job["prescription"]["content"].get(
-                                                                "patient", ""))},
+                         "patient": job["prescription"]["content"]["patient"]},
         "job": {"folder": str(job_dir), "json_sha256": sha256_bytes(job_json),
                 "gcode_sha256": job["gcode"]["sha256"], "gcode_lines": job["gcode"]["lines"],
                 "doseprint_version": job["doseprint_version"],

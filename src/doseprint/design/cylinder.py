@@ -105,8 +105,7 @@ def design_tablets(
 
 
 def _first_per_key(problems: list[Problem]) -> list[Problem]:
-    """One problem per key: for each, the formulation that came closest is not known
-    here, so keep every formulation's message but drop exact repeats."""
+    """Every formulation's reason, once each (a schedule repeats them per dose)."""
     seen: set[str] = set()
     out = []
     for p in problems:
