@@ -22,7 +22,7 @@ from doseprint.gcode import format as fmt
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
 from doseprint.slicer.plate import Plate
-from doseprint.slicer.toolpaths import CompartmentToolpaths, bead_area_mm2
+from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads, bead_area_mm2
 
 SHORT_TRAVEL_MM = 2.0
 """Travels inside a tablet shorter than this keep the filament primed (no ooze to fear)."""
@@ -216,26 +216,35 @@ def render_gcode(
     w.extrude(np.array([plate.purge_end_mm]), purge_area, profile.print_speed_mm_s / 2)
     w.feed_filament(-profile.retract_mm)
 
-    n_layers = max(len(c.layers) for t in tablets for c in t)
+    # Every layer of every compartment, by global layer index.
+    by_layer: dict[int, list[tuple[int, CompartmentToolpaths, LayerRoads]]] = {}
+    for i, tablet in enumerate(tablets):
+        for comp in tablet:
+            for roads in comp.layers:
+                by_layer.setdefault(roads.layer, []).append((i, comp, roads))
     active_tool = 0
-    for layer in range(n_layers):
-        z = next(c.layers[layer].z_mm for t in tablets for c in t if layer < len(c.layers))
-        height = next(c.layers[layer].height_mm for t in tablets for c in t
-                      if layer < len(c.layers))
+    for layer in sorted(by_layer):
+        sections = by_layer[layer]
+        z, height = sections[0][2].z_mm, sections[0][2].height_mm
         w.template_block(templates.render("layer_change", {
             **context, "layer": layer, "z_mm": fmt.xyz(z), "height_mm": fmt.xyz(height)}))
-        order = range(len(tablets)) if layer % 2 == 0 else range(len(tablets) - 1, -1, -1)
-        for i in order:
-            for comp in tablets[i]:
-                if layer >= len(comp.layers):
-                    continue
-                if comp.tool != active_tool:
-                    w.add(";TABLET:NONE")
-                    w.template_block(templates.render("tool_change", {
-                        **context, "old_tool": active_tool, "new_tool": comp.tool,
-                        "new": tool_rows[comp.tool]}))
-                    active_tool = comp.tool
-                _section(w, comp, comp.layers[layer], plate.centers_mm[i], layer == 0)
+        # One tool change at most per layer and tool: finish what the loaded tool prints
+        # on every tablet, then change. Tablets go back and forth across the plate.
+        tools_here = sorted({comp.tool for _, comp, _ in sections},
+                            key=lambda k: (k != active_tool, k))
+        forward = layer % 2 == 0
+        for tool in tools_here:
+            if tool != active_tool:
+                w.add(";TABLET:NONE")
+                w.template_block(templates.render("tool_change", {
+                    **context, "old_tool": active_tool, "new_tool": tool,
+                    "new": tool_rows[tool]}))
+                active_tool = tool
+            mine = sorted((s for s in sections if s[1].tool == tool),
+                          key=lambda s: s[0] if forward else -s[0])
+            for i, comp, roads in mine:
+                _section(w, comp, roads, plate.centers_mm[i], layer == 0)
+            forward = not forward
     w.add(";TABLET:NONE")
     w.template_block(templates.render("end", context))
     text = "\n".join(w.lines) + "\n"
@@ -245,7 +254,7 @@ def render_gcode(
 def _section(
     w: _Writer,
     comp: CompartmentToolpaths,
-    layer: Any,
+    layer: LayerRoads,
     center: tuple[float, float],
     first_layer: bool,
 ) -> None:

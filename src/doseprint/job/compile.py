@@ -190,15 +190,18 @@ def _reindex(paths: CompartmentToolpaths, index: int) -> CompartmentToolpaths:
 def export_3mf(
     meshes: Sequence[TabletMesh], centers_mm: Sequence[tuple[float, float]]
 ) -> bytes:
-    """All tablets in one 3MF, each placed where it is printed on the bed: one object
-    per compartment, named ``tablet-<i>/<api>`` (one per tablet for single-API designs)."""
+    """All tablets in one 3MF, each placed where it is printed on the bed: one build
+    object per tablet, ``tablet-<i>``, made of one component object per compartment,
+    ``tablet-<i>/<name>`` (the API, or ``shell`` for a drug-free one)."""
     scene = trimesh.Scene()
     for m, (cx, cy) in zip(meshes, centers_mm, strict=True):
         place = np.eye(4)
         place[:2, 3] = (cx, cy)
+        tablet = f"tablet-{m.index}"
+        scene.graph.update(frame_from=scene.graph.base_frame, frame_to=tablet, matrix=place)
         for name, mesh in zip(m.names, m.meshes, strict=True):
-            scene.add_geometry(mesh, node_name=f"tablet-{m.index}/{name}",
-                               geom_name=f"tablet-{m.index}/{name}", transform=place)
+            scene.add_geometry(mesh, node_name=f"{tablet}/{name}", geom_name=f"{tablet}/{name}",
+                               parent_node_name=tablet)
     buffer = io.BytesIO()
     data = scene.export(file_type="3mf")  # type: ignore[no-untyped-call]
     buffer.write(data if isinstance(data, bytes) else data.encode())

@@ -82,6 +82,8 @@ def verify_reading(
     for (section, tool), length in reading.filament_mm.items():
         if section is None or (section, tool) in expected_keys or abs(length) < 1e-6:
             continue
+        if tool < len(tools) and tools[tool].drug_free:
+            continue  # a drug-free shell or barrier carries no dose
         problems.append(f"tablet {section}: tool T{tool} feeds {length:.4f} mm of filament "
                         "that no prescription line accounts for")
     problems += _limits(reading, tools, profile)

@@ -30,25 +30,48 @@ def layer_tops_mm(layers: int, first_mm: float, layer_mm: float) -> list[tuple[f
 
 
 def slice_mesh(
-    mesh: trimesh.Trimesh, layers: int, first_mm: float, layer_mm: float
+    mesh: trimesh.Trimesh,
+    tops: list[tuple[float, float]],
+    *,
+    tablet_top_mm: float | None = None,
 ) -> tuple[LayerRegion, ...]:
-    """Regions of ``mesh`` at the mid-height of each layer.
+    """Regions of one compartment's ``mesh`` in every layer it owns.
 
-    A layer whose middle lies above the mesh top (height rounded up to whole layers) is
-    cut just below the top, so the printed stack keeps the mesh's cross-section.
+    A layer belongs to the compartment whose z-range holds the layer's mid-height
+    (half-open ``[z0, z1)``, so stacked compartments never share a layer). The tablet's
+    topmost compartment also keeps a layer whose middle lies on or just above its top
+    (height rounded to whole layers), cut just below the top.
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        One compartment, in tablet coordinates (base of the tablet at z = 0).
+    tops : list of (top_mm, thickness_mm)
+        Every layer of the tablet, from :func:`layer_tops_mm`.
+    tablet_top_mm : float, optional
+        Height of the whole tablet; default the mesh's own top.
 
     Raises
     ------
     SlicingError
-        A layer has no printable cross-section.
+        A layer the compartment owns has no printable cross-section.
     """
-    top = float(mesh.bounds[1][2])
-    tops = layer_tops_mm(layers, first_mm, layer_mm)
-    heights = [min(z - h / 2.0, top - 1e-3) for z, h in tops]
+    z0, z1 = float(mesh.bounds[0][2]), float(mesh.bounds[1][2])
+    top = z1 if tablet_top_mm is None else tablet_top_mm
+    owned = []
+    for i, (z, h) in enumerate(tops):
+        mid = z - h / 2.0
+        if z0 - 1e-9 <= mid < z1 - 1e-9:
+            owned.append((i, z, h, mid))
+        elif z1 >= top - 1e-9 and z1 - 1e-9 <= mid <= z1 + h / 2.0:
+            owned.append((i, z, h, z1 - 1e-3))
+    if not owned:
+        return ()
     sections = mesh.section_multiplane(plane_origin=[0.0, 0.0, 0.0],
-                                       plane_normal=[0.0, 0.0, 1.0], heights=heights)
+                                       plane_normal=[0.0, 0.0, 1.0],
+                                       heights=[o[3] for o in owned])
     out = []
-    for i, ((z, h), section) in enumerate(zip(tops, sections, strict=True)):
+    for (i, z, h, _), section in zip(owned, sections, strict=True):
         if section is None:
             raise SlicingError(f"layer {i} at z = {z:.3f} mm has no cross-section")
         to_3d = np.asarray(section.metadata["to_3D"])

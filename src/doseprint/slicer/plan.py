@@ -9,7 +9,7 @@ from doseprint.errors import SlicingError
 from doseprint.geometry.tablet import TabletMesh
 from doseprint.models.formulation import Formulation
 from doseprint.slicer.fill import perimeters, rectilinear
-from doseprint.slicer.layers import slice_mesh
+from doseprint.slicer.layers import layer_tops_mm, slice_mesh
 from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads
 from doseprint.tolerances import tol
 
@@ -49,8 +49,12 @@ def plan_tablet(
         A layer has no printable region, or the flow trim would exceed its bound.
     """
     out = []
+    tops = layer_tops_mm(design.layers, settings.first_layer_mm, settings.layer_mm)
+    tablet_top = max(float(m.bounds[1][2]) for m in mesh.meshes)
     for name, solid, comp in zip(mesh.names, mesh.meshes, design.compartments, strict=True):
-        regions = slice_mesh(solid, design.layers, settings.first_layer_mm, settings.layer_mm)
+        regions = slice_mesh(solid, tops, tablet_top_mm=tablet_top)
+        if not regions:
+            raise SlicingError(f"tablet {design.index} ({name}) is thinner than one layer")
         layers = []
         for r in regions:
             roads, inner = perimeters(r.region, settings.width_mm, r.height_mm,
@@ -63,16 +67,17 @@ def plan_tablet(
             layers.append(LayerRoads(r.layer, r.z_mm, r.height_mm, settings.width_mm,
                                      tuple(roads)))
         f = formulations[comp.formulation]
-        target = comp.dose_mg / f.api_mg_per_mm3
+        # A drug-loaded compartment must carry its dose; a drug-free one its design volume.
+        target = comp.dose_mg / f.api_mg_per_mm3 if comp.api else comp.volume_mm3
         paths = CompartmentToolpaths(design.index, comp.api, comp.tool, tuple(layers), target)
         trim = paths.flow_multiplier - 1.0
         if abs(trim) > tol.flow_trim_rel:
             raise SlicingError(
                 f"tablet {design.index} ({name}): the sliced roads hold "
-                f"{paths.planned_volume_mm3:.1f} mm3 but the dose needs {target:.1f} mm3 "
-                f"({trim:+.1%} flow, beyond ±{tol.flow_trim_rel:.0%}); the height "
-                f"{design.height_mm:.2f} mm is far from whole {settings.layer_mm:g} mm layers: "
-                "leave the height free or choose another layer height",
+                f"{paths.planned_volume_mm3:.1f} mm3 but the design needs {target:.1f} mm3 "
+                f"({trim:+.1%} flow, beyond ±{tol.flow_trim_rel:.0%}); the compartment's "
+                f"height is far from whole {settings.layer_mm:g} mm layers: leave the "
+                "height free or choose another layer height",
             )
         out.append(paths)
     return tuple(out)
