@@ -198,7 +198,8 @@ def export_3mf(
         place = np.eye(4)
         place[:2, 3] = (cx, cy)
         tablet = f"tablet-{m.index}"
-        scene.graph.update(frame_from=scene.graph.base_frame, frame_to=tablet, matrix=place)
+        scene.graph.update(  # type: ignore[no-untyped-call]
+            frame_from=scene.graph.base_frame, frame_to=tablet, matrix=place)
         for name, mesh in zip(m.names, m.meshes, strict=True):
             scene.add_geometry(mesh, node_name=f"{tablet}/{name}", geom_name=f"{tablet}/{name}",
                                parent_node_name=tablet)
