@@ -10,12 +10,14 @@ centred there would hide mistakes in the rotation.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import shapely
 from hypothesis import strategies as st
 from shapely.geometry import MultiPoint, Point, Polygon
 
 from doseprint.design.tablet import Compartment, TabletDesign
+from doseprint.models.formulation import Formulation
 
 BEAD_WIDTH_MM = 0.45
 """The bead of a 0.4 mm nozzle: ``SliceSettings.for_nozzle(0.4, …).width_mm``."""
@@ -102,27 +104,38 @@ def inscribed_diameter_mm(region: Polygon) -> float:
     return 2.0 * float(shapely.maximum_inscribed_circle(region, 1e-3).length)
 
 
+class GridDesign(NamedTuple):
+    """A cylinder design and the layer grid it was made for."""
+
+    design: TabletDesign
+    first_mm: float
+    layer_mm: float
+
+
 @st.composite
 def cylinder_designs(
     draw: st.DrawFn,
+    formulation: Formulation,
     min_diameter_mm: float = MIN_SIZE_MM,
     max_diameter_mm: float = MAX_SIZE_MM,
     first_mm: float = 0.2,
-    layer_mm: float = 0.2,
-    api_mg_per_mm3: float = 0.366,
-) -> TabletDesign:
-    """A solid single-compartment cylinder of whole layers (``first + (n − 1) × layer``),
-    3 layers up to the diameter, carrying the dose of its volume at ``api_mg_per_mm3``
-    (theophylline-eudragitrl-30: 1.22 g/cm3 × 30 %).
+    max_layers: int = 30,
+) -> GridDesign:
+    """A solid single-compartment cylinder of ``formulation``, ``min_diameter_mm`` to
+    ``max_diameter_mm`` across, on a layer grid of a 0.2 mm first layer and 0.1–0.3 mm
+    layers: whole layers (``first + (n − 1) × layer``), at least 3, at most
+    ``max_layers`` and no taller than the diameter (the designer's rules). It carries the
+    dose of its volume, ``volume × density × drug_loading``.
     """
     diameter = draw(st.floats(min_diameter_mm, max_diameter_mm))
-    most = max(3, math.floor((diameter - first_mm) / layer_mm) + 1)
-    layers = draw(st.integers(3, min(most, 40)))
-    height = first_mm + (layers - 1) * layer_mm
+    layer = draw(layer_heights_mm)
+    most = max(3, min(max_layers, math.floor((diameter - first_mm) / layer) + 1))
+    layers = draw(st.integers(3, most))
+    height = first_mm + (layers - 1) * layer
     volume = math.pi * (diameter / 2.0) ** 2 * height
-    dose = volume * api_mg_per_mm3
-    return TabletDesign(
+    dose = volume * formulation.api_mg_per_mm3
+    design = TabletDesign(
         index=0, diameter_mm=diameter, height_mm=height, layers=layers, infill=1.0,
-        compartments=(Compartment("theophylline", "theophylline-eudragitrl-30", 0, dose,
-                                  volume),),
+        compartments=(Compartment(formulation.api, formulation.id, 0, dose, volume),),
     )
+    return GridDesign(design, first_mm, layer)

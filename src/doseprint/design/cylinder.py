@@ -230,15 +230,35 @@ def _sizes(
         n += 1
     if shapes:
         return shapes, ""
-    # Nothing fits: too much dose for the size limit, or too little to print.
-    d_small = max(MIN_DIAMETER_MM, min_height / MAX_ASPECT)
-    smallest = dose_of(d_small, min_height)
-    largest = dose_of(limit, limit * MAX_ASPECT)
-    if volume_mm3 * per_mm3 < smallest:
-        return [], (f"below the smallest printable dose, {smallest:.2f} mg (a {d_small:g} mm "
-                    f"tablet of {MIN_LAYERS} layers)")
-    return [], (f"above the largest dose within max_length_mm = {limit:g}, {largest:.0f} mg "
-                f"(a {limit:g} × {limit * MAX_ASPECT:g} mm cylinder)")
+    # Nothing fits. Each whole-layer height admits a band of doses (diameter from the
+    # height itself, or the smallest diameter, up to the length limit); say where the
+    # asked dose falls among those bands.
+    bands = []
+    n = MIN_LAYERS
+    while grid.height_mm(n) <= limit + 1e-9:
+        height = grid.height_mm(n)
+        low_d = max(MIN_DIAMETER_MM, height / MAX_ASPECT)
+        if low_d <= limit + 1e-9:
+            bands.append((dose_of(low_d, height), dose_of(limit, height)))
+        n += 1
+    dose = volume_mm3 * per_mm3
+    if not bands:
+        return [], (f"no cylinder of {MIN_LAYERS} or more layers fits within max_length_mm = "
+                    f"{limit:g}")
+    smallest = min(b[0] for b in bands)
+    largest = max(b[1] for b in bands)
+    if dose < smallest:
+        return [], (f"below the smallest printable dose, {smallest:.2f} mg (a "
+                    f"{max(MIN_DIAMETER_MM, min_height / MAX_ASPECT):g} mm tablet of "
+                    f"{MIN_LAYERS} layers)")
+    if dose > largest:
+        return [], (f"above the largest dose within max_length_mm = {limit:g}, "
+                    f"{largest:.1f} mg")
+    below = max(b[1] for b in bands if b[1] < dose)
+    above = min(b[0] for b in bands if b[0] > dose)
+    return [], (f"no cylinder of whole {grid.layer_mm:g} mm layers, height at most its "
+                f"diameter and within max_length_mm = {limit:g} carries it: the nearest "
+                f"printable doses are {below:.1f} mg and {above:.1f} mg")
 
 
 def _score(active: Active, c: _Candidate) -> tuple[float, float]:

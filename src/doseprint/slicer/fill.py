@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import shapely
 from shapely.geometry import LineString, MultiLineString, Polygon
@@ -59,8 +57,11 @@ def rectilinear(
     # Work in a frame rotated so the roads run along x.
     frame = shapely.affinity.rotate(region, -angle_deg, origin=(0.0, 0.0))
     minx, miny, maxx, maxy = frame.bounds
-    # Centre the family of lines on the region so both edges get the same margin.
-    n = max(1, math.floor((maxy - miny) / spacing) + 1)
+    # Each line fills half a spacing either side, so a region W wide takes round(W / s)
+    # lines, centred: the outermost lie about half a spacing inside the edges. (Lines
+    # placed on the edges would be near zero length on a curved edge and leave a strip
+    # unfilled.)
+    n = max(1, round((maxy - miny) / spacing))
     y0 = (miny + maxy) / 2.0 - (n - 1) * spacing / 2.0
     lines = MultiLineString([[(minx - 1.0, y0 + i * spacing), (maxx + 1.0, y0 + i * spacing)]
                              for i in range(n)])

@@ -45,27 +45,29 @@ def place_tablets(
     InputError
         The tablets do not fit the bed (``dispense.units`` named, with the capacity).
     """
-    pitch = max(diameters_mm) + GAP_MM
+    size = max(diameters_mm)
+    pitch = size + GAP_MM
     usable_x = profile.bed_mm[0] - 2 * EDGE_MARGIN_MM
     usable_y = profile.bed_mm[1] - 2 * EDGE_MARGIN_MM - PURGE_BAND_MM
-    cols = max(0, math.floor((usable_x + GAP_MM) / pitch))
-    rows = max(0, math.floor((usable_y + GAP_MM) / pitch))
+    # n tablets in a row span (n − 1) pitches plus one tablet.
+    cols = max(0, math.floor((usable_x - size) / pitch) + 1) if usable_x >= size else 0
+    rows = max(0, math.floor((usable_y - size) / pitch) + 1) if usable_y >= size else 0
     if cols * rows < len(diameters_mm):
         raise InputError([Problem(source, "dispense.units",
                                   f"is {len(diameters_mm)}; the bed of {profile.id} "
                                   f"({profile.bed_mm[0]:g} × {profile.bed_mm[1]:g} mm) holds "
-                                  f"{cols * rows} tablets of {max(diameters_mm):.1f} mm: "
+                                  f"{cols * rows} tablets of {size:.1f} mm: "
                                   "split the batch or use a larger printer")])
-    y_first = EDGE_MARGIN_MM + PURGE_BAND_MM + pitch / 2.0
+    x_first = EDGE_MARGIN_MM + size / 2.0
+    y_first = EDGE_MARGIN_MM + PURGE_BAND_MM + size / 2.0
     centers = []
     for i in range(len(diameters_mm)):
         row, col = divmod(i, cols)
         # Serpentine: every other row right to left keeps the travel between rows short.
         if row % 2:
             col = cols - 1 - col
-        x = EDGE_MARGIN_MM + pitch / 2.0 + col * pitch
-        y = y_first + row * pitch
-        centers.append(bed_to_machine(profile, x, y))
+        centers.append(bed_to_machine(profile, x_first + col * pitch, y_first + row * pitch))
+    usable_x = profile.bed_mm[0] - 2 * EDGE_MARGIN_MM
     purge_y = EDGE_MARGIN_MM + PURGE_BAND_MM / 2.0
     purge_len = min(60.0, usable_x)
     return Plate(
