@@ -38,13 +38,16 @@ class TabletMesh:
 
 
 def build_mesh(design: TabletDesign) -> TabletMesh:
-    """Mesh a single-compartment cylinder design.
+    """Mesh a design: a general one from its sized geometry, a plain cylinder here.
 
     Raises
     ------
     GeometryError
         The mesh is not watertight or its volume misses the design's by over 0.1 %.
     """
+    names = tuple(c.name for c in design.compartments)
+    if design.geometry is not None:
+        return TabletMesh(design.index, names, tuple(design.geometry.meshes))
     radius = polygon_radius_mm(design.radius_mm)
     mesh = trimesh.creation.cylinder(radius=radius, height=design.height_mm,
                                      sections=CIRCLE_SECTIONS)
@@ -54,5 +57,4 @@ def build_mesh(design: TabletDesign) -> TabletMesh:
     if abs(mesh.volume / design.volume_mm3 - 1.0) > 1e-3:
         raise GeometryError(f"tablet {design.index}: mesh volume {mesh.volume:.3f} mm3 misses "
                             f"the design volume {design.volume_mm3:.3f} mm3")
-    names = tuple(c.api for c in design.compartments)
     return TabletMesh(design.index, names, (mesh,))
