@@ -3,9 +3,11 @@ pseudo-terminal, and show its batch record. Everything goes to ./demo-out/."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -19,14 +21,20 @@ def doseprint(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, **kwargs)  # type: ignore[call-overload]
 
 
+def printer_for(rx: Path) -> str:
+    """One extruder per active: a polypill goes to the two-extruder printer."""
+    text = rx.read_text(encoding="utf-8")
+    data = json.loads(text) if rx.suffix == ".json" else tomllib.loads(text)
+    return "generic-marlin-2x175" if len(data["actives"]) > 1 else "generic-marlin-1x175"
+
+
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir()
     db = str(OUT / "records.sqlite")
     for rx in sorted(HERE.glob("*.toml")) + sorted(HERE.glob("*.json")):
-        doseprint("compile", str(rx), "--printer", "generic-marlin-1x175",
-                  "--out", str(OUT / rx.stem))
+        doseprint("compile", str(rx), "--printer", printer_for(rx), "--out", str(OUT / rx.stem))
     doseprint("gcode", "check", str(OUT / PRINTED))
 
     printer = subprocess.Popen(
@@ -43,8 +51,6 @@ def main() -> None:
         printer.terminate()
         printer.wait(timeout=10)
     listing = doseprint("record", "list", "--db", db, "--json", capture_output=True)
-    import json
-
     record_id = json.loads(listing.stdout)[-1]["id"]
     doseprint("record", "list", "--db", db)
     doseprint("record", "show", record_id, "--db", db)

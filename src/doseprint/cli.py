@@ -104,8 +104,7 @@ def compile_cmd(
             rel = a["release"]
             click.echo(f"tablet {t['index']:>3}  {a['api']:<18} {a['dose_mg']:>8g} mg  "
                        f"G-code {a['gcode_dose_mg']:>9.3f} mg ({a['dose_error_pct']:+.3f} %)  "
-                       f"{t['design']['dimensions_mm']['diameter']:.2f} × "
-                       f"{t['design']['dimensions_mm']['height']:.2f} mm  "
+                       f"{compiled.tablets[t['index']].design.describe()}  "
                        f"{rel['kind']} {'met' if rel['met'] else 'NOT met'}")
     for w in job["warnings"]:
         click.echo(f"warning: {w}", err=True)
@@ -134,7 +133,7 @@ def release_cmd(
     Example:
       doseprint release rx-123.toml --csv curves.csv
     """
-    from doseprint.design.cylinder import design_tablets
+    from doseprint.design.designer import design_tablets
     from doseprint.job.compile import layer_grid
     from doseprint.job.folder import write_file_atomic
     from doseprint.library import load_library
@@ -143,8 +142,10 @@ def release_cmd(
     lib = load_library(formulation_dirs, printer_dirs)
     prescription = load_prescription(rx)
     check_prescription(prescription, lib.formulations)
-    grid = layer_grid(lib.printer(printer_id), None)
-    tablets = design_tablets(prescription, lib.formulations, grid)
+    profile = lib.printer(printer_id)
+    grid = layer_grid(profile, None)
+    tablets = design_tablets(prescription, lib.formulations, grid,
+                             extruders=profile.extruders, nozzle_mm=profile.nozzle_diameter_mm)
     first = tablets[0]
     rows: list[dict[str, Any]] = []
     for r in first.releases:
@@ -153,7 +154,9 @@ def release_cmd(
         rows.append({"api": r.api, "kind": j.kind, "t50_h": j.t50_h, "t80_h": j.t80_h,
                      "mdt_h": j.mdt_h, "f2": j.f2, "met": j.met, "reason": j.reason,
                      "target_t80_h": active.t80_h,
-                     "formulation": first.design.compartments[0].formulation,
+                     "formulation": next(c.formulation for c in first.design.compartments
+                                         if c.api == r.api),
+                     "design": first.design.describe(), "model": r.model,
                      "dimensions_mm": first.design.dimensions_mm()})
     if csv_path is not None:
         lines = ["hours," + ",".join(r.api for r in first.releases)]
@@ -167,11 +170,10 @@ def release_cmd(
     for row in rows:
         f2 = "" if row["f2"] is None else f"  f2 {row['f2']:.1f}"
         click.echo(f"{row['api']}: {row['kind']} ({row['formulation']}, "
-                   f"{row['dimensions_mm']['diameter']:.2f} × "
-                   f"{row['dimensions_mm']['height']:.2f} mm)  "
+                   f"{row['design']})  "
                    f"t50 {_h(row['t50_h'])}  t80 {_h(row['t80_h'])}{f2}  "
                    f"{'met' if row['met'] else 'NOT met'}: {row['reason']}")
-    if len({t.design.dimensions_mm()['diameter'] for t in tablets}) > 1:
+    if len({repr(t.design.dimensions) for t in tablets}) > 1:
         click.echo("(schedule: the first tablet is shown; `compile` designs every tablet)")
 
 

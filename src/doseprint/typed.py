@@ -24,11 +24,12 @@ ORIGINS: tuple[Origin, ...] = ("corner", "center")
 ExtrusionMode = Literal["relative", "absolute"]
 EXTRUSION_MODES: tuple[ExtrusionMode, ...] = ("relative", "absolute")
 
-# Shapes and layouts this version designs; later versions add to these tuples.
-Shape = Literal["auto", "cylinder"]
-SHAPES: tuple[Shape, ...] = ("auto", "cylinder")
-Layout = Literal["auto", "single"]
-LAYOUTS: tuple[Layout, ...] = ("auto", "single")
+# Shapes and layouts a prescription may ask for ("auto": the designer chooses).
+Shape = Literal["auto", "cylinder", "caplet", "oval", "ring"]
+SHAPES: tuple[Shape, ...] = ("auto", "cylinder", "caplet", "oval", "ring")
+Layout = Literal["auto", "single", "bilayer", "multilayer", "core-shell", "segments", "rings"]
+LAYOUTS: tuple[Layout, ...] = (
+    "auto", "single", "bilayer", "multilayer", "core-shell", "segments", "rings")
 
 RecordStatus = Literal[
     "printing", "completed", "failed", "aborted", "interrupted", "released", "rejected"

@@ -134,8 +134,8 @@ def cylinder_designs(
     height = first_mm + (layers - 1) * layer
     volume = math.pi * (diameter / 2.0) ** 2 * height
     dose = volume * formulation.api_mg_per_mm3
-    design = TabletDesign(
-        index=0, diameter_mm=diameter, height_mm=height, layers=layers, infill=1.0,
-        compartments=(Compartment(formulation.api, formulation.id, 0, dose, volume),),
+    design = TabletDesign.cylinder(
+        0, diameter, height, layers, 1.0,
+        (Compartment(formulation.api, formulation.id, 0, dose, volume),),
     )
     return GridDesign(design, first_mm, layer)

@@ -57,7 +57,7 @@ def solid_design(diameter_mm: float, layers: int, first_mm: float = 0.2,
                  layer_mm: float = 0.2) -> GridDesign:
     height = first_mm + (layers - 1) * layer_mm
     volume = math.pi * (diameter_mm / 2.0) ** 2 * height
-    design = TabletDesign(0, diameter_mm, height, layers, 1.0, (
+    design = TabletDesign.cylinder(0, diameter_mm, height, layers, 1.0, (
         Compartment("theophylline", RL30.id, 0, volume * RL30.api_mg_per_mm3, volume),))
     return GridDesign(design, first_mm, layer_mm)
 
@@ -152,7 +152,7 @@ def test_a_height_far_from_whole_layers_is_refused() -> None:
     g = solid_design(10.0, 5)
     d = g.design
     # Six tenths of a layer more than the five the slicer lays: the roads lack 12 %.
-    tall = replace(d, height_mm=d.height_mm + 0.12, compartments=(
+    tall = TabletDesign.cylinder(d.index, d.diameter_mm, d.height_mm + 0.12, d.layers, 1.0, (
         replace(d.compartments[0], dose_mg=d.compartments[0].dose_mg * 1.12),))
     with pytest.raises(SlicingError, match="flow"):
         plan_tablet(build_mesh(tall), tall, FORMULATIONS, settings_for(g))

@@ -146,13 +146,9 @@ def _design_one(
                                              f"in {f.id} cannot be printed: {why}")])
     found = []
     for diameter, height in shapes:
-        design = TabletDesign(
-            index=index,
-            diameter_mm=diameter,
-            height_mm=height,
-            layers=grid.layers_for(height),
-            infill=infill,
-            compartments=(Compartment(active.api, f.id, 0, dose_mg, volume * infill),),
+        design = TabletDesign.cylinder(
+            index, diameter, height, grid.layers_for(height), infill,
+            (Compartment(active.api, f.id, 0, dose_mg, volume * infill),),
         )
         release = predict_cylinder(active, f, design.radius_mm, height)
         found.append(_Candidate(design, release, f))

@@ -15,9 +15,16 @@ import numpy as np
 import trimesh
 
 from doseprint import __version__
-from doseprint.design.cylinder import LayerGrid, design_tablets
-from doseprint.design.tablet import DesignedTablet, PredictedRelease
-from doseprint.errors import DoseCheckError, InputError
+from doseprint.design.cylinder import LayerGrid
+from doseprint.design.designer import design_tablets
+from doseprint.design.tablet import DesignedTablet, PredictedRelease, TabletDesign
+from doseprint.errors import (
+    DoseCheckError,
+    GeometryError,
+    InputError,
+    ResultError,
+    SlicingError,
+)
 from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.render import (
     END_LIFT_MM,
@@ -99,12 +106,26 @@ def compile_prescription(
     grid = layer_grid(profile, layer_height_mm)
 
     say("designing")
-    tablets = design_tablets(rx, lib.formulations, grid)
-    tool_ids = sorted({c.formulation for t in tablets for c in t.design.compartments})
-    if len(tool_ids) > profile.extruders:
-        raise InputError(f"the design needs {len(tool_ids)} materials but {profile.id} has "
+    settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
+
+    def printable(design: TabletDesign) -> str | None:
+        # The designer's candidates are confirmed by slicing them: a compartment whose
+        # walls the beads cannot fill within the flow trim is not a design to print.
+        try:
+            plan_tablet(build_mesh(design), design, lib.formulations, settings)
+        except (SlicingError, GeometryError) as exc:
+            return exc.message
+        return None
+
+    tablets = design_tablets(rx, lib.formulations, grid, extruders=profile.extruders,
+                             nozzle_mm=profile.nozzle_diameter_mm, printable=printable)
+    by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
+    if len(set(by_tool.values())) != len(by_tool) or sorted(by_tool) != list(range(len(by_tool))):
+        raise ResultError(f"the designer assigned tools inconsistently: {by_tool}")
+    if len(by_tool) > profile.extruders:
+        raise InputError(f"the design needs {len(by_tool)} materials but {profile.id} has "
                          f"{profile.extruders} extruder(s)", file="--printer", key=printer_id)
-    tools = tuple(lib.formulations[fid] for fid in tool_ids)
+    tools = tuple(lib.formulations[by_tool[k]] for k in range(len(by_tool)))
     for f in tools:
         if abs(f.filament_diameter_mm - profile.filament_diameter_mm) > 0.05:
             raise InputError(f"{f.id} is {f.filament_diameter_mm:g} mm filament; {profile.id} "
@@ -126,13 +147,12 @@ def compile_prescription(
 
 
     say("slicing")
-    settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
-    plate = place_tablets(profile, [t.design.diameter_mm for t in tablets], rx.source)
+    plate = place_tablets(profile, [t.design.footprint_mm for t in tablets], rx.source)
     cache: dict[tuple[Any, ...], tuple[CompartmentToolpaths, ...]] = {}
     toolpaths = []
     for t, mesh in zip(tablets, meshes, strict=True):
         d = t.design
-        key = (d.diameter_mm, d.height_mm, d.layers, d.compartments)
+        key = (d.shape, d.layout, repr(d.dimensions), d.layers, d.compartments)
         if key not in cache:
             cache[key] = plan_tablet(mesh, d, lib.formulations, settings)
         toolpaths.append(tuple(_reindex(p, d.index) for p in cache[key]))
@@ -150,7 +170,7 @@ def compile_prescription(
     say("verifying the dose from the G-code")
     reading = read_gcode(program.text.splitlines(), source="job.gcode")
     expected = [(t.design.index, c.api, c.tool, c.dose_mg)
-                for t in tablets for c in t.design.compartments]
+                for t in tablets for c in t.design.compartments if c.api]
     verification = verify_reading(reading, expected, tools, profile)
     if not verification.ok:
         raise DoseCheckError("the G-code, read back, fails its checks; no job was written:\n  "
@@ -253,7 +273,14 @@ def _job_json(
     out_tablets = []
     for t, paths, center in zip(tablets, toolpaths, centers, strict=True):
         actives = []
+        shell: dict[str, Any] | None = None
         for comp, p in zip(t.design.compartments, paths, strict=True):
+            if not comp.api:
+                shell = {"formulation": comp.formulation, "tool": comp.tool,
+                         "design_volume_mm3": round(comp.volume_mm3, 4),
+                         "planned_volume_mm3": round(p.planned_volume_mm3, 4),
+                         "flow_multiplier": round(p.flow_multiplier, 5)}
+                continue
             check = checks[(t.design.index, comp.api)]
             active = rx.active(comp.api)
             trim = p.flow_multiplier - 1.0
@@ -270,9 +297,12 @@ def _job_json(
                 "dose_error_pct": round(check.error_pct, 4),
                 "release": release_json(active, t.release(comp.api)),
             })
-        out_tablets.append({"index": t.design.index,
-                            "center_mm": [round(center[0], 3), round(center[1], 3)],
-                            "design": t.design.to_json(), "actives": actives})
+        entry = {"index": t.design.index,
+                 "center_mm": [round(center[0], 3), round(center[1], 3)],
+                 "design": t.design.to_json(), "actives": actives}
+        if shell is not None:
+            entry["shell"] = shell
+        out_tablets.append(entry)
     return {
         "schema": JOB_SCHEMA,
         "doseprint_version": __version__,

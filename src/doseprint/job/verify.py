@@ -100,10 +100,9 @@ def _limits(
             limits.append(tools[tool].max_temp_c)
         if temp > min(limits):
             problems.append(f"T{tool} is heated to {temp:g} °C, above {min(limits):g} °C")
-    if reading.max_nozzle_temp_c > min([profile.max_nozzle_temp_c] +
-                                       [f.max_temp_c for f in tools]):
-        problems.append(f"a nozzle is heated to {reading.max_nozzle_temp_c:g} °C, above a "
-                        "loaded material's max_temp_c or the printer's maximum")
+    if reading.max_nozzle_temp_c > profile.max_nozzle_temp_c:
+        problems.append(f"a nozzle is heated to {reading.max_nozzle_temp_c:g} °C, above the "
+                        f"printer's max_nozzle_temp_c = {profile.max_nozzle_temp_c:g} °C")
     bed_limit = min([profile.max_bed_temp_c] + [f.max_temp_c for f in tools])
     if reading.max_bed_temp_c > bed_limit:
         problems.append(f"the bed is heated to {reading.max_bed_temp_c:g} °C, above "

@@ -285,8 +285,8 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
     max_length = t.take_number(
         "max_length_mm", required=False, exclusive_minimum=0.0, maximum=40.0, default=22.0
     )
-    diameter = t.take_number("diameter_mm", required=False, exclusive_minimum=0.0)
-    height = t.take_number("height_mm", required=False, exclusive_minimum=0.0)
+    dims = {key: t.take_number(key, required=False, exclusive_minimum=0.0)
+            for key in ("diameter_mm", "height_mm", "length_mm", "width_mm")}
     infill = t.take_number("infill", required=False, exclusive_minimum=0.0, maximum=1.0)
     if infill is not None and infill != 1.0:
         # The slicer of this version lays solid rectilinear infill only; a sparse one
@@ -294,20 +294,30 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
         t.problem("infill", f"is {infill:g}; this version prints solid tablets only "
                   "(allowed: 1.0)")
     shell = t.take_str("shell", required=False, default="none")
-    if shell is not None and shell != "none":
-        t.problem("shell", f"is {show(shell)}; this version designs tablets without a "
-                  'drug-free shell (allowed: "none")')
+    shell_mm = t.take_number("shell_mm", required=False, exclusive_minimum=0.0, maximum=5.0)
+    channels = t.take_int("channels", required=False, minimum=0, maximum=8, default=0)
+    channel_mm = t.take_number("channel_mm", required=False, exclusive_minimum=0.0,
+                               maximum=5.0)
+    dome_mm = t.take_number("dome_mm", required=False, minimum=0.0, maximum=5.0, default=0.0)
     t.finish()
+    if shell_mm is not None and shell == "none":
+        t.problem("shell_mm", 'is given but shell is "none"; name a drug-free formulation '
+                  "as shell or drop shell_mm")
+    if channel_mm is not None and not channels:
+        t.problem("channel_mm", "is given but channels is 0")
     if len(t.problems) > before:
         return None
-    assert max_length is not None and shell is not None
-    for name, value in (("diameter_mm", diameter), ("height_mm", height)):
+    assert max_length is not None and shell is not None and channels is not None
+    assert dome_mm is not None
+    for name, value in dims.items():
         if value is not None and value > max_length:
             t.problem(name, f"is {value:g} mm, longer than max_length_mm = {max_length:g}")
             return None
     return TabletConstraints(
-        shape=shape, layout=layout, max_length_mm=max_length, diameter_mm=diameter,
-        height_mm=height, infill=infill, shell=shell,
+        shape=shape, layout=layout, max_length_mm=max_length,
+        diameter_mm=dims["diameter_mm"], height_mm=dims["height_mm"],
+        length_mm=dims["length_mm"], width_mm=dims["width_mm"], infill=infill, shell=shell,
+        shell_mm=shell_mm, channels=channels, channel_mm=channel_mm, dome_mm=dome_mm,
     )
 
 
@@ -370,6 +380,18 @@ def check_prescription(rx: Prescription, formulations: Mapping[str, Formulation]
     the API; a dose (also any scheduled one) above the formulation's ``max_dose_mg``.
     """
     problems: list[Problem] = []
+    shell = rx.tablet.shell
+    if shell != "none":
+        f = formulations.get(shell)
+        if f is None:
+            drug_free = sorted(k for k, v in formulations.items() if v.drug_free)
+            problems.append(Problem(rx.source, "tablet.shell",
+                                    f"{show(shell)} is not in the formulation library; "
+                                    'drug-free ones: ' + ", ".join(drug_free) + ', or "none"'))
+        elif not f.drug_free:
+            problems.append(Problem(rx.source, "tablet.shell",
+                                    f"{show(shell)} carries {f.api}; a shell must be a "
+                                    "drug-free formulation"))
     for i, active in enumerate(rx.actives):
         key = f"actives[{i}]"
         if active.formulation is not None:

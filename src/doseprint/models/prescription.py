@@ -33,8 +33,24 @@ class TabletConstraints:
     max_length_mm: float = 22.0
     diameter_mm: float | None = None
     height_mm: float | None = None
+    length_mm: float | None = None
+    width_mm: float | None = None
     infill: float | None = None
     shell: str = "none"
+    shell_mm: float | None = None
+    channels: int = 0
+    channel_mm: float | None = None
+    dome_mm: float = 0.0
+
+    @property
+    def has_shell(self) -> bool:
+        return self.shell != "none"
+
+    @property
+    def fixed_mm(self) -> dict[str, float]:
+        """Dimensions the prescription fixes, by key."""
+        keys = ("diameter_mm", "height_mm", "length_mm", "width_mm")
+        return {k: float(v) for k in keys if (v := getattr(self, k)) is not None}
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def render_preview(job: dict[str, Any]) -> str:
     distinct = []
     seen = set()
     for t in job["tablets"]:
-        key = (tuple(sorted(t["design"]["dimensions_mm"].items())),
+        key = (repr(sorted(t["design"]["dimensions_mm"].items())),
                tuple(a["dose_mg"] for a in t["actives"]))
         if key not in seen:
             seen.add(key)

@@ -1,0 +1,54 @@
+"""The design stage's entry point: pick the designer that fits the prescription."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from doseprint.design.cylinder import LayerGrid
+from doseprint.design.cylinder import design_tablets as design_cylinders
+from doseprint.design.general import Printable, design_general
+from doseprint.design.tablet import DesignedTablet
+from doseprint.geometry.spec import SizeLimits
+from doseprint.models.formulation import Formulation
+from doseprint.models.prescription import Prescription
+
+BEAD_WIDTH_FACTOR = 1.125
+"""Bead width / nozzle diameter (as the slicer lays them)."""
+
+
+def is_plain_cylinder(rx: Prescription) -> bool:
+    """One API in a solid cylinder with nothing else asked: Crank's exact solution applies,
+    and the designer searches every whole-layer height."""
+    t = rx.tablet
+    return (len(rx.actives) == 1 and t.shape in ("auto", "cylinder")
+            and t.layout in ("auto", "single") and not t.has_shell and not t.channels
+            and not t.dome_mm and t.length_mm is None and t.width_mm is None)
+
+
+def design_tablets(
+    rx: Prescription,
+    formulations: Mapping[str, Formulation],
+    grid: LayerGrid,
+    *,
+    extruders: int = 1,
+    nozzle_mm: float = 0.4,
+    printable: Printable | None = None,
+) -> tuple[DesignedTablet, ...]:
+    """Design every tablet of ``rx`` for a printer with ``extruders`` tools.
+
+    Raises
+    ------
+    InputError, InfeasibleDesignError
+        As :func:`~doseprint.design.cylinder.design_tablets` and
+        :func:`~doseprint.design.general.design_general`.
+    """
+    if is_plain_cylinder(rx):
+        return design_cylinders(rx, formulations, grid)
+    limits = SizeLimits(
+        max_length_mm=rx.tablet.max_length_mm,
+        # Two beads side by side: the thinnest wall the slicer can fill.
+        min_wall_mm=2.0 * BEAD_WIDTH_FACTOR * nozzle_mm,
+        first_layer_mm=grid.first_mm,
+        layer_mm=grid.layer_mm,
+    )
+    return design_general(rx, formulations, limits, extruders, printable)

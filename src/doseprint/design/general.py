@@ -1,0 +1,324 @@
+"""Design tablets of any shape and layout, for one to four actives, with the sized
+geometry of :mod:`doseprint.geometry` and the shape-factor release estimate.
+
+The search is exhaustive over a small, explicit set: shapes (the prescription's, or
+cylinder and caplet for ``auto``), layouts (the prescription's, or those that suit the
+number of actives), proportions (:data:`ASPECTS`) and the formulations of each API. Every
+candidate is sized so each compartment carries its dose exactly, its height put on whole
+layers where the layout allows (:func:`~doseprint.geometry.layering.snap_to_layers`), and
+refused if printing it in whole layers would move any compartment's volume by more than
+:data:`MAX_LAYER_ERROR`. The first design, by score, whose every API meets its target
+wins; the result is the same for the same input.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from doseprint.design.tablet import (
+    Compartment,
+    DesignedTablet,
+    PredictedRelease,
+    TabletDesign,
+)
+from doseprint.errors import InfeasibleDesignError, InputError, Problem
+from doseprint.geometry.build import size_tablet, try_size_tablet
+from doseprint.geometry.layering import layer_error, snap_to_layers
+from doseprint.geometry.sized import TabletGeometry
+from doseprint.geometry.spec import SizeLimits, TabletSpec
+from doseprint.models.formulation import Formulation
+from doseprint.models.prescription import Active, Prescription
+from doseprint.release.approx import equivalent_released, membrane_lag_s
+from doseprint.release.metrics import judge_release, release_time_grid_h
+from doseprint.typed import Layout, Shape
+
+ASPECTS = (0.3, 0.4, 0.5, 0.65, 0.8)
+"""Height / width of the envelope tried for each shape and layout."""
+
+MAX_LAYER_ERROR = 0.03
+"""Largest change of a compartment's volume from printing in whole layers; the flow trim
+(±5 %) must absorb it with room for the bead model's edge effects."""
+
+DEFAULT_SHELL_MM = 0.8
+"""Drug-free shell thickness when the prescription names a shell but not its thickness:
+two 0.45 mm beads less their overlap."""
+
+DEFAULT_CHANNEL_MM = 1.0
+
+LAYOUTS_FOR: dict[int, tuple[Layout, ...]] = {
+    1: ("single",),
+    2: ("bilayer", "segments", "rings", "core-shell"),
+    3: ("multilayer", "segments", "rings"),
+    4: ("multilayer", "segments", "rings"),
+}
+COMPARTMENTS_OF: dict[str, tuple[int, ...]] = {
+    "single": (1,), "bilayer": (2,), "multilayer": (2, 3, 4), "core-shell": (2,),
+    "segments": (2, 3, 4), "rings": (2, 3, 4),
+}
+
+MODEL = "shape-factor estimate (volume and exposed area)"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    design: TabletDesign
+    releases: tuple[PredictedRelease, ...]
+    formulations: tuple[Formulation, ...]
+    actives: tuple[Active, ...]
+
+    @property
+    def met(self) -> bool:
+        return all(r.judgement.met for r in self.releases)
+
+
+Printable = Callable[[TabletDesign], str | None]
+"""Checks that a design can be printed as designed (for example by slicing it): None if
+so, else the reason. The designer takes the best candidate that passes."""
+
+
+def design_general(
+    rx: Prescription,
+    formulations: Mapping[str, Formulation],
+    limits: SizeLimits,
+    extruders: int,
+    printable: Printable | None = None,
+) -> tuple[DesignedTablet, ...]:
+    """Design every tablet of ``rx`` (each distinct set of doses once).
+
+    Raises
+    ------
+    InputError
+        More materials than the printer has extruders, or a layout that does not take
+        this many actives.
+    InfeasibleDesignError
+        No candidate meets every target; the message gives the closest design.
+    """
+    actives = rx.actives
+    n = len(actives)
+    shell = formulations[rx.tablet.shell] if rx.tablet.has_shell else None
+    materials = n + (1 if shell is not None else 0)
+    if materials > extruders:
+        raise InputError([Problem(rx.source, "actives",
+                                  f"needs {materials} materials ({n} actives"
+                                  f"{' and a shell' if shell else ''}) but the printer has "
+                                  f"{extruders} extruder(s): choose a printer with more "
+                                  "extruders or fewer materials")])
+    layouts = _layouts(rx, n)
+    doses_per_tablet = [tuple(rx.dose_mg(i, a.api) for a in actives)
+                        for i in range(rx.dispense.units)]
+    combos = list(itertools.product(*(_candidates(a, formulations) for a in actives)))
+    chosen: dict[tuple[float, ...], _Candidate] = {}
+    for doses in sorted(set(doses_per_tablet)):
+        chosen[doses] = _design_doses(rx, doses, combos, layouts, shell, limits,
+                                      doses_per_tablet.index(doses), printable)
+    # One formulation per API across the batch keeps one tool per material.
+    used = {tuple(f.id for f in c.formulations) for c in chosen.values()}
+    if len(used) > 1:
+        first = next(iter(chosen.values())).formulations
+        for doses, cand in list(chosen.items()):
+            if cand.formulations != first:
+                chosen[doses] = _design_doses(rx, doses, [first], layouts, shell, limits,
+                                              doses_per_tablet.index(doses), printable)
+    return tuple(
+        DesignedTablet(replace(chosen[d].design, index=i), chosen[d].releases)
+        for i, d in enumerate(doses_per_tablet)
+    )
+
+
+def _layouts(rx: Prescription, n: int) -> tuple[Layout, ...]:
+    asked = rx.tablet.layout
+    if asked == "auto":
+        return LAYOUTS_FOR[n]
+    if n not in COMPARTMENTS_OF[asked]:
+        takes = " or ".join(str(k) for k in COMPARTMENTS_OF[asked])
+        raise InputError([Problem(rx.source, "tablet.layout",
+                                  f'"{asked}" takes {takes} actives; the prescription has {n}')])
+    return (asked,)
+
+
+def _shapes(rx: Prescription) -> tuple[Shape, ...]:
+    if rx.tablet.shape != "auto":
+        return (rx.tablet.shape,)
+    return ("cylinder", "caplet")
+
+
+def _candidates(active: Active, formulations: Mapping[str, Formulation]) -> list[Formulation]:
+    if active.formulation is not None:
+        return [formulations[active.formulation]]
+    return sorted((f for f in formulations.values() if f.api == active.api), key=lambda f: f.id)
+
+
+def _spec(rx: Prescription, shape: Shape, layout: Layout, aspect: float) -> TabletSpec:
+    t = rx.tablet
+    return TabletSpec(
+        shape=shape,  # type: ignore[arg-type]
+        layout=layout,  # type: ignore[arg-type]
+        aspect=aspect,
+        dome_mm=t.dome_mm if shape != "ring" else 0.0,
+        dome_faces="top",
+        shell_mm=(t.shell_mm or DEFAULT_SHELL_MM) if t.has_shell else 0.0,
+        channels=t.channels,
+        channel_mm=t.channel_mm or DEFAULT_CHANNEL_MM,
+        diameter_mm=t.diameter_mm,
+        height_mm=t.height_mm,
+        length_mm=t.length_mm,
+        width_mm=t.width_mm,
+    )
+
+
+def _design_doses(
+    rx: Prescription,
+    doses: tuple[float, ...],
+    combos: Sequence[tuple[Formulation, ...]],
+    layouts: tuple[Layout, ...],
+    shell: Formulation | None,
+    limits: SizeLimits,
+    index: int,
+    printable: Printable | None = None,
+) -> _Candidate:
+    infill = rx.tablet.infill or 1.0
+    found: list[_Candidate] = []
+    refused: list[str] = []
+    aspects = (0.5,) if rx.tablet.fixed_mm else ASPECTS
+    for combo in combos:
+        volumes = [d / f.api_mg_per_mm3 / infill for d, f in zip(doses, combo, strict=True)]
+        for shape in _shapes(rx):
+            for layout in layouts:
+                for aspect in aspects:
+                    try:
+                        spec = _spec(rx, shape, layout, aspect)
+                        spec = snap_to_layers(spec, volumes, limits)
+                        geometry = try_size_tablet(spec, volumes, limits)
+                        if geometry is None:
+                            # Sized again only to say why, with the numbers.
+                            size_tablet(spec, volumes, limits)
+                    except InfeasibleDesignError as exc:
+                        refused.append(f"{shape} {layout}: {exc.message}")
+                        continue
+                    assert geometry is not None
+                    error = layer_error(geometry, limits.first_layer_mm, limits.layer_mm)
+                    if error > MAX_LAYER_ERROR:
+                        refused.append(f"{shape} {layout}: whole layers would move a "
+                                       f"compartment's volume by {error:.1%}")
+                        continue
+                    found.append(_evaluate(rx, doses, combo, shell, geometry, infill, index,
+                                           limits))
+    if not found:
+        reasons = "; ".join(dict.fromkeys(refused))
+        raise InfeasibleDesignError([Problem(rx.source, "actives", "no tablet layout can carry "
+                                             f"doses {_doses(doses)}: {reasons}")])
+    met = sorted((c for c in found if c.met), key=_score)
+    unprintable = []
+    for candidate in met:
+        why = printable(candidate.design) if printable is not None else None
+        if why is None:
+            return candidate
+        unprintable.append(f"{candidate.design.describe()}: {why}")
+    if unprintable:
+        raise InfeasibleDesignError([Problem(
+            rx.source, "actives", f"every design that meets the targets for doses "
+            f"{_doses(doses)} fails to print as designed: " + "; ".join(unprintable[:3]))])
+    best = min(found, key=_shortfall)
+    parts = "; ".join(f"{r.api}: {r.judgement.reason}" for r in best.releases
+                      if not r.judgement.met)
+    raise InfeasibleDesignError([Problem(
+        rx.source, "actives",
+        f"no {'/'.join(layouts)} design meets every release target for doses "
+        f"{_doses(doses)} within max_length_mm = {limits.max_length_mm:g}; the closest, "
+        f"a {best.design.describe()} of {', '.join(f.id for f in best.formulations)}, "
+        f"misses {parts}")])
+
+
+def _doses(doses: tuple[float, ...]) -> str:
+    return " + ".join(f"{d:g} mg" for d in doses)
+
+
+def _evaluate(
+    rx: Prescription,
+    doses: tuple[float, ...],
+    combo: tuple[Formulation, ...],
+    shell: Formulation | None,
+    geometry: TabletGeometry,
+    infill: float,
+    index: int,
+    limits: SizeLimits,
+) -> _Candidate:
+    api_parts = geometry.api_compartments
+    compartments = [
+        Compartment(a.api, f.id, k, dose, c.volume_mm3 * infill)
+        for k, (a, f, dose, c) in enumerate(zip(rx.actives, combo, doses, api_parts,
+                                                strict=True))
+    ]
+    if shell is not None:
+        shell_part = next(c for c in geometry.compartments if c.role == "shell")
+        compartments.append(Compartment("", shell.id, len(combo), 0.0,
+                                        shell_part.volume_mm3 * infill))
+    releases = []
+    for k, (active, f, part) in enumerate(zip(rx.actives, combo, api_parts, strict=True)):
+        hours = release_time_grid_h(active.release, t80_h=active.t80_h, profile=active.profile)
+        area = part.exposed_area_mm2
+        barriers: list[tuple[float, float]] = []
+        if shell is not None:
+            barriers.append((geometry.spec.shell_mm, shell.diffusivity_mm2_s))
+        if geometry.spec.layout == "core-shell" and k == 0:
+            outer = api_parts[1]
+            barriers.append((outer.min_thickness_mm, combo[1].diffusivity_mm2_s))
+        if area <= 1e-9:
+            # Enclosed: the drug leaves through its whole surface, after the barrier lag.
+            area = float(part.mesh.area)
+        fraction = equivalent_released(
+            hours * 3600.0, part.volume_mm3, area, f.diffusivity_mm2_s, f.release_mechanism,
+            f.erosion_rate_mm_h, lag_s=membrane_lag_s(barriers))
+        judgement = judge_release(active.release, hours, fraction, t80_h=active.t80_h,
+                                  profile=np.asarray(active.profile)
+                                  if active.profile is not None else None)
+        releases.append(PredictedRelease(active.api, hours, fraction, judgement, MODEL))
+    dims = geometry.dimensions_mm
+    height = geometry.height_mm
+    layers = _layers(height, limits)
+    design = TabletDesign(
+        index=index, shape=geometry.spec.shape, layout=geometry.spec.layout,
+        dimensions=dict(dims), height_mm=height,
+        footprint_mm=2.0 * geometry.footprint_radius_mm, longest_mm=geometry.longest_mm,
+        layers=layers, infill=infill, compartments=tuple(compartments),
+        shell=shell.id if shell is not None else "none",
+        volume_mm3=geometry.envelope_volume_mm3, geometry=geometry,
+        extra={k: v for k, v in geometry.to_json().items()
+               if k not in ("shape", "layout", "dimensions_mm")},
+    )
+    return _Candidate(design, tuple(releases), combo, rx.actives)
+
+
+def _layers(height_mm: float, limits: SizeLimits) -> int:
+    """Layers whose mid-height lies inside the tablet (as the slicer and layer_error do)."""
+    top, n = limits.first_layer_mm, 1
+    while top + limits.layer_mm / 2.0 < height_mm:
+        top += limits.layer_mm
+        n += 1
+    return n
+
+
+def _shortfall_one(active: Active, r: PredictedRelease) -> float:
+    """How far one API's prediction is from its target, 0 when exactly on it."""
+    j = r.judgement
+    if active.release == "sustained":
+        assert active.t80_h is not None
+        return 1.0 if j.t80_h is None else abs(j.t80_h - active.t80_h) / active.t80_h
+    if active.release == "profile":
+        return (100.0 - (j.f2 or 0.0)) / 100.0
+    return max(0.0, 0.85 - j.released_at_30min)
+
+
+def _score(c: _Candidate) -> tuple[float, float, str]:
+    """Among designs that meet every target: the smallest miss, then the smallest tablet."""
+    worst = max(_shortfall_one(a, r) for a, r in zip(c.actives, c.releases, strict=True))
+    return (round(worst, 3), round(c.design.longest_mm, 2), c.design.layout)
+
+
+def _shortfall(c: _Candidate) -> tuple[float, float]:
+    total = sum(_shortfall_one(a, r) for a, r in zip(c.actives, c.releases, strict=True))
+    return (round(total, 4), c.design.longest_mm)

@@ -1,0 +1,87 @@
+"""A two-drug prescription on two extruders: every mesh watertight, each compartment
+carrying its dose by design and by G-code, temperatures per tool within limits."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from conftest import EXAMPLES
+from doseprint.job.compile import compile_prescription, write_job
+from doseprint.library import load_formulations
+from pipeline.test_compile import doses_from_gcode
+
+RX = EXAMPLES / "polypill-theophylline-hctz.toml"
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("two") / "job"
+    write_job(compile_prescription(RX, "generic-marlin-2x175"), out)
+    return out
+
+
+def test_every_api_dose_from_the_gcode_within_half_a_percent(job: Path) -> None:
+    data = json.loads((job / "job.json").read_text())
+    doses = doses_from_gcode(job)
+    assert len(doses) == 2 * len(data["tablets"])
+    for t in data["tablets"]:
+        assert {a["api"] for a in t["actives"]} == {"theophylline", "hydrochlorothiazide"}
+        for a in t["actives"]:
+            got = doses[(t["index"], a["api"])]
+            assert abs(got - a["dose_mg"]) <= 0.005 * a["dose_mg"]
+            assert a["release"]["met"] is True
+    assert {t["tool"] for t in data["tools"]} == {0, 1}
+
+
+def test_design_volumes_carry_the_doses_and_the_3mf_is_watertight(job: Path) -> None:
+    data = json.loads((job / "job.json").read_text())
+    formulations = load_formulations()
+    scene = trimesh.load(job / "tablets.3mf")
+    placed = {}
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        placed[name] = scene.geometry[name].copy().apply_transform(transform)
+    for t in data["tablets"]:
+        assert t["design"]["longest_mm"] <= 22.0
+        parts = {name.split("/", 1)[1]: g for name, g in placed.items()
+                 if name.startswith(f"tablet-{t['index']}/")}
+        assert set(parts) == {"theophylline", "hydrochlorothiazide"}
+        for a in t["actives"]:
+            f = formulations[a["formulation"]]
+            by_design = a["design_volume_mm3"] * f.density_g_cm3 * f.drug_loading
+            assert abs(by_design - a["dose_mg"]) <= 0.01 * a["dose_mg"]
+            mesh = parts[a["api"]]
+            assert mesh.is_watertight
+            assert mesh.volume == pytest.approx(a["design_volume_mm3"], rel=1e-3)
+            # The mesh sits on the plate where its tablet is printed.
+            cx, cy = t["center_mm"]
+            assert math.hypot(*(mesh.bounds.mean(axis=0)[:2] - [cx, cy])) < 11.0
+            assert mesh.bounds[0][2] >= -1e-9
+
+
+def test_each_tool_heated_to_its_own_material_and_changed_off_the_tablets(job: Path) -> None:
+    data = json.loads((job / "job.json").read_text())
+    formulations = load_formulations()
+    limit = {t["tool"]: formulations[t["formulation"]].max_temp_c for t in data["tools"]}
+    section = None
+    active = 0
+    for line in (job / "job.gcode").read_text().splitlines():
+        if line.startswith(";TABLET:"):
+            section = line.split(":", 1)[1]
+        code = line.split(";")[0].split()
+        if not code:
+            continue
+        if code[0].startswith("T") and code[0][1:].isdigit():
+            active = int(code[0][1:])
+            # Tool changes (and any priming they do) are never inside a tablet's section.
+            assert section in (None, "NONE")
+        if code[0] in ("M104", "M109"):
+            words = {w[0]: w[1:] for w in code[1:]}
+            tool = int(words.get("T", active))
+            if "S" in words:
+                assert float(words["S"]) <= limit[tool]
