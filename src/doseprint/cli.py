@@ -80,9 +80,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--layer-height", type=float, default=None,
               help="Layer height in mm (default: the printer profile's).")
 @click.option("--force", is_flag=True, help="Replace an existing job folder.")
+@click.option("--stl", is_flag=True, help="Also write each tablet as tablet-<i>.stl.")
 def compile_cmd(
     rx: Path, printer_id: str, out: Path, formulation_dirs: tuple[Path, ...],
-    printer_dirs: tuple[Path, ...], layer_height: float | None, force: bool,
+    printer_dirs: tuple[Path, ...], layer_height: float | None, force: bool, stl: bool,
 ) -> None:
     """Design, predict, slice and verify RX; write the job folder OUT.
 
@@ -96,6 +97,7 @@ def compile_cmd(
     compiled = compile_prescription(
         rx, printer_id, formulation_dirs=formulation_dirs, printer_dirs=printer_dirs,
         layer_height_mm=layer_height, progress=lambda msg: log.info("compile: %s", msg),
+        stl=stl,
     )
     write_job(compiled, out, force=force)
     job = compiled.job

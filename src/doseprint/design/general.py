@@ -183,6 +183,8 @@ def _design_doses(
     infill = rx.tablet.infill or 1.0
     found: list[_Candidate] = []
     refused: list[str] = []
+    smallest: list[tuple[float, ...]] = []  # doses of printable designs nearest below
+    largest: list[tuple[float, ...]] = []
     aspects = (0.5,) if rx.tablet.fixed_mm else ASPECTS
     for combo in combos:
         volumes = [d / f.api_mg_per_mm3 / infill for d, f in zip(doses, combo, strict=True)]
@@ -198,6 +200,13 @@ def _design_doses(
                             size_tablet(spec, volumes, limits)
                     except InfeasibleDesignError as exc:
                         refused.append(f"{shape} {layout}: {exc.message}")
+                        for attr, store in (("smallest_volumes_mm3", smallest),
+                                            ("largest_volumes_mm3", largest)):
+                            volumes_found = getattr(exc, attr, None)
+                            if volumes_found is not None:
+                                store.append(tuple(
+                                    v * f.api_mg_per_mm3 * infill
+                                    for v, f in zip(volumes_found, combo, strict=True)))
                         continue
                     assert geometry is not None
                     error = layer_error(geometry, limits.first_layer_mm, limits.layer_mm)
@@ -208,9 +217,23 @@ def _design_doses(
                     found.append(_evaluate(rx, doses, combo, shell, geometry, infill, index,
                                            limits))
     if not found:
-        reasons = "; ".join(dict.fromkeys(refused))
+        distinct = list(dict.fromkeys(refused))
+        reasons = "; ".join(distinct[:4]) + (f"; and {len(distinct) - 4} more"
+                                             if len(distinct) > 4 else "")
+        nearest = ""
+        apis = [a.api for a in rx.actives]
+        low = [min(s[k] for s in smallest) for k in range(len(doses))] if smallest else []
+        too_small = [(api, v) for api, v, d in zip(apis, low, doses, strict=False) if v > d]
+        if too_small:
+            nearest += (" With the other doses as prescribed, the smallest printable dose "
+                        "found is " + ", ".join(f"{v:.3g} mg of {api}" for api, v in too_small)
+                        + ".")
+        if largest:
+            high = [max(s[k] for s in largest) for k in range(len(doses))]
+            nearest += (" The largest printable doses found were " + ", ".join(
+                f"{api} {v:.4g} mg" for api, v in zip(apis, high, strict=True)) + ".")
         raise InfeasibleDesignError([Problem(rx.source, "actives", "no tablet layout can carry "
-                                             f"doses {_doses(doses)}: {reasons}")])
+                                             f"doses {_doses(doses)}: {reasons}.{nearest}")])
     met = sorted((c for c in found if c.met), key=_score)
     unprintable = []
     for candidate in met:
@@ -314,9 +337,10 @@ def _shortfall_one(active: Active, r: PredictedRelease) -> float:
 
 
 def _score(c: _Candidate) -> tuple[float, float, str]:
-    """Among designs that meet every target: the smallest miss, then the smallest tablet."""
+    """Among designs that meet every target: the smallest tablet (the easiest to swallow,
+    to a tenth of a millimetre), then the one closest to its targets."""
     worst = max(_shortfall_one(a, r) for a, r in zip(c.actives, c.releases, strict=True))
-    return (round(worst, 3), round(c.design.longest_mm, 2), c.design.layout)
+    return (round(c.design.longest_mm, 1), round(worst, 3), c.design.layout)
 
 
 def _shortfall(c: _Candidate) -> tuple[float, float]:

@@ -478,11 +478,14 @@ def _explain(
     printable volumes for the first too-small and the first too-large one."""
     messages = []
     small_done = large_done = False
+    smallest: tuple[float, ...] | None = None
+    largest: tuple[float, ...] | None = None
     for v in violations:
         text = v.message
         if v.kind == "small" and not small_done:
             small_done = True
             best = _smallest_volumes(spec, volumes, limits, v)
+            smallest = best
             if best is not None and v.compartment is not None:
                 text += (f"; the smallest printable volume of compartment {v.compartment} "
                          f"with this design is {best[v.compartment]:.3g} mm³")
@@ -492,11 +495,16 @@ def _explain(
         elif v.kind == "large" and not large_done:
             large_done = True
             best = _largest_volumes(spec, volumes, limits)
+            largest = best
             if best is not None:
                 text += (f"; the largest volumes at these proportions are {_fmt(best)} mm³ "
                          f"(total {sum(best):.4g} mm³)")
         messages.append(Problem("tablet", "", text))
-    return InfeasibleDesignError(messages)
+    error = InfeasibleDesignError(messages)
+    # For a designer that converts volumes into doses: the nearest printable volumes.
+    error.smallest_volumes_mm3 = smallest  # type: ignore[attr-defined]
+    error.largest_volumes_mm3 = largest  # type: ignore[attr-defined]
+    return error
 
 
 # Public entry points

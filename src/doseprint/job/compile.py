@@ -88,6 +88,7 @@ def compile_prescription(
     printer_dirs: Sequence[Path | str] = (),
     layer_height_mm: float | None = None,
     progress: Progress | None = None,
+    stl: bool = False,
 ) -> CompiledJob:
     """Run every stage up to the job folder's contents (nothing is written).
 
@@ -181,10 +182,13 @@ def compile_prescription(
     job = _job_json(rx, profile, tools, tablets, toolpaths, plate.centers_mm, verification,
                     program, gcode_bytes)
     preview = render_preview(job).encode()
-    job["files"] = {"tablets.3mf": sha256_bytes(threemf), "preview.html": sha256_bytes(preview)}
-    job_bytes = (json.dumps(job, indent=1, ensure_ascii=False) + "\n").encode()
-    files = {"job.gcode": gcode_bytes, "tablets.3mf": threemf, "preview.html": preview,
-             "job.json": job_bytes}
+    files = {"job.gcode": gcode_bytes, "tablets.3mf": threemf, "preview.html": preview}
+    if stl:
+        for m in meshes:
+            files[f"tablet-{m.index}.stl"] = export_stl(m)
+    job["files"] = {name: sha256_bytes(data) for name, data in files.items()
+                    if name != "job.gcode"}
+    files["job.json"] = (json.dumps(job, indent=1, ensure_ascii=False) + "\n").encode()
     return CompiledJob(rx, profile, tools, tablets, meshes, tuple(toolpaths), program,
                        verification, job, files)
 
@@ -227,6 +231,14 @@ def export_3mf(
     data = scene.export(file_type="3mf")  # type: ignore[no-untyped-call]
     buffer.write(data if isinstance(data, bytes) else data.encode())
     return buffer.getvalue()
+
+
+def export_stl(mesh: TabletMesh) -> bytes:
+    """One tablet as a binary STL in tablet coordinates, its compartments as separate
+    shells of one file (STL has no names; the 3MF keeps them apart by name)."""
+    combined = trimesh.util.concatenate(list(mesh.meshes))
+    data: bytes = trimesh.exchange.stl.export_stl(combined)
+    return data
 
 
 def _target(active: Active) -> dict[str, Any]:
