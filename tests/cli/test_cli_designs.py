@@ -79,8 +79,10 @@ def test_stl_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_a_single_api_in_other_shapes_compiles(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tablet: str
 ) -> None:
+    # A shell slows release: ask for a slower target there.
+    target = "t80_h = 6.5" if "shell" in tablet else "t80_h = 5.0"
     text = (EXAMPLES / "theophylline-sustained.toml").read_text().replace(
-        "units = 4", "units = 1").replace("t80_h = 8.0", "t80_h = 5.0")
+        "units = 4", "units = 1").replace("t80_h = 8.0", target)
     printer = "generic-marlin-2x175" if "shell" in tablet else "generic-marlin-1x175"
     out = tmp_path / "job"
     code, err = run(capsys, "compile", str(rx_with(tmp_path, tablet, text)), "--printer",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from doseprint.design.cylinder import LayerGrid
 from doseprint.design.cylinder import design_tablets as design_cylinders
-from doseprint.design.general import Printable, design_general
+from doseprint.design.general import Confirm, design_general
 from doseprint.design.tablet import DesignedTablet
 from doseprint.geometry.spec import SizeLimits
 from doseprint.models.formulation import Formulation
@@ -32,7 +32,7 @@ def design_tablets(
     *,
     extruders: int = 1,
     nozzle_mm: float = 0.4,
-    printable: Printable | None = None,
+    confirm: Confirm | None = None,
 ) -> tuple[DesignedTablet, ...]:
     """Design every tablet of ``rx`` for a printer with ``extruders`` tools.
 
@@ -51,4 +51,4 @@ def design_tablets(
         first_layer_mm=grid.first_mm,
         layer_mm=grid.layer_mm,
     )
-    return design_general(rx, formulations, limits, extruders, printable)
+    return design_general(rx, formulations, limits, extruders, confirm)

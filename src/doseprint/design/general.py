@@ -75,9 +75,13 @@ class _Candidate:
         return all(r.judgement.met for r in self.releases)
 
 
-Printable = Callable[[TabletDesign], str | None]
-"""Checks that a design can be printed as designed (for example by slicing it): None if
-so, else the reason. The designer takes the best candidate that passes."""
+Confirm = Callable[[TabletDesign], tuple[str | None, tuple[PredictedRelease, ...] | None]]
+"""Confirms a candidate the fast estimates accepted: slices it and predicts its release
+with the full model. Returns (None, releases) when it holds, else (reason, None). The
+designer takes the best candidate that passes, trying at most :data:`MAX_CONFIRM`."""
+
+MAX_CONFIRM = 4
+"""Candidates confirmed (each costs a slice and a 3D solve) before the designer gives up."""
 
 
 def design_general(
@@ -85,7 +89,7 @@ def design_general(
     formulations: Mapping[str, Formulation],
     limits: SizeLimits,
     extruders: int,
-    printable: Printable | None = None,
+    confirm: Confirm | None = None,
 ) -> tuple[DesignedTablet, ...]:
     """Design every tablet of ``rx`` (each distinct set of doses once).
 
@@ -114,7 +118,7 @@ def design_general(
     chosen: dict[tuple[float, ...], _Candidate] = {}
     for doses in sorted(set(doses_per_tablet)):
         chosen[doses] = _design_doses(rx, doses, combos, layouts, shell, limits,
-                                      doses_per_tablet.index(doses), printable)
+                                      doses_per_tablet.index(doses), confirm)
     # One formulation per API across the batch keeps one tool per material.
     used = {tuple(f.id for f in c.formulations) for c in chosen.values()}
     if len(used) > 1:
@@ -122,7 +126,7 @@ def design_general(
         for doses, cand in list(chosen.items()):
             if cand.formulations != first:
                 chosen[doses] = _design_doses(rx, doses, [first], layouts, shell, limits,
-                                              doses_per_tablet.index(doses), printable)
+                                              doses_per_tablet.index(doses), confirm)
     return tuple(
         DesignedTablet(replace(chosen[d].design, index=i), chosen[d].releases)
         for i, d in enumerate(doses_per_tablet)
@@ -178,7 +182,7 @@ def _design_doses(
     shell: Formulation | None,
     limits: SizeLimits,
     index: int,
-    printable: Printable | None = None,
+    confirm: Confirm | None = None,
 ) -> _Candidate:
     infill = rx.tablet.infill or 1.0
     found: list[_Candidate] = []
@@ -234,17 +238,14 @@ def _design_doses(
                 f"{api} {v:.4g} mg" for api, v in zip(apis, high, strict=True)) + ".")
         raise InfeasibleDesignError([Problem(rx.source, "actives", "no tablet layout can carry "
                                              f"doses {_doses(doses)}: {reasons}.{nearest}")])
-    met = sorted((c for c in found if c.met), key=_score)
-    unprintable = []
-    for candidate in met:
-        why = printable(candidate.design) if printable is not None else None
-        if why is None:
-            return candidate
-        unprintable.append(f"{candidate.design.describe()}: {why}")
-    if unprintable:
-        raise InfeasibleDesignError([Problem(
-            rx.source, "actives", f"every design that meets the targets for doses "
-            f"{_doses(doses)} fails to print as designed: " + "; ".join(unprintable[:3]))])
+    if confirm is None:
+        met = sorted((c for c in found if c.met), key=_score)
+        if met:
+            return met[0]
+    else:
+        confirmed = _confirm_best(rx, doses, found, confirm)
+        if confirmed is not None:
+            return confirmed
     best = min(found, key=_shortfall)
     parts = "; ".join(f"{r.api}: {r.judgement.reason}" for r in best.releases
                       if not r.judgement.met)
@@ -254,6 +255,68 @@ def _design_doses(
         f"{_doses(doses)} within max_length_mm = {limits.max_length_mm:g}; the closest, "
         f"a {best.design.describe()} of {', '.join(f.id for f in best.formulations)}, "
         f"misses {parts}")])
+
+
+def _rescaled(c: _Candidate, scales: Mapping[str, float]) -> _Candidate:
+    """The candidate with each API's estimated curve stretched in time by its scale
+    (``F(t / s)``), judged again: the estimate corrected by what the full model found for
+    designs of the same kind."""
+    releases = []
+    for active, r in zip(c.actives, c.releases, strict=True):
+        s = scales.get(r.api, 1.0)
+        if s == 1.0:
+            releases.append(r)
+            continue
+        fraction = np.interp(r.hours / s, r.hours, r.fraction)
+        judgement = judge_release(active.release, r.hours, fraction, t80_h=active.t80_h,
+                                  profile=np.asarray(active.profile)
+                                  if active.profile is not None else None)
+        releases.append(replace(r, fraction=fraction, judgement=judgement))
+    return replace(c, releases=tuple(releases))
+
+
+def _kind(c: _Candidate) -> tuple[str, str, tuple[str, ...]]:
+    return (c.design.shape, c.design.layout, tuple(f.id for f in c.formulations))
+
+
+def _confirm_best(
+    rx: Prescription, doses: tuple[float, ...], found: list[_Candidate], confirm: Confirm
+) -> _Candidate | None:
+    """Confirm the best candidates with the full model, correcting the estimate as it goes.
+
+    Each confirmation that misses tells how much faster or slower the full model releases
+    than the estimate for that kind of design (the ratio of mean dissolution times); the
+    remaining candidates of the same kind are re-judged with their curves stretched by
+    that ratio before the next one is chosen. At most :data:`MAX_CONFIRM` are tried.
+    """
+    scales: dict[tuple[str, str, tuple[str, ...]], dict[str, float]] = {}
+    tried: set[str] = set()
+    misses: list[str] = []
+    for _ in range(MAX_CONFIRM):
+        ranked = sorted(
+            (c2 for c in found if c.design.describe() not in tried
+             for c2 in [_rescaled(c, scales.get(_kind(c), {}))] if c2.met),
+            key=_score)
+        if not ranked:
+            break
+        best = ranked[0]
+        original = next(c for c in found if c.design is best.design)
+        tried.add(best.design.describe())
+        why, full = confirm(best.design)
+        if why is None:
+            assert full is not None
+            return replace(original, releases=full)
+        misses.append(f"{best.design.describe()}: {why}")
+        if full is not None:
+            kind_scales = scales.setdefault(_kind(best), {})
+            for est, got in zip(original.releases, full, strict=True):
+                if est.judgement.mdt_h and got.judgement.mdt_h:
+                    kind_scales[est.api] = got.judgement.mdt_h / est.judgement.mdt_h
+    if misses:
+        raise InfeasibleDesignError([Problem(
+            rx.source, "actives", f"no design for doses {_doses(doses)} holds when confirmed "
+            f"with the 3D release model ({len(misses)} tried): " + "; ".join(misses[:3]))])
+    return None
 
 
 def _doses(doses: tuple[float, ...]) -> str:
@@ -290,9 +353,17 @@ def _evaluate(
         if geometry.spec.layout == "core-shell" and k == 0:
             outer = api_parts[1]
             barriers.append((outer.min_thickness_mm, combo[1].diffusivity_mm2_s))
+        shared = max(0.0, float(part.mesh.area) - area)
+        others = [g.diffusivity_mm2_s for j, g in enumerate(combo) if j != k]
+        if shell is not None:
+            others.append(shell.diffusivity_mm2_s)
         if area <= 1e-9:
             # Enclosed: the drug leaves through its whole surface, after the barrier lag.
             area = float(part.mesh.area)
+        elif others:
+            # Faces shared with a neighbour leak into it in proportion to how much faster
+            # the drug moves there (a fast neighbour is nearly medium, a slow one a wall).
+            area += shared * min(1.0, max(others) / f.diffusivity_mm2_s)
         fraction = equivalent_released(
             hours * 3600.0, part.volume_mm3, area, f.diffusivity_mm2_s, f.release_mechanism,
             f.erosion_rate_mm_h, lag_s=membrane_lag_s(barriers))

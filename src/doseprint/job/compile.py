@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,9 @@ from doseprint.design.tablet import DesignedTablet, PredictedRelease, TabletDesi
 from doseprint.errors import (
     DoseCheckError,
     GeometryError,
+    InfeasibleDesignError,
     InputError,
+    Problem,
     ResultError,
     SlicingError,
 )
@@ -41,6 +43,8 @@ from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription
 from doseprint.models.prescription import Active, Prescription
 from doseprint.models.printer import PrinterProfile
+from doseprint.release.predict import MODEL_3D, predict_3d
+from doseprint.release.voxelize import default_pitch_mm
 from doseprint.report.preview import render_preview
 from doseprint.slicer.plan import SliceSettings, plan_tablet
 from doseprint.slicer.plate import place_tablets
@@ -49,6 +53,10 @@ from doseprint.slicer.toolpaths import CompartmentToolpaths
 log = logging.getLogger(__name__)
 
 JOB_SCHEMA = "doseprint.job/1"
+
+CONFIRM_CELLS = 20_000
+"""Solid cells of the 3D grid when the designer confirms a candidate: a third of the
+default, about three times faster, still within 0.01 of Crank's solutions."""
 
 Progress = Callable[[str], None]
 
@@ -109,17 +117,25 @@ def compile_prescription(
     say("designing")
     settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
 
-    def printable(design: TabletDesign) -> str | None:
-        # The designer's candidates are confirmed by slicing them: a compartment whose
-        # walls the beads cannot fill within the flow trim is not a design to print.
+    actives = {a.api: a for a in rx.actives}
+
+    def confirm(design: TabletDesign) -> tuple[str | None, tuple[PredictedRelease, ...] | None]:
+        # A candidate the fast estimates accept is sliced (the beads must fill every
+        # compartment within the flow trim) and its release predicted over the real 3D
+        # geometry, where drug also diffuses through neighbouring compartments.
         try:
-            plan_tablet(build_mesh(design), design, lib.formulations, settings)
+            mesh = build_mesh(design)
+            plan_tablet(mesh, design, lib.formulations, settings)
         except (SlicingError, GeometryError) as exc:
-            return exc.message
-        return None
+            return exc.message, None
+        releases = predict_3d(design, mesh.meshes, actives, lib.formulations,
+                              pitch_mm=default_pitch_mm(mesh.meshes, max_cells=CONFIRM_CELLS))
+        missed = [f"{r.api}: {r.judgement.reason} by the 3D model" for r in releases
+                  if not r.judgement.met]
+        return ("; ".join(missed) or None), releases
 
     tablets = design_tablets(rx, lib.formulations, grid, extruders=profile.extruders,
-                             nozzle_mm=profile.nozzle_diameter_mm, printable=printable)
+                             nozzle_mm=profile.nozzle_diameter_mm, confirm=confirm)
     by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
     if len(set(by_tool.values())) != len(by_tool) or sorted(by_tool) != list(range(len(by_tool))):
         raise ResultError(f"the designer assigned tools inconsistently: {by_tool}")
@@ -145,6 +161,9 @@ def compile_prescription(
 
     say("meshing")
     meshes = tuple(build_mesh(t.design) for t in tablets)
+
+    say("predicting release over the 3D geometry")
+    tablets = _predict_3d(rx, tablets, meshes, lib.formulations)
 
 
     say("slicing")
@@ -191,6 +210,36 @@ def compile_prescription(
     files["job.json"] = (json.dumps(job, indent=1, ensure_ascii=False) + "\n").encode()
     return CompiledJob(rx, profile, tools, tablets, meshes, tuple(toolpaths), program,
                        verification, job, files)
+
+
+def _predict_3d(
+    rx: Prescription,
+    tablets: Sequence[DesignedTablet],
+    meshes: Sequence[TabletMesh],
+    formulations: Mapping[str, Formulation],
+) -> tuple[DesignedTablet, ...]:
+    """Replace the designer's fast predictions with the 3D model's, once per distinct
+    design. A target the 3D model finds unmet is refused with both figures."""
+    actives = {a.api: a for a in rx.actives}
+    cache: dict[tuple[Any, ...], tuple[PredictedRelease, ...]] = {}
+    out = []
+    for t, mesh in zip(tablets, meshes, strict=True):
+        d = t.design
+        key = (d.shape, d.layout, repr(d.dimensions), d.compartments)
+        if key not in cache and all(r.model.startswith(MODEL_3D) for r in t.releases):
+            cache[key] = t.releases  # confirmed by the designer with the 3D model already
+        if key not in cache:
+            cache[key] = predict_3d(d, mesh.meshes, actives, formulations)
+            for fast, full in zip(t.releases, cache[key], strict=True):
+                if fast.judgement.met and not full.judgement.met:
+                    i = rx.actives.index(actives[full.api])
+                    raise InfeasibleDesignError([Problem(
+                        rx.source, f"actives[{i}]",
+                        f"the designed {d.describe()} meets the target by the designer's "
+                        f"estimate ({fast.judgement.reason}) but not by the 3D model "
+                        f"({full.judgement.reason}); loosen the target or fix a dimension")])
+        out.append(DesignedTablet(d, cache[key]))
+    return tuple(out)
 
 
 def write_job(compiled: CompiledJob, out: Path | str, *, force: bool = False) -> Path:
