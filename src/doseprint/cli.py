@@ -118,65 +118,154 @@ def compile_cmd(
 
 
 @cli.command("release")
-@click.argument("rx", type=click.Path(path_type=Path))
+@click.argument("rx", type=click.Path(path_type=Path), required=False)
+@click.option("--mesh", "mesh_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Predict a watertight mesh (STL, 3MF, OBJ, PLY) instead of a prescription.")
+@click.option("--formulation", "formulation_id",
+              help="With --mesh: the formulation the whole mesh is made of.")
+@click.option("--hours", type=click.FloatRange(min=0.5, max=240.0), default=24.0,
+              show_default=True, help="With --mesh: how long to predict.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the curves: hours, then one column per API (fractions 0..1).")
 @click.option("--printer", "printer_id", default="generic-marlin-1x175", show_default=True,
-              help="Printer whose layer heights the design snaps to.")
+              help="Printer whose layer heights and extruders the design is made for.")
 @_library_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def release_cmd(
-    rx: Path, csv_path: Path | None, printer_id: str, formulation_dirs: tuple[Path, ...],
+    rx: Path | None, mesh_path: Path | None, formulation_id: str | None, hours: float,
+    csv_path: Path | None, printer_id: str, formulation_dirs: tuple[Path, ...],
     printer_dirs: tuple[Path, ...], as_json: bool,
 ) -> None:
-    """Design RX and predict each API's release; print t50, t80, f2 and the judgement.
+    """Design RX and predict each API's release over the 3D geometry; show it beside
+    the target (t50, t80, f2, met). Or predict any watertight mesh of one formulation.
 
     \b
     Example:
       doseprint release rx-123.toml --csv curves.csv
+      doseprint release --mesh tablet.stl --formulation theophylline-hpc-30
     """
-    from doseprint.design.designer import design_tablets
-    from doseprint.job.compile import layer_grid
-    from doseprint.job.folder import write_file_atomic
     from doseprint.library import load_library
-    from doseprint.models.load import check_prescription, load_prescription
 
     lib = load_library(formulation_dirs, printer_dirs)
+    if mesh_path is not None or formulation_id is not None:
+        if rx is not None or mesh_path is None or formulation_id is None:
+            raise click.UsageError("give RX, or --mesh FILE with --formulation ID")
+        _release_of_mesh(lib.formulation(formulation_id), mesh_path, hours, csv_path,
+                         as_json)
+        return
+    if rx is None:
+        raise click.UsageError("give RX, or --mesh FILE with --formulation ID")
+    _release_of_prescription(lib, rx, printer_id, csv_path, as_json)
+
+
+def _release_of_prescription(
+    lib: Any, rx: Path, printer_id: str, csv_path: Path | None, as_json: bool
+) -> None:
+    from doseprint.job.compile import design_and_predict, layer_grid
+    from doseprint.models.load import check_prescription, load_prescription
+    from doseprint.slicer.plan import SliceSettings
+
     prescription = load_prescription(rx)
     check_prescription(prescription, lib.formulations)
     profile = lib.printer(printer_id)
     grid = layer_grid(profile, None)
-    tablets = design_tablets(prescription, lib.formulations, grid,
-                             extruders=profile.extruders, nozzle_mm=profile.nozzle_diameter_mm)
+    settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm,
+                                        grid.layer_mm)
+    tablets, _ = design_and_predict(prescription, lib, profile, grid, settings)
     first = tablets[0]
     rows: list[dict[str, Any]] = []
     for r in first.releases:
         j = r.judgement
         active = prescription.active(r.api)
-        rows.append({"api": r.api, "kind": j.kind, "t50_h": j.t50_h, "t80_h": j.t80_h,
-                     "mdt_h": j.mdt_h, "f2": j.f2, "met": j.met, "reason": j.reason,
-                     "target_t80_h": active.t80_h,
+        rows.append({"api": r.api, "kind": j.kind, "target": _target_text(active),
+                     "t50_h": j.t50_h, "t80_h": j.t80_h, "mdt_h": j.mdt_h, "f2": j.f2,
+                     "released_at_0_5_h": j.released_at_30min, "met": j.met,
+                     "reason": j.reason, "model": r.model,
                      "formulation": next(c.formulation for c in first.design.compartments
                                          if c.api == r.api),
-                     "design": first.design.describe(), "model": r.model,
+                     "design": first.design.describe(),
                      "dimensions_mm": first.design.dimensions_mm()})
     if csv_path is not None:
-        lines = ["hours," + ",".join(r.api for r in first.releases)]
-        hours = first.releases[0].hours
-        for i, h in enumerate(hours):
-            lines.append(f"{h:g}," + ",".join(f"{r.fraction[i]:.6f}" for r in first.releases))
-        write_file_atomic(csv_path, ("\n".join(lines) + "\n").encode())
+        _write_curves(csv_path, [(r.api, r.hours, r.fraction) for r in first.releases])
     if as_json:
         _echo_json(rows)
         return
+    click.echo(f"design: {first.design.describe()}")
     for row in rows:
         f2 = "" if row["f2"] is None else f"  f2 {row['f2']:.1f}"
-        click.echo(f"{row['api']}: {row['kind']} ({row['formulation']}, "
-                   f"{row['design']})  "
-                   f"t50 {_h(row['t50_h'])}  t80 {_h(row['t80_h'])}{f2}  "
-                   f"{'met' if row['met'] else 'NOT met'}: {row['reason']}")
+        click.echo(f"{row['api']} ({row['formulation']}): target {row['target']} | predicted "
+                   f"t50 {_h(row['t50_h'])}  t80 {_h(row['t80_h'])}  "
+                   f"{row['released_at_0_5_h']:.0%} at 30 min{f2} | "
+                   f"{'met' if row['met'] else 'NOT met'}")
     if len({repr(t.design.dimensions) for t in tablets}) > 1:
         click.echo("(schedule: the first tablet is shown; `compile` designs every tablet)")
+
+
+def _target_text(active: Any) -> str:
+    if active.release == "sustained":
+        return f"t80 {active.t80_h:g} h ±10 %"
+    if active.release == "profile":
+        return "profile " + " ".join(f"{h:g}h:{f:.0%}" for h, f in active.profile) + " (f2 ≥ 50)"
+    return "≥ 85 % at 30 min"
+
+
+def _write_curves(path: Path, curves: list[tuple[str, Any, Any]]) -> None:
+    """CSV of cli.md: ``hours``, then one column per API (fractions), on one time grid."""
+    import numpy as np
+
+    from doseprint.job.folder import write_file_atomic
+
+    hours = np.unique(np.concatenate([h for _, h, _ in curves]))
+    lines = ["hours," + ",".join(name for name, _, _ in curves)]
+    for h in hours:
+        values = ",".join(f"{float(np.interp(h, hh, ff)):.6f}" for _, hh, ff in curves)
+        lines.append(f"{h:g},{values}")
+    write_file_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+def _release_of_mesh(
+    formulation: Any, mesh_path: Path, hours: float, csv_path: Path | None, as_json: bool
+) -> None:
+    import numpy as np
+    import trimesh
+
+    from doseprint.release.fv import solve_release
+    from doseprint.release.metrics import mean_dissolution_time_h, t50_h, t80_h
+
+    if formulation.drug_free:
+        raise InputError(f"{formulation.id} is drug-free: nothing to release",
+                         file="command line", key="--formulation")
+    try:
+        loaded = trimesh.load(mesh_path, force="mesh")
+    except Exception as exc:  # trimesh raises many kinds for files it cannot read
+        raise InputError(f"cannot be read as a mesh: {exc}", file=str(mesh_path)) from None
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        raise InputError("holds no mesh", file=str(mesh_path))
+    if not loaded.is_watertight or not loaded.is_winding_consistent:
+        raise InputError("is not a watertight, consistently wound mesh: its volume and "
+                         "surface are undefined (repair it first)", file=str(mesh_path))
+    if loaded.volume <= 0:
+        loaded.invert()
+    grid_h = np.concatenate([np.arange(0.0, 2.0, 0.05), np.arange(2.0, hours + 1e-9, 0.25)])
+    if "diffusion" not in formulation.release_mechanism:
+        raise InputError(f"{formulation.id} releases by erosion alone; the mesh model is "
+                         "diffusive", file="command line", key="--formulation")
+    fraction = solve_release([loaded], [formulation.diffusivity_mm2_s], [0],
+                             grid_h * 3600.0)[:, 0]
+    api = formulation.api
+    row = {"api": api, "formulation": formulation.id, "volume_mm3": float(loaded.volume),
+           "area_mm2": float(loaded.area), "t50_h": t50_h(grid_h, fraction),
+           "t80_h": t80_h(grid_h, fraction),
+           "mdt_h": mean_dissolution_time_h(grid_h, fraction),
+           "released_at_end": float(fraction[-1]), "model": "3d-finite-volume"}
+    if csv_path is not None:
+        _write_curves(csv_path, [(api, grid_h, fraction)])
+    if as_json:
+        _echo_json(row)
+        return
+    click.echo(f"{mesh_path.name}: {row['volume_mm3']:.1f} mm3, {row['area_mm2']:.1f} mm2, "
+               f"{formulation.id}: t50 {_h(row['t50_h'])}  t80 {_h(row['t80_h'])}  "
+               f"{row['released_at_end']:.0%} at {hours:g} h")
 
 
 def _h(value: float | None) -> str:

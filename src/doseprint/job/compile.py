@@ -77,6 +77,50 @@ class CompiledJob:
     files: dict[str, bytes]
 
 
+def design_and_predict(
+    rx: Prescription,
+    lib: Library,
+    profile: PrinterProfile,
+    grid: LayerGrid,
+    settings: SliceSettings,
+    say: Progress = lambda _msg: None,
+) -> tuple[tuple[DesignedTablet, ...], tuple[TabletMesh, ...]]:
+    """Design every tablet, mesh it, and predict its release over the 3D geometry.
+
+    General designs are confirmed during the search (sliced, and predicted with the 3D
+    model on a coarser grid); every final design's release comes from the 3D model.
+    """
+    actives = {a.api: a for a in rx.actives}
+
+    def confirm(design: TabletDesign) -> tuple[str | None, tuple[PredictedRelease, ...] | None]:
+        # A candidate the fast estimates accept is sliced (the beads must fill every
+        # compartment within the flow trim) and its release predicted over the real 3D
+        # geometry, where drug also diffuses through neighbouring compartments.
+        try:
+            mesh = build_mesh(design)
+            plan_tablet(mesh, design, lib.formulations, settings)
+        except (SlicingError, GeometryError) as exc:
+            return exc.message, None
+        releases = predict_3d(design, mesh.meshes, actives, lib.formulations,
+                              pitch_mm=default_pitch_mm(mesh.meshes, max_cells=CONFIRM_CELLS))
+        missed = [f"{r.api}: {r.judgement.reason} by the 3D model" for r in releases
+                  if not r.judgement.met]
+        return ("; ".join(missed) or None), releases
+
+    tablets = design_tablets(rx, lib.formulations, grid, extruders=profile.extruders,
+                             nozzle_mm=profile.nozzle_diameter_mm, confirm=confirm)
+    by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
+    if len(set(by_tool.values())) != len(by_tool) or sorted(by_tool) != list(range(len(by_tool))):
+        raise ResultError(f"the designer assigned tools inconsistently: {by_tool}")
+    if len(by_tool) > profile.extruders:
+        raise InputError(f"the design needs {len(by_tool)} materials but {profile.id} has "
+                         f"{profile.extruders} extruder(s)", file="--printer", key=profile.id)
+    say("meshing")
+    meshes = tuple(build_mesh(t.design) for t in tablets)
+    say("predicting release over the 3D geometry")
+    return _predict_3d(rx, tablets, meshes, lib.formulations), meshes
+
+
 def layer_grid(profile: PrinterProfile, layer_height_mm: float | None) -> LayerGrid:
     """The printer's layer heights, with ``--layer-height`` checked against its limits."""
     layer = profile.layer_height_mm if layer_height_mm is None else layer_height_mm
@@ -116,32 +160,8 @@ def compile_prescription(
 
     say("designing")
     settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
-
-    actives = {a.api: a for a in rx.actives}
-
-    def confirm(design: TabletDesign) -> tuple[str | None, tuple[PredictedRelease, ...] | None]:
-        # A candidate the fast estimates accept is sliced (the beads must fill every
-        # compartment within the flow trim) and its release predicted over the real 3D
-        # geometry, where drug also diffuses through neighbouring compartments.
-        try:
-            mesh = build_mesh(design)
-            plan_tablet(mesh, design, lib.formulations, settings)
-        except (SlicingError, GeometryError) as exc:
-            return exc.message, None
-        releases = predict_3d(design, mesh.meshes, actives, lib.formulations,
-                              pitch_mm=default_pitch_mm(mesh.meshes, max_cells=CONFIRM_CELLS))
-        missed = [f"{r.api}: {r.judgement.reason} by the 3D model" for r in releases
-                  if not r.judgement.met]
-        return ("; ".join(missed) or None), releases
-
-    tablets = design_tablets(rx, lib.formulations, grid, extruders=profile.extruders,
-                             nozzle_mm=profile.nozzle_diameter_mm, confirm=confirm)
+    tablets, meshes = design_and_predict(rx, lib, profile, grid, settings, say)
     by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
-    if len(set(by_tool.values())) != len(by_tool) or sorted(by_tool) != list(range(len(by_tool))):
-        raise ResultError(f"the designer assigned tools inconsistently: {by_tool}")
-    if len(by_tool) > profile.extruders:
-        raise InputError(f"the design needs {len(by_tool)} materials but {profile.id} has "
-                         f"{profile.extruders} extruder(s)", file="--printer", key=printer_id)
     tools = tuple(lib.formulations[by_tool[k]] for k in range(len(by_tool)))
     for f in tools:
         if abs(f.filament_diameter_mm - profile.filament_diameter_mm) > 0.05:
@@ -158,13 +178,6 @@ def compile_prescription(
         raise InputError(f"is {profile.max_z_mm:g} mm; the tablets are {tallest:.1f} mm tall "
                          f"and the nozzle lifts {END_LIFT_MM:g} mm above them at the end",
                          file=profile.path, key="max_z_mm")
-
-    say("meshing")
-    meshes = tuple(build_mesh(t.design) for t in tablets)
-
-    say("predicting release over the 3D geometry")
-    tablets = _predict_3d(rx, tablets, meshes, lib.formulations)
-
 
     say("slicing")
     plate = place_tablets(profile, [t.design.footprint_mm for t in tablets], rx.source)
