@@ -35,8 +35,9 @@ def main() -> None:
     jobs = {}
     for rx in sorted((ROOT / "examples").glob("*.toml")) + sorted(
             (ROOT / "examples").glob("*.json")):
-        seconds, compiled = best_of(3, lambda rx=rx: compile_prescription(
-            rx, "generic-marlin-1x175"))
+        printer = "generic-marlin-2x175" if "polypill" in rx.name else "generic-marlin-1x175"
+        seconds, compiled = best_of(3, lambda rx=rx, printer=printer: compile_prescription(
+            rx, printer))
         jobs[rx.stem] = compiled
         print(f"| {rx.name} | {len(compiled.tablets)} | "  # type: ignore[attr-defined]
               f"{compiled.program.lines} | {seconds:.2f} |")  # type: ignore[attr-defined]

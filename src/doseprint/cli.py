@@ -441,6 +441,56 @@ def formulation_show(
             click.echo(f"{key}: {value}")
 
 
+@formulation_group.command("calibrate")
+@click.argument("formulation_id")
+@click.option("--dissolution", "csv_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Measured curve: a CSV with hours and the fraction (or %) released.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The new formulation file, named <new id>.toml.")
+@click.option("--diameter", "diameter_mm", required=True, type=float,
+              help="Diameter of the measured cylindrical tablet, mm.")
+@click.option("--height", "height_mm", required=True, type=float,
+              help="Height of the measured tablet, mm.")
+@_library_options
+def formulation_calibrate(
+    formulation_id: str, csv_path: Path, out: Path, diameter_mm: float, height_mm: float,
+    formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
+) -> None:
+    """Fit FORMULATION_ID's release parameters to a measured dissolution curve of a
+    solid cylindrical tablet, and write them as a new formulation file.
+
+    The diffusivity is fitted (the erosion rate where the material erodes); the new file
+    keeps the other values and records the data's SHA-256, the residual and f2.
+
+    \b
+    Example:
+      doseprint formulation calibrate theophylline-hpc-30 --dissolution lot42.csv \\
+          --diameter 10 --height 4 --out site/theophylline-hpc-30-lot42.toml
+    """
+    from doseprint.job.folder import write_file_atomic
+    from doseprint.library import Library, load_formulations
+    from doseprint.release.calibrate import calibrate, calibrated_formulation_toml, read_dissolution
+
+    if out.suffix != ".toml":
+        raise InputError(f"is {out.name}; a formulation file is named <id>.toml",
+                         file=str(out), key="--out")
+    formulation = Library(load_formulations(formulation_dirs), {}).formulation(formulation_id)
+    data = read_dissolution(csv_path)
+    for note in data.notes:
+        log.info("%s", note)
+    cal = calibrate(formulation, data.hours, data.fraction, diameter_mm=diameter_mm,
+                    height_mm=height_mm, data_name=csv_path.name)
+    for note in cal.notes:
+        click.echo(f"warning: {note}", err=True)
+    text = calibrated_formulation_toml(formulation, cal, data_sha256=data.sha256,
+                                       data_name=csv_path.name, new_id=out.stem)
+    write_file_atomic(out, text.encode("utf-8"))
+    fitted = ", ".join(f"{k} = {getattr(cal, k):.4g}" for k in cal.fitted)
+    click.echo(f"{formulation_id}: fitted {fitted} to {cal.n_points} points "
+               f"(RMS residual {cal.rms_residual:.4f}, f2 {cal.f2:.1f}); wrote {out}")
+
+
 @cli.group("printer")
 def printer_group() -> None:
     """The printer profiles.

@@ -71,3 +71,38 @@ def test_prescription_release_shows_target_and_prediction(
     assert row["target"].startswith("t80 8 h")
     assert row["model"] == "3d-finite-volume" and row["met"] is True
     assert abs(row["t80_h"] - 8.0) <= 0.8
+
+
+def test_calibrate_writes_a_loadable_formulation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hours = np.array([0.5, 1, 2, 4, 6, 8, 12, 24])
+    fraction = finite_cylinder_released(hours * 3600, 5.0, 4.0, 1.0e-4)
+    csv = tmp_path / "lot42.csv"
+    csv.write_text("hours,fraction\n" + "".join(f"{h},{f:.5f}\n"
+                                                for h, f in zip(hours, fraction, strict=True)))
+    site = tmp_path / "site"
+    site.mkdir()
+    out = site / "theophylline-hpc-30-lot42.toml"
+    code, stdout, err = run(capsys, "formulation", "calibrate", "theophylline-hpc-30",
+                            "--dissolution", str(csv), "--diameter", "10", "--height", "4",
+                            "--out", str(out))
+    assert code == 0, err
+    assert "f2" in stdout
+    fitted = load_formulations([site])["theophylline-hpc-30-lot42"]
+    assert fitted.diffusivity_mm2_s == pytest.approx(1.0e-4, rel=0.02)
+    assert any("lot42.csv" in s for s in fitted.sources)
+
+
+@pytest.mark.parametrize("case", ["bad-csv", "not-toml", "unknown"])
+def test_calibrate_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             case: str) -> None:
+    csv = tmp_path / "d.csv"
+    csv.write_text("hours,fraction\n1,0.2\n2,abc\n4,0.6\n" if case == "bad-csv"
+                   else "hours,fraction\n1,0.2\n2,0.4\n4,0.6\n8,0.8\n")
+    out = tmp_path / ("x.txt" if case == "not-toml" else "x.toml")
+    fid = "nope" if case == "unknown" else "theophylline-hpc-30"
+    code, _, err = run(capsys, "formulation", "calibrate", fid, "--dissolution", str(csv),
+                       "--diameter", "10", "--height", "4", "--out", str(out))
+    assert code == 2, err
+    assert not out.exists() and "Traceback" not in err

@@ -101,6 +101,11 @@ _REFINED_STARTS = 3
 # A fitted log10 value this close to its bound is reported as "at the bound".
 _AT_BOUND_LOG10 = 1e-3
 _FIT_TOLERANCE = 1e-12
+# A fitted parameter is "not determined" when changing it by _SENSITIVITY_REL moves no
+# predicted point by _SENSITIVITY_FRACTION or more: a tenth of a percent released is below
+# what any dissolution assay resolves.
+_SENSITIVITY_REL = 0.10
+_SENSITIVITY_FRACTION = 1e-3
 
 # The loader's rule for ids (doseprint.models.load), so the file written can be read.
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -188,9 +193,9 @@ def read_dissolution(path: Path | str) -> DissolutionData:
         hours_col, released_col = _columns(header, name, header_line)
         rows = _parse_rows(reader, name, hours_col, released_col, header, problems)
     except csv.Error as exc:
-        raise InputError(f"line {reader.line_num}: is not valid CSV: {exc}", file=name) from None
-    if problems:
-        raise InputError(problems)
+        raise InputError(f"is not valid CSV: {exc}", file=name,
+                         key=f"line {reader.line_num}") from None
+    # The rows that parsed are checked too, so every problem is reported at once.
     released_name = header[released_col].strip()
 
     notes: list[str] = []
@@ -532,19 +537,30 @@ def calibrate(
             f"{similarity:.1f} against the data, below the {MIN_FIT_F2:g} needed, with an "
             f"RMS residual of {rms:.3f} (fraction released) over {h.size} points; no "
             "formulation was written",
-            file=data_name,
+            file=data_name or "dissolution data",
             hint="check the tablet's diameter and height, that the hours column is in "
                  "hours, and that the formulation's release_mechanism describes this "
                  "material (a lag time, burst or incomplete release is outside the model)",
         )
 
     notes = []
-    for key, log_value, lo, hi in zip(keys, best.tolist(), lower.tolist(), upper.tolist(),
-                                      strict=True):
+    for i, (key, lo, hi) in enumerate(zip(keys, lower.tolist(), upper.tolist(), strict=True)):
+        log_value = float(best[i])
         if log_value - lo < _AT_BOUND_LOG10 or hi - log_value < _AT_BOUND_LOG10:
             notes.append(f"{key} ended at the bound of its search range "
-                         f"({_BOUNDS[key][0]:g}..{_BOUNDS[key][1]:g} {_UNITS[key]}): the data "
-                         "do not determine it; treat the fitted value as a limit")
+                         f"({_BOUNDS[key][0]:g}..{_BOUNDS[key][1]:g} {_UNITS[key]}); treat "
+                         "the fitted value as a limit, not a measurement")
+        # A parameter the curve hardly depends on is not determined by the data, wherever
+        # the optimiser happened to stop (e.g. all released before the first sample).
+        step = np.zeros_like(best)
+        step[i] = math.log10(1.0 + _SENSITIVITY_REL)
+        change = max(float(np.max(np.abs(predict(best + sign * step) - predicted)))
+                     for sign in (1.0, -1.0))
+        if change < _SENSITIVITY_FRACTION:
+            notes.append(f"changing {key} by {100 * _SENSITIVITY_REL:g} % changes the fitted "
+                         f"curve by less than {_SENSITIVITY_FRACTION:g} at every data point: "
+                         "the data do not determine it (was release complete before the "
+                         "first sample, or too little released by the last?)")
     for note in notes:
         logger.warning(note)
     for array in (h, measured, predicted):
