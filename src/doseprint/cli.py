@@ -448,9 +448,9 @@ def formulation_show(
               help="Measured curve: a CSV with hours and the fraction (or %) released.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The new formulation file, named <new id>.toml.")
-@click.option("--diameter", "diameter_mm", required=True, type=float,
+@click.option("--diameter", "diameter_mm", type=float, default=10.0, show_default=True,
               help="Diameter of the measured cylindrical tablet, mm.")
-@click.option("--height", "height_mm", required=True, type=float,
+@click.option("--height", "height_mm", type=float, default=4.0, show_default=True,
               help="Height of the measured tablet, mm.")
 @_library_options
 def formulation_calibrate(
@@ -487,8 +487,9 @@ def formulation_calibrate(
                                        data_name=csv_path.name, new_id=out.stem)
     write_file_atomic(out, text.encode("utf-8"))
     fitted = ", ".join(f"{k} = {getattr(cal, k):.4g}" for k in cal.fitted)
-    click.echo(f"{formulation_id}: fitted {fitted} to {cal.n_points} points "
-               f"(RMS residual {cal.rms_residual:.4f}, f2 {cal.f2:.1f}); wrote {out}")
+    click.echo(f"{formulation_id}: fitted {fitted} to {cal.n_points} points of a "
+               f"{diameter_mm:g} × {height_mm:g} mm cylinder (RMS residual "
+               f"{cal.rms_residual:.4f}, f2 {cal.f2:.1f}); wrote {out}")
 
 
 @cli.group("printer")

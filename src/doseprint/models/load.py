@@ -63,13 +63,13 @@ MIN_BED_MM = 32.0
 # Reading files -----------------------------------------------------------------------
 
 
-def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
-    """Parse a TOML (or, by suffix, JSON) file; return the table and the raw bytes.
+def read_text(path: Path | str, encoding: str = "utf-8") -> tuple[str, bytes]:
+    """A user's text file, decoded, and its raw bytes (for hashing).
 
     Raises
     ------
     InputError
-        The file cannot be read or does not parse (with the line where the parser says).
+        The file is missing, a folder, unreadable or not text in ``encoding``.
     """
     path = Path(path)
     name = str(path)
@@ -82,9 +82,22 @@ def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
     except OSError as exc:
         raise InputError(f"cannot be read: {exc.strerror}", file=name) from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode(encoding), raw
     except UnicodeDecodeError:
         raise InputError("is not UTF-8 text", file=name) from None
+
+
+def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
+    """Parse a TOML (or, by suffix, JSON) file; return the table and the raw bytes.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read or does not parse (with the line where the parser says).
+    """
+    path = Path(path)
+    name = str(path)
+    text, raw = read_text(path)
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text, parse_constant=float, object_pairs_hook=_unique_keys)
@@ -609,5 +622,6 @@ __all__ = [
     "load_prescription",
     "load_printer",
     "read_document",
+    "read_text",
     "sha256_hex",
 ]

@@ -40,6 +40,7 @@ from scipy.optimize import least_squares
 
 from doseprint.errors import InputError, Problem
 from doseprint.models.formulation import FORMULATION_SCHEMA, Formulation
+from doseprint.models.load import read_text
 from doseprint.release.analytical import SECONDS_PER_HOUR, cylinder_released
 from doseprint.release.metrics import f2
 from doseprint.tolerances import tol
@@ -169,18 +170,7 @@ def read_dissolution(path: Path | str) -> DissolutionData:
     """
     path = Path(path)
     name = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=name) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, not a file", file=name) from None
-    except OSError as exc:
-        raise InputError(f"cannot be read: {exc.strerror}", file=name) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", file=name) from None
+    text, raw = read_text(path, "utf-8-sig")  # a spreadsheet's byte-order mark is fine
 
     reader = csv.reader(io.StringIO(text, newline=""))
     problems: list[Problem] = []
