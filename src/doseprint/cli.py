@@ -340,34 +340,50 @@ def gcode_check(job_dir: Path, as_json: bool) -> None:
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="HTML file to write (default: SOURCE's preview.html or <rx>.html).")
+@click.option("--png", "png", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a still picture: the tablet beside its release curves.")
 @click.option("--printer", "printer_id", default="generic-marlin-1x175", show_default=True,
               help="Printer to design for when SOURCE is a prescription.")
 @_library_options
 def preview_cmd(
-    source: Path, out: Path | None, printer_id: str, formulation_dirs: tuple[Path, ...],
-    printer_dirs: tuple[Path, ...],
+    source: Path, out: Path | None, png: Path | None, printer_id: str,
+    formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
 ) -> None:
     """Write the clinician's preview page of a job folder or a prescription.
 
     \b
     Example:
-      doseprint preview job-123 --out job-123.html
+      doseprint preview job-123 --out job-123.html --png job-123.png
     """
+    import trimesh
+
     from doseprint.job.compile import compile_prescription
     from doseprint.job.folder import read_job, write_file_atomic
     from doseprint.report.preview import render_preview
+    from doseprint.report.still import render_still
 
     if source.is_dir():
         job = read_job(source, check_hashes=False)
         target = out or source / "preview.html"
         page = render_preview(job)
+        meshes: dict[str, Any] = {}
+        if png is not None:
+            scene: Any = trimesh.load(source / "tablets.3mf", force="scene")
+            meshes = dict(scene.geometry)
     else:
         compiled = compile_prescription(source, printer_id, formulation_dirs=formulation_dirs,
                                         printer_dirs=printer_dirs)
+        job = compiled.job
         target = out or source.with_suffix(".html")
         page = compiled.files["preview.html"].decode()
+        meshes = {f"tablet-{m.index}/{name}": mesh for m in compiled.meshes
+                  for name, mesh in zip(m.names, m.meshes, strict=True)}
+    still = render_still(job, meshes) if png is not None else None
     write_file_atomic(target, page.encode())
     click.echo(f"wrote {target}")
+    if png is not None and still is not None:
+        write_file_atomic(png, still)
+        click.echo(f"wrote {png}")
 
 
 # libraries --------------------------------------------------------------------------

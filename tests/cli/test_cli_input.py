@@ -510,3 +510,20 @@ def test_preview_of_a_job_and_of_a_prescription(tmp_path: Path) -> None:
         main(["preview", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "x.html")])
     assert done.value.code == 2
     assert not (tmp_path / "x.html").exists()
+
+
+def test_preview_png_of_a_job(tmp_path: Path) -> None:
+    from conftest import EXAMPLES
+    from doseprint.cli import main
+
+    job = tmp_path / "job"
+    with pytest.raises(SystemExit) as done:
+        main(["compile", str(EXAMPLES / "hydrochlorothiazide-immediate.toml"), "--printer",
+              "generic-marlin-1x175", "--out", str(job)])
+    assert done.value.code == 0
+    png = tmp_path / "still.png"
+    with pytest.raises(SystemExit) as done:
+        main(["preview", str(job), "--out", str(tmp_path / "p.html"), "--png", str(png)])
+    assert done.value.code == 0
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
