@@ -12,7 +12,7 @@ import trimesh
 from conftest import EXAMPLES
 from doseprint.cli import main
 from doseprint.library import load_formulations
-from doseprint.release.analytical import finite_cylinder_released
+from doseprint.release.analytical import finite_cylinder_released, sphere_released
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -24,9 +24,26 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_mesh_release_matches_crank(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    stl = tmp_path / "cylinder.stl"
-    trimesh.creation.cylinder(radius=5.0, height=4.0, sections=256).export(stl)
+SOLIDS = {
+    # name: (mesh, analytical fraction released at t_s with diffusivity d)
+    "cylinder 10 x 4 mm": (lambda: trimesh.creation.cylinder(radius=5.0, height=4.0,
+                                                             sections=256),
+                           lambda t, d: finite_cylinder_released(t, 5.0, 4.0, d)),
+    "disc 12 x 2 mm": (lambda: trimesh.creation.cylinder(radius=6.0, height=2.0,
+                                                         sections=256),
+                       lambda t, d: finite_cylinder_released(t, 6.0, 2.0, d)),
+    "sphere 8 mm": (lambda: trimesh.creation.icosphere(subdivisions=5, radius=4.0),
+                    lambda t, d: sphere_released(t, 4.0, d)),
+}
+
+
+@pytest.mark.parametrize("solid", sorted(SOLIDS))
+def test_mesh_release_matches_crank(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], solid: str
+) -> None:
+    make, exact_of = SOLIDS[solid]
+    stl = tmp_path / "solid.stl"
+    make().export(stl)
     csv = tmp_path / "curve.csv"
     code, out, err = run(capsys, "release", "--mesh", str(stl), "--formulation",
                          "theophylline-hpc-30", "--csv", str(csv), "--json")
@@ -35,7 +52,9 @@ def test_mesh_release_matches_crank(tmp_path: Path, capsys: pytest.CaptureFixtur
     d = load_formulations()["theophylline-hpc-30"].diffusivity_mm2_s
     data = np.loadtxt(csv, delimiter=",", skiprows=1)
     assert csv.read_text().splitlines()[0] == "hours,theophylline"
-    exact = finite_cylinder_released(data[:, 0] * 3600.0, 5.0, 4.0, d)
+    assert data[-1, 0] == pytest.approx(24.0)
+    exact = exact_of(data[:, 0] * 3600.0, d)
+    # Issue 4: within 0.01 of the analytical solution at every reported time.
     assert np.abs(data[:, 1] - exact).max() <= 0.01
     assert row["model"] == "3d-finite-volume" and row["t80_h"] > 0
 
