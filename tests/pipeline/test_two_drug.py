@@ -3,6 +3,7 @@ carrying its dose by design and by G-code, temperatures per tool within limits."
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -85,3 +86,42 @@ def test_each_tool_heated_to_its_own_material_and_changed_off_the_tablets(job: P
             tool = int(words.get("T", active))
             if "S" in words:
                 assert float(words["S"]) <= limit[tool]
+
+
+def test_curves_meet_the_targets_judged_independently(job: Path) -> None:
+    """Judge job.json's curves here, without doseprint's metrics or its met flag."""
+    data = json.loads((job / "job.json").read_text())
+    content = data["prescription"]["content"]
+    targets = {a["api"]: a for a in content["actives"]}
+    for t in data["tablets"]:
+        for a in t["actives"]:
+            curve = [tuple(p) for p in a["release"]["curve"]]
+            assert a["release"]["model"].startswith("3d-finite-volume")
+            hours = [h for h, _ in curve]
+            fraction = [f for _, f in curve]
+            assert hours[0] == 0.0 and all(
+                b >= a_ - 1e-9 for a_, b in itertools.pairwise(fraction))
+            target = targets[a["api"]]
+            if target["release"] == "immediate":
+                at_half = next(f for h, f in curve if h >= 0.5)
+                assert at_half >= 0.85
+            elif target["release"] == "sustained":
+                # First time the curve reaches 0.8, by linear interpolation.
+                t80 = next(h0 + (0.8 - f0) * (h1 - h0) / (f1 - f0)
+                           for (h0, f0), (h1, f1) in itertools.pairwise(curve) if f1 >= 0.8)
+                assert abs(t80 - target["t80_h"]) <= 0.10 * target["t80_h"]
+
+
+def test_refusal_after_the_levers_names_the_closest_and_what_was_tried(tmp_path: Path) -> None:
+    from doseprint.errors import InfeasibleDesignError
+
+    text = (EXAMPLES / "theophylline-sustained.toml").read_text()
+    rx = tmp_path / "rx.toml"
+    rx.write_text(text.replace("t80_h = 8.0", 't80_h = 1.5\nformulation = "theophylline-hpc-30"')
+                  .replace("units = 4", "units = 1")
+                  .replace("[dispense]", "[tablet]\nmax_length_mm = 12.0\n\n[dispense]"))
+    with pytest.raises(InfeasibleDesignError) as info:
+        compile_prescription(rx, "generic-marlin-1x175")
+    message = str(info.value)
+    assert "fastest reachable t80 is" in message and "binding: max_length_mm" in message
+    assert "rings and ovals, with 0, 2 or 4 channels, were tried" in message

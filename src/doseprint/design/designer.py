@@ -8,6 +8,7 @@ from doseprint.design.cylinder import LayerGrid
 from doseprint.design.cylinder import design_tablets as design_cylinders
 from doseprint.design.general import Confirm, design_general
 from doseprint.design.tablet import DesignedTablet
+from doseprint.errors import InfeasibleDesignError, Problem
 from doseprint.geometry.spec import SizeLimits
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Prescription
@@ -42,8 +43,6 @@ def design_tablets(
         As :func:`~doseprint.design.cylinder.design_tablets` and
         :func:`~doseprint.design.general.design_general`.
     """
-    if is_plain_cylinder(rx):
-        return design_cylinders(rx, formulations, grid)
     limits = SizeLimits(
         max_length_mm=rx.tablet.max_length_mm,
         # Two beads side by side: the thinnest wall the slicer can fill.
@@ -51,4 +50,25 @@ def design_tablets(
         first_layer_mm=grid.first_mm,
         layer_mm=grid.layer_mm,
     )
-    return design_general(rx, formulations, limits, extruders, confirm)
+    try:
+        if is_plain_cylinder(rx):
+            return design_cylinders(rx, formulations, grid)
+        return design_general(rx, formulations, limits, extruders, confirm)
+    except InfeasibleDesignError as first:
+        if not _open_to_explore(rx):
+            raise
+        # The usual designs cannot do it: try the levers the prescription leaves open
+        # (rings, ovals, caplets, channels) before refusing.
+        try:
+            return design_general(rx, formulations, limits, extruders, confirm, explore=True)
+        except InfeasibleDesignError:
+            raise InfeasibleDesignError([*first.problems, Problem(
+                rx.source, "tablet", "cylinders, caplets, rings and ovals, with 0, 2 or 4 "
+                "channels, were tried as well; none meets every target")]) from None
+
+
+def _open_to_explore(rx: Prescription) -> bool:
+    """The prescription leaves shape and channels to doseprint (and fixes no size)."""
+    t = rx.tablet
+    return (t.shape == "auto" and t.channels == 0 and t.channel_mm is None
+            and not t.fixed_mm and not t.dome_mm)

@@ -84,14 +84,26 @@ MAX_CONFIRM = 4
 """Candidates confirmed (each costs a slice and a 3D solve) before the designer gives up."""
 
 
+EXPLORE_SHAPES: tuple[Shape, ...] = ("cylinder", "caplet", "ring", "oval")
+EXPLORE_CHANNELS = (0, 2, 4)
+"""With ``explore``: the shapes and channel counts tried when the prescription leaves
+them open. A ring's hole and channels add surface, so they release faster than a solid
+tablet of the same size: the levers when a plain tablet is too slow."""
+
+
 def design_general(
     rx: Prescription,
     formulations: Mapping[str, Formulation],
     limits: SizeLimits,
     extruders: int,
     confirm: Confirm | None = None,
+    *,
+    explore: bool = False,
 ) -> tuple[DesignedTablet, ...]:
     """Design every tablet of ``rx`` (each distinct set of doses once).
+
+    With ``explore``, shapes and channel counts the prescription leaves open are searched
+    too (:data:`EXPLORE_SHAPES`, :data:`EXPLORE_CHANNELS`).
 
     Raises
     ------
@@ -118,7 +130,7 @@ def design_general(
     chosen: dict[tuple[float, ...], _Candidate] = {}
     for doses in sorted(set(doses_per_tablet)):
         chosen[doses] = _design_doses(rx, doses, combos, layouts, shell, limits,
-                                      doses_per_tablet.index(doses), confirm)
+                                      doses_per_tablet.index(doses), confirm, explore)
     # One formulation per API across the batch keeps one tool per material.
     used = {tuple(f.id for f in c.formulations) for c in chosen.values()}
     if len(used) > 1:
@@ -126,7 +138,8 @@ def design_general(
         for doses, cand in list(chosen.items()):
             if cand.formulations != first:
                 chosen[doses] = _design_doses(rx, doses, [first], layouts, shell, limits,
-                                              doses_per_tablet.index(doses), confirm)
+                                              doses_per_tablet.index(doses), confirm,
+                                              explore)
     return tuple(
         DesignedTablet(replace(chosen[d].design, index=i), chosen[d].releases)
         for i, d in enumerate(doses_per_tablet)
@@ -144,10 +157,16 @@ def _layouts(rx: Prescription, n: int) -> tuple[Layout, ...]:
     return (asked,)
 
 
-def _shapes(rx: Prescription) -> tuple[Shape, ...]:
+def _shapes(rx: Prescription, explore: bool = False) -> tuple[Shape, ...]:
     if rx.tablet.shape != "auto":
         return (rx.tablet.shape,)
-    return ("cylinder", "caplet")
+    return EXPLORE_SHAPES if explore else ("cylinder", "caplet")
+
+
+def _channel_counts(rx: Prescription, explore: bool) -> tuple[int, ...]:
+    if explore and rx.tablet.channels == 0 and rx.tablet.channel_mm is None:
+        return EXPLORE_CHANNELS
+    return (rx.tablet.channels,)
 
 
 def _candidates(active: Active, formulations: Mapping[str, Formulation]) -> list[Formulation]:
@@ -156,7 +175,9 @@ def _candidates(active: Active, formulations: Mapping[str, Formulation]) -> list
     return sorted((f for f in formulations.values() if f.api == active.api), key=lambda f: f.id)
 
 
-def _spec(rx: Prescription, shape: Shape, layout: Layout, aspect: float) -> TabletSpec:
+def _spec(
+    rx: Prescription, shape: Shape, layout: Layout, aspect: float, channels: int | None = None
+) -> TabletSpec:
     t = rx.tablet
     return TabletSpec(
         shape=shape,  # type: ignore[arg-type]
@@ -165,7 +186,7 @@ def _spec(rx: Prescription, shape: Shape, layout: Layout, aspect: float) -> Tabl
         dome_mm=t.dome_mm if shape != "ring" else 0.0,
         dome_faces="top",
         shell_mm=(t.shell_mm or DEFAULT_SHELL_MM) if t.has_shell else 0.0,
-        channels=t.channels,
+        channels=t.channels if channels is None else channels,
         channel_mm=t.channel_mm or DEFAULT_CHANNEL_MM,
         diameter_mm=t.diameter_mm,
         height_mm=t.height_mm,
@@ -183,6 +204,7 @@ def _design_doses(
     limits: SizeLimits,
     index: int,
     confirm: Confirm | None = None,
+    explore: bool = False,
 ) -> _Candidate:
     infill = rx.tablet.infill or 1.0
     found: list[_Candidate] = []
@@ -192,34 +214,33 @@ def _design_doses(
     aspects = (0.5,) if rx.tablet.fixed_mm else ASPECTS
     for combo in combos:
         volumes = [d / f.api_mg_per_mm3 / infill for d, f in zip(doses, combo, strict=True)]
-        for shape in _shapes(rx):
-            for layout in layouts:
-                for aspect in aspects:
-                    try:
-                        spec = _spec(rx, shape, layout, aspect)
-                        spec = snap_to_layers(spec, volumes, limits)
-                        geometry = try_size_tablet(spec, volumes, limits)
-                        if geometry is None:
-                            # Sized again only to say why, with the numbers.
-                            size_tablet(spec, volumes, limits)
-                    except InfeasibleDesignError as exc:
-                        refused.append(f"{shape} {layout}: {exc.message}")
-                        for attr, store in (("smallest_volumes_mm3", smallest),
-                                            ("largest_volumes_mm3", largest)):
-                            volumes_found = getattr(exc, attr, None)
-                            if volumes_found is not None:
-                                store.append(tuple(
-                                    v * f.api_mg_per_mm3 * infill
-                                    for v, f in zip(volumes_found, combo, strict=True)))
-                        continue
-                    assert geometry is not None
-                    error = layer_error(geometry, limits.first_layer_mm, limits.layer_mm)
-                    if error > MAX_LAYER_ERROR:
-                        refused.append(f"{shape} {layout}: whole layers would move a "
-                                       f"compartment's volume by {error:.1%}")
-                        continue
-                    found.append(_evaluate(rx, doses, combo, shell, geometry, infill, index,
-                                           limits))
+        for shape, layout, channels, aspect in itertools.product(
+                _shapes(rx, explore), layouts, _channel_counts(rx, explore), aspects):
+            try:
+                spec = _spec(rx, shape, layout, aspect, channels)
+                spec = snap_to_layers(spec, volumes, limits)
+                geometry = try_size_tablet(spec, volumes, limits)
+                if geometry is None:
+                    # Sized again only to say why, with the numbers.
+                    size_tablet(spec, volumes, limits)
+            except InfeasibleDesignError as exc:
+                refused.append(f"{shape} {layout}: {exc.message}")
+                for attr, store in (("smallest_volumes_mm3", smallest),
+                                    ("largest_volumes_mm3", largest)):
+                    volumes_found = getattr(exc, attr, None)
+                    if volumes_found is not None:
+                        store.append(tuple(
+                            v * f.api_mg_per_mm3 * infill
+                            for v, f in zip(volumes_found, combo, strict=True)))
+                continue
+            assert geometry is not None
+            error = layer_error(geometry, limits.first_layer_mm, limits.layer_mm)
+            if error > MAX_LAYER_ERROR:
+                refused.append(f"{shape} {layout}: whole layers would move a "
+                               f"compartment's volume by {error:.1%}")
+                continue
+            found.append(_evaluate(rx, doses, combo, shell, geometry, infill, index,
+                                   limits))
     if not found:
         distinct = list(dict.fromkeys(refused))
         reasons = "; ".join(distinct[:4]) + (f"; and {len(distinct) - 4} more"
