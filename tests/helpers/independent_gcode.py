@@ -31,7 +31,8 @@ _SECTION = re.compile(r"^;TABLET:(\d+|NONE)\s*$", re.ASCII)
 def net_filament_mm(lines: Iterable[str]) -> dict[tuple[int | None, int], float]:
     """Net filament length (mm) fed per (tablet index or None, tool), as Marlin would feed it.
 
-    Raises ValueError on an E word that is not a plain decimal number and on G10/G11.
+    Raises ValueError on an E word that is not a plain decimal number and on G10/G11
+    retraction (a G10 with a P word is RepRapFirmware's tool temperature command).
     """
     totals: dict[tuple[int | None, int], Decimal] = {}
     tablet: int | None = None
@@ -64,6 +65,8 @@ def net_filament_mm(lines: Iterable[str]) -> dict[tuple[int | None, int], float]
             e_relative = True
         elif name == "G92" and e_value is not None:
             e_position = e_value
+        elif name == "G10" and re.search(r"\bP\d", rest):
+            pass  # RepRapFirmware: G10 P<tool> S<active> R<standby> sets temperatures
         elif name in ("G10", "G11"):
             raise ValueError(f"firmware retraction in {raw!r}")
         elif name != "G92" and e_value is not None:

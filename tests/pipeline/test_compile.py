@@ -119,7 +119,8 @@ def test_taper_schedule_each_tablet_its_own_dose(tmp_path: Path) -> None:
     assert all(t["actives"][0]["release"]["met"] for t in job["tablets"])
 
 
-@pytest.mark.parametrize("printer", ["generic-klipper-1x175", "generic-marlin-2x175"])
+@pytest.mark.parametrize("printer", [
+    "generic-klipper-1x175", "generic-marlin-2x175", "generic-rrf-1x175"])
 def test_other_printers(tmp_path: Path, printer: str) -> None:
     rx = write_rx(tmp_path, units=1)
     out = tmp_path / "job"
@@ -221,3 +222,15 @@ def test_existing_out_needs_force(tmp_path: Path) -> None:
     assert (out / "keep.txt").read_text() == "mine"
     write_job(compiled, out, force=True)
     assert not (out / "keep.txt").exists() and (out / "job.json").exists()
+
+
+def test_reprapfirmware_sets_tool_temperatures_with_g10(tmp_path: Path) -> None:
+    from doseprint.gcode.reader import read_gcode
+
+    out = tmp_path / "job"
+    write_job(compile_prescription(write_rx(tmp_path, units=1), "generic-rrf-1x175"), out)
+    text = (out / "job.gcode").read_text()
+    assert "G10 P0 S" in text and "M116" in text
+    reading = read_gcode(text.splitlines())
+    formulation = json.loads((out / "job.json").read_text())["tools"][0]
+    assert reading.nozzle_temps_c[0] == pytest.approx(formulation["nozzle_temp_c"])
