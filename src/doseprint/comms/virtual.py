@@ -6,6 +6,11 @@ simulated time, and answers ``M105``, ``M115`` and the rest. Every command it ac
 written to an optional log file, one per line, so a test can prove that a print arrived
 exactly once and in order.
 
+Keyword options inject the faults a host must survive or stop safely on (all off by
+default): a resend request, a lost or garbled ``ok``, a ``busy`` spell, a firmware halt, a
+dropped connection, a board reset and slow heating. :func:`serve_pty` and :func:`serve_tcp`
+carry them over a real link; a dropped connection closes it.
+
 ``doseprint virtual-printer --pty`` runs :func:`run_virtual_printer`, which prints the
 device path to connect to on the first line of stdout and serves until SIGTERM or SIGINT.
 """
@@ -61,6 +66,11 @@ TEMP_WINDOW_C = 1.0
 
 KEEPALIVE_S = 2.0
 """Simulated seconds between ``busy: processing`` lines in long commands (Marlin's default)."""
+
+BUSY_LINE = "echo:busy: processing"
+HALT_LINES = ("Error:Printer halted. kill() called!", "!!")
+GARBLED_OK = "o#k"
+"""What a corrupted ``ok`` reads as: one character lost on the wire and another gained."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,33 @@ class VirtualMarlin:
     resend_every : int, optional
         Fault: refuse the first arrival of every line whose number is a multiple of this,
         as if its checksum had been corrupted on the wire.
+    drop_ok_every : int, optional
+        Fault: run every Nth counted line (see Notes) but never send its ``ok``, as if the
+        reply were lost on the wire. A host recovers by pinging and resending; the line
+        check refuses the repeat, so nothing runs twice.
+    corrupt_ok_every : int, optional
+        Fault: run every Nth counted line but send ``o#k`` instead of its ``ok`` (any text
+        after the ``ok`` is kept), as if the reply were garbled on the wire. Recovery is as
+        for a lost ``ok``. A line chosen by both faults loses its ``ok``.
+    busy_every : int, optional
+        Fault: before answering every Nth counted line, spend ``busy_s`` simulated seconds
+        printing ``echo:busy: processing`` every 2 s (first at once), as Marlin does while a
+        long move or a full planner holds the line back.
+    busy_s : float
+        Length of each busy spell, simulated s; passes through ``sleep``.
+    halt_after : int, optional
+        Fault: after answering the Nth counted line, print
+        ``Error:Printer halted. kill() called!`` and ``!!`` and read nothing more until the
+        next :meth:`connect`, as a firmware ``kill()`` does. Fatal for the print.
+    disconnect_after : int, optional
+        Fault: after answering the Nth counted line, drop the connection: :attr:`disconnected`
+        turns True, later lines are lost unanswered, and the pty and TCP servers close the
+        link (the pseudo-terminal's master side, or the client's socket). Fatal.
+    reset_after : int, optional
+        Fault: after answering the Nth counted line, reset as a board does (a watchdog or a
+        brown-out): print the ``start`` greeting, forget the line number and heater set
+        points. Later numbered lines are refused until the host restarts numbering with
+        ``M110``; a host must treat the reset as a failed print. Fatal.
     extruders : int
         Tools ``T0``… the printer has.
     heat_rate_c_s, cool_rate_c_s : float
@@ -136,6 +173,13 @@ class VirtualMarlin:
 
     Notes
     -----
+    The ``*_every`` and ``*_after`` faults count *numbered* lines accepted since
+    :meth:`connect`, the ``M110`` that restarts numbering excepted; refused lines, repeats
+    and unnumbered lines (a host's ``M115`` handshake, an ``M105`` ping) do not count. For
+    a host that numbers a print's commands from 1 after ``M110 N0`` (as doseprint does),
+    the Nth counted line is command N. ``halt_after``, ``disconnect_after`` and
+    ``reset_after`` fire once per session. All counts must be at least 1.
+
     :meth:`feed` is a generator: its replies, and the state changes behind them, happen as
     it is iterated. Consume it fully for every line.
     """
@@ -145,6 +189,13 @@ class VirtualMarlin:
         *,
         log_path: str | os.PathLike[str] | None = None,
         resend_every: int | None = None,
+        drop_ok_every: int | None = None,
+        corrupt_ok_every: int | None = None,
+        busy_every: int | None = None,
+        busy_s: float = 5.0,
+        halt_after: int | None = None,
+        disconnect_after: int | None = None,
+        reset_after: int | None = None,
         extruders: int = 2,
         heat_rate_c_s: float = 1000.0,
         cool_rate_c_s: float = 1000.0,
@@ -152,11 +203,30 @@ class VirtualMarlin:
         ambient_c: float = 25.0,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        if resend_every is not None and resend_every < 1:
-            raise ValueError(f"resend_every must be at least 1, not {resend_every}")
+        counts = {
+            "resend_every": resend_every,
+            "drop_ok_every": drop_ok_every,
+            "corrupt_ok_every": corrupt_ok_every,
+            "busy_every": busy_every,
+            "halt_after": halt_after,
+            "disconnect_after": disconnect_after,
+            "reset_after": reset_after,
+        }
+        for option, value in counts.items():
+            if value is not None and value < 1:
+                raise ValueError(f"{option} must be at least 1, not {value}")
+        if busy_s < 0:
+            raise ValueError(f"busy_s must not be negative, not {busy_s}")
         if extruders < 1:
             raise ValueError(f"extruders must be at least 1, not {extruders}")
         self.resend_every = resend_every
+        self.drop_ok_every = drop_ok_every
+        self.corrupt_ok_every = corrupt_ok_every
+        self.busy_every = busy_every
+        self.busy_s = busy_s
+        self.halt_after = halt_after
+        self.disconnect_after = disconnect_after
+        self.reset_after = reset_after
         self.extruders = extruders
         self.heat_rate_c_s = heat_rate_c_s
         self.cool_rate_c_s = cool_rate_c_s
@@ -167,6 +237,11 @@ class VirtualMarlin:
         if log_path is not None:
             self._log = Path(log_path).open("a", encoding="utf-8")  # closed by close()
         self.accepted: list[str] = []
+        self.lines_counted = 0
+        """Numbered lines accepted this session, the ``M110`` excepted (the fault counter)."""
+        self.disconnected = False
+        """True once ``disconnect_after`` has dropped the link, until :meth:`connect`."""
+        self._fired: set[str] = set()  # the once-per-session faults that have fired
         self._reset()
         # Command handlers, registered by name as Marlin's parser dispatches them.
         self._handlers: dict[str, Handler] = {
@@ -203,6 +278,13 @@ class VirtualMarlin:
             ``start`` and a few ``echo:`` lines.
         """
         self._reset()
+        self.lines_counted = 0
+        self.disconnected = False
+        self._fired.clear()
+        return self._greeting()
+
+    @staticmethod
+    def _greeting() -> list[str]:
         return [
             "start",
             f"echo:{FIRMWARE_NAME}",
@@ -239,8 +321,8 @@ class VirtualMarlin:
         str
             Reply lines without line ending.
         """
-        if self.halted:
-            return  # a killed Marlin reads nothing until it is reset
+        if self.halted or self.disconnected:
+            return  # a killed Marlin reads nothing until it is reset; a cut link carries nothing
         line = parse_host_line(raw)
         if not line.body.strip() and line.checksum is None:
             return
@@ -257,15 +339,72 @@ class VirtualMarlin:
                 yield from self._refuse(ERR_CHECKSUM)
                 return
             self.last_line = line.line_no
+            counted = not is_m110
         elif line.checksum is not None:
             yield from self._refuse(ERR_NO_LINE_NO)
             return
+        else:
+            counted = False
         if not line.command:
             yield "ok"
             return
         self._accept(line.command)
         command = GCommand.parse(line.command)
-        yield from self._handlers.get(command.code, self._cmd_default)(command)
+        replies = self._handlers.get(command.code, self._cmd_default)(command)
+        if not counted:
+            yield from replies
+            return
+        self.lines_counted += 1
+        yield from self._faulty_answer(replies)
+
+    # Fault injection
+
+    def _every(self, every: int | None) -> bool:
+        return every is not None and self.lines_counted % every == 0
+
+    def _once_at(self, name: str, after: int | None) -> bool:
+        if after is None or self.lines_counted < after or name in self._fired:
+            return False
+        self._fired.add(name)
+        return True
+
+    def _faulty_answer(self, replies: Iterator[str]) -> Iterator[str]:
+        # The counted line's own replies, changed by the faults chosen for it, then the
+        # fatal faults due after it.
+        if self._every(self.busy_every):
+            yield from self._busy_spell(self.busy_s)
+        drop = self._every(self.drop_ok_every)
+        corrupt = self._every(self.corrupt_ok_every)
+        for reply in replies:
+            if reply == "ok" or reply.startswith("ok "):
+                if drop:
+                    continue
+                if corrupt:
+                    reply = GARBLED_OK + reply[2:]
+            yield reply
+        if self._once_at("halt", self.halt_after):
+            yield from self._kill()
+        elif self._once_at("reset", self.reset_after):
+            logger.info("virtual printer: simulated reset after line %d", self.last_line)
+            self._reset()
+            yield from self._greeting()
+        elif self._once_at("disconnect", self.disconnect_after):
+            logger.info("virtual printer: dropping the connection after line %d", self.last_line)
+            self.disconnected = True
+
+    def _busy_spell(self, duration_s: float) -> Iterator[str]:
+        remaining = duration_s
+        while remaining > 0:
+            yield BUSY_LINE
+            step = min(KEEPALIVE_S, remaining)
+            self._pass_time(step)
+            remaining -= step
+
+    def _kill(self) -> Iterator[str]:
+        self.halted = True
+        for heater in (*self.tools, self.bed):
+            heater.target_c = 0.0
+        yield from HALT_LINES
 
     # Line checks and the accepted log
 
@@ -333,7 +472,7 @@ class VirtualMarlin:
             self._pass_time(step)
             remaining -= step
             if remaining > 0:
-                yield "echo:busy: processing"
+                yield BUSY_LINE
         yield "ok"
 
     def _cmd_M104(self, command: GCommand) -> Iterator[str]:
@@ -363,7 +502,7 @@ class VirtualMarlin:
         self.halted = True
         for heater in (*self.tools, self.bed):
             heater.target_c = 0.0
-        yield "Error:Printer halted. kill() called!"
+        yield HALT_LINES[0]
 
     def _cmd_M115(self, command: GCommand) -> Iterator[str]:
         yield (
@@ -457,6 +596,9 @@ def _start_pty_server(
                 for line in _split_lines(buffer):
                     for reply in printer.feed(line):
                         _write_all(master, f"{reply}\n".encode())
+                    if printer.disconnected:
+                        logger.info("virtual printer on %s: closing the link (fault)", path)
+                        return  # closing the master side hangs the terminal up
         except OSError as exc:
             logger.error("virtual printer on %s stopped: %s", path, exc)
         finally:
@@ -512,6 +654,8 @@ def _serve_client(printer: VirtualMarlin, conn: socket.socket, stop: threading.E
         for line in _split_lines(buffer):
             for reply in printer.feed(line):
                 conn.sendall(f"{reply}\n".encode())
+            if printer.disconnected:
+                return  # the caller closes the socket
 
 
 def _start_tcp_server(
@@ -600,6 +744,13 @@ def run_virtual_printer(
     *,
     host: str = "127.0.0.1",
     heat_rate_c_s: float = 1000.0,
+    drop_ok_every: int | None = None,
+    corrupt_ok_every: int | None = None,
+    busy_every: int | None = None,
+    busy_s: float = 5.0,
+    halt_after: int | None = None,
+    disconnect_after: int | None = None,
+    reset_after: int | None = None,
     stop: threading.Event | None = None,
 ) -> None:
     """Serve a virtual printer until SIGTERM or SIGINT (blocking): ``doseprint virtual-printer``.
@@ -622,6 +773,14 @@ def run_virtual_printer(
         Interface for ``mode="tcp"``.
     heat_rate_c_s : float
         Simulated heating rate, °C/s; heat-ups take real time at this rate.
+    drop_ok_every, corrupt_ok_every, busy_every : int, optional
+        Recoverable faults, as for :class:`VirtualMarlin`.
+    busy_s : float
+        Length of each busy spell, s (real time here).
+    halt_after, disconnect_after, reset_after : int, optional
+        Fatal faults, as for :class:`VirtualMarlin`. After ``disconnect_after`` fires on a
+        pseudo-terminal the server closes it and this function returns; over TCP the
+        client's socket is closed and the next client is served.
     stop : threading.Event, optional
         Set it to stop, for callers outside the main thread (signals only reach that one).
 
@@ -640,6 +799,13 @@ def run_virtual_printer(
     printer = VirtualMarlin(
         log_path=log_path,
         resend_every=resend_every,
+        drop_ok_every=drop_ok_every,
+        corrupt_ok_every=corrupt_ok_every,
+        busy_every=busy_every,
+        busy_s=busy_s,
+        halt_after=halt_after,
+        disconnect_after=disconnect_after,
+        reset_after=reset_after,
         heat_rate_c_s=heat_rate_c_s,
         cool_rate_c_s=heat_rate_c_s,
         sleep=time.sleep,

@@ -62,9 +62,11 @@ def design_tablets(
         try:
             return design_general(rx, formulations, limits, extruders, confirm, explore=True)
         except InfeasibleDesignError:
-            raise InfeasibleDesignError([*first.problems, Problem(
-                rx.source, "tablet", "cylinders, caplets, rings and ovals, with 0, 2 or 4 "
-                "channels, were tried as well; none meets every target")]) from None
+            *head, last = first.problems
+            raise InfeasibleDesignError([*head, Problem(
+                last.file, last.key, last.message + "; cylinders, caplets, rings and ovals, "
+                "with 0, 2 or 4 channels, were tried as well and none meets every target")]
+            ) from None
 
 
 def _open_to_explore(rx: Prescription) -> bool:
