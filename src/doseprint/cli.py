@@ -665,8 +665,27 @@ class _Progress:
               help="Append every accepted command to this file, one per line.")
 @click.option("--resend-every", type=click.IntRange(min=1), default=None,
               help="Fault: ask for a resend of every Nth line, as after a corrupted checksum.")
+@click.option("--drop-ok-every", type=click.IntRange(min=1), default=None,
+              help="Fault: run every Nth line but never send its ok.")
+@click.option("--corrupt-ok-every", type=click.IntRange(min=1), default=None,
+              help="Fault: answer every Nth line with a garbled ok.")
+@click.option("--busy-every", type=click.IntRange(min=1), default=None,
+              help="Fault: report busy before answering every Nth line.")
+@click.option("--busy-s", type=click.FloatRange(min=0.0), default=5.0, show_default=True,
+              help="How long each busy spell lasts, seconds.")
+@click.option("--halt-after", type=click.IntRange(min=1), default=None,
+              help="Fault: halt with a firmware error after N lines.")
+@click.option("--disconnect-after", type=click.IntRange(min=1), default=None,
+              help="Fault: drop the connection after N lines.")
+@click.option("--reset-after", type=click.IntRange(min=1), default=None,
+              help="Fault: reset like a rebooting board after N lines.")
+@click.option("--heat-rate", "heat_rate_c_s", type=click.FloatRange(min=0.1), default=1000.0,
+              show_default=True, help="Heating speed of the simulated heaters, °C/s.")
 def virtual_printer_cmd(
-    use_pty: bool, tcp_port: int | None, log_path: Path | None, resend_every: int | None
+    use_pty: bool, tcp_port: int | None, log_path: Path | None, resend_every: int | None,
+    drop_ok_every: int | None, corrupt_ok_every: int | None, busy_every: int | None,
+    busy_s: float, halt_after: int | None, disconnect_after: int | None,
+    reset_after: int | None, heat_rate_c_s: float,
 ) -> None:
     """Run a simulated Marlin printer until interrupted (Ctrl-C or SIGTERM).
 
@@ -674,15 +693,23 @@ def virtual_printer_cmd(
     Example:
       doseprint virtual-printer --tcp 5555 --log accepted.gcode
       doseprint virtual-printer --pty        # prints e.g. /dev/pts/7
+      doseprint virtual-printer --tcp 5555 --drop-ok-every 50 --halt-after 2000
     """
     from doseprint.comms.virtual import run_virtual_printer
 
     if use_pty == (tcp_port is not None):
         raise click.UsageError("give exactly one of --pty or --tcp PORT")
+    faults: dict[str, Any] = {
+        "drop_ok_every": drop_ok_every, "corrupt_ok_every": corrupt_ok_every,
+        "busy_every": busy_every, "busy_s": busy_s, "halt_after": halt_after,
+        "disconnect_after": disconnect_after, "reset_after": reset_after,
+        "heat_rate_c_s": heat_rate_c_s,
+    }
     if use_pty:
-        run_virtual_printer("pty", log_path=log_path, resend_every=resend_every)
+        run_virtual_printer("pty", log_path=log_path, resend_every=resend_every, **faults)
     else:
-        run_virtual_printer("tcp", port=tcp_port, log_path=log_path, resend_every=resend_every)
+        run_virtual_printer("tcp", port=tcp_port, log_path=log_path, resend_every=resend_every,
+                            **faults)
 
 
 # records ----------------------------------------------------------------------------
@@ -824,27 +851,68 @@ def record_verify(record_id: str | None, db: str | None) -> None:
 @record_group.command("export")
 @click.argument("record_id")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write; .json gives the lossless record.")
+              help="File to write: .json (lossless record) or .html (batch report).")
 @_db_option
 def record_export(record_id: str, out: Path, db: str | None) -> None:
-    """Write a record to a file: JSON, lossless, with every event and its hashes.
+    """Write a record to a file: JSON (lossless, every event with its hashes; `verify`
+    works on it) or an HTML batch report with a dispensing label.
 
     \b
     Example:
       doseprint record export 3f2a --out batch-3f2a.json
     """
     from doseprint.job.folder import write_file_atomic
+    from doseprint.records.report import render_batch_report
     from doseprint.records.store import open_store, record_to_json
 
-    if out.suffix.lower() != ".json":
-        raise InputError(f"is {out.suffix or 'without a suffix'}; this version exports "
-                         ".json (the HTML batch report comes later)", file=str(out),
-                         key="--out")
+    suffix = out.suffix.lower()
+    if suffix not in (".json", ".html", ".htm"):
+        raise InputError(f"is {out.suffix or 'without a suffix'}; export writes .json (the "
+                         "lossless record) or .html (the batch report with its label)",
+                         file=str(out), key="--out")
     with open_store(db) as store:
         record = store.get(record_id)
-    text = json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n"
+    if suffix == ".json":
+        text = json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n"
+    else:
+        text = render_batch_report(record)
     write_file_atomic(out, text.encode())
     click.echo(f"wrote {out}")
+
+
+@record_group.command("qc")
+@click.argument("record_id")
+@click.option("--mass-mg", "masses", required=True,
+              help="Weighed mass of every tablet, mg, in tablet order, comma-separated.")
+@click.option("--by", required=True, help="Who weighed the tablets.")
+@_db_option
+def record_qc(record_id: str, masses: str, by: str, db: str | None) -> None:
+    """Record the weighed mass of each tablet, judged by Ph. Eur. 2.9.5 (uniformity of
+    mass), with each tablet's estimated dose. A batch that fails cannot be released.
+
+    \b
+    Example:
+      doseprint record qc 3f2a --mass-mg 412.1,409.8,415.0,411.2 --by "A. Technician"
+    """
+    from doseprint.records.qc import qc_event_data
+    from doseprint.records.store import open_store
+
+    try:
+        values = [float(m) for m in masses.replace(" ", "").split(",") if m]
+    except ValueError:
+        raise InputError(f"is {masses!r}; give numbers separated by commas",
+                         file="command line", key="--mass-mg") from None
+    with open_store(db) as store:
+        record = store.get(record_id)
+        data = qc_event_data(record, values, by)
+        store.append(record.id, "qc", data, by)
+    u = data["uniformity"]
+    verdict = "PASSED" if data["passed"] else "FAILED"
+    click.echo(f"QC {verdict}: {len(values)} tablets, average {u['average_mg']:.1f} mg, limit "
+               f"±{u['limit_pct']:g} %, {len(u['beyond_limit'])} beyond it, "
+               f"{len(u['beyond_twice_limit'])} beyond twice it (record {record.id})")
+    for w in data.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
 
 
 def _sign(kind: str, record_id: str, by: str, meaning: str, db: str | None) -> None:

@@ -94,7 +94,11 @@ def record_content(
                 "created_utc": job["created_utc"]},
         "tablets": [
             {"index": t["index"], "design": t["design"],
+             **({"shell": {"tool": t["shell"]["tool"],
+                           "design_volume_mm3": t["shell"]["design_volume_mm3"]}}
+                if "shell" in t else {}),
              "actives": [{"api": a["api"], "tool": a["tool"], "dose_mg": a["dose_mg"],
+                          "design_volume_mm3": a["design_volume_mm3"],
                           "gcode_dose_mg": a["gcode_dose_mg"],
                           "dose_error_pct": a["dose_error_pct"],
                           "release": {k: a["release"].get(k) for k in
@@ -104,6 +108,8 @@ def record_content(
         ],
         "materials": [{"tool": t["tool"], "formulation": t["formulation"], "api": t["api"],
                        "formulation_sha256": t["formulation_sha256"],
+                       "density_g_cm3": t["density_g_cm3"],
+                       "drug_loading": t["drug_loading"],
                        "lot": lots.get(int(t["tool"]))} for t in job["tools"]],
         "machine": {"printer": job["printer"]["id"], "printer_sha256": job["printer"]["sha256"],
                     "port": port, "baud": baud},

@@ -296,8 +296,30 @@ def test_release_reject_verify_export(small_job: Path, tmp_path: Path) -> None:
     export = tmp_path / "record.json"
     assert doseprint("record", "export", rid, "--out", str(export), "--db", str(db)).returncode == 0
     assert json.loads(export.read_text())["id"] == rid
-    assert doseprint("record", "export", rid, "--out", str(tmp_path / "r.pdf"),
+    assert doseprint("record", "export", rid, "--out", str(tmp_path / "r.txt"),
                      "--db", str(db)).returncode == 2
+    refused = doseprint("record", "release", rid[:8], "--by", "B. Pharmacist", "--meaning",
+                        "QA release for dispensing", "--db", str(db))
+    assert refused.returncode == 1 and "has no QC" in refused.stderr
+    failing = doseprint("record", "qc", rid, "--mass-mg", "150.0", "--by", "T. Tech",
+                        "--db", str(db))
+    assert failing.returncode == 0, failing.stderr
+    # One tablet is always uniform with itself; its estimated dose (150 mg weighed against
+    # far more designed) is what fails it.
+    assert "QC FAILED" in failing.stdout and "of the prescribed" in failing.stderr
+    weighed = json.loads((small_job / "job.json").read_text())
+    designed = sum(a["design_volume_mm3"] for a in weighed["tablets"][0]["actives"]) * \
+        weighed["tools"][0]["density_g_cm3"]
+    qc = doseprint("record", "qc", rid, "--mass-mg", f"{designed * 1.01:.1f}", "--by",
+                   "T. Tech", "--db", str(db))
+    assert qc.returncode == 0 and "QC PASSED" in qc.stdout, qc.stdout + qc.stderr
+    bad = doseprint("record", "qc", rid, "--mass-mg", "heavy", "--by", "T. Tech",
+                    "--db", str(db))
+    assert bad.returncode == 2
+    report = tmp_path / "batch.html"
+    assert doseprint("record", "export", rid, "--out", str(report), "--db",
+                     str(db)).returncode == 0
+    assert rid in report.read_text() and "https://" not in report.read_text()
     rel = doseprint("record", "release", rid[:8], "--by", "B. Pharmacist", "--meaning",
                     "QA release for dispensing", "--db", str(db))
     assert rel.returncode == 0, rel.stderr

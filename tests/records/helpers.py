@@ -29,3 +29,14 @@ def sample_content(rx: str = "RX-2026-000123", patient: str = "PT-7F3A") -> dict
         "machine": {"printer": "marlin-dual-175", "port": "socket://127.0.0.1:5555"},
         "note": "Tablette für Frau Müller",  # non-ASCII survives canonical JSON
     }
+
+
+def pass_qc(store: Any, record_id: str) -> None:
+    """Record a passed QC (weighed masses within Ph. Eur. 2.9.5), which release needs."""
+    store.append(record_id, "qc", {"passed": True, "masses_mg": [400.0, 401.0, 399.0]},
+                 "Tess Technician")
+
+
+def fail_qc(store: Any, record_id: str) -> None:
+    store.append(record_id, "qc", {"passed": False, "masses_mg": [400.0, 480.0, 320.0]},
+                 "Tess Technician")

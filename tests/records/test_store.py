@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from doseprint.errors import EXIT_INPUT, EXIT_RESULT, InputError, ResultError
+from doseprint.errors import EXIT_INPUT, EXIT_RESULT, InputError, RecordStateError, ResultError
 from doseprint.records import store as store_module
 from doseprint.records.store import (
     GENESIS_HASH,
@@ -24,7 +24,7 @@ from doseprint.records.store import (
     verify_record,
 )
 
-from .helpers import FakeClock, sample_content
+from .helpers import FakeClock, fail_qc, pass_qc, sample_content
 
 UTC_FORMAT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -145,6 +145,7 @@ def test_failed_before_start(store: RecordStore) -> None:
 
 def test_release_of_a_completed_print(store: RecordStore) -> None:
     record_id = printed(store)
+    pass_qc(store, record_id)
     event = store.release(record_id, by="Dr Q. Person", meaning="QA release for dispensing")
     record = store.get(record_id)
     assert record.status == "released"
@@ -261,6 +262,7 @@ def test_prefix_of_a_record_id(store: RecordStore, monkeypatch: pytest.MonkeyPat
 
     assert store.get("9F").id == third  # case does not matter
     assert store.resolve_id(first) == first
+    pass_qc(store, "1a2b3c4d-0000-4000-8000-000000000001")
     store.release("1a2b3c4d-0000-4000-8000-000000000001", "Dr Q. Person", "QA release")
     assert store.get(first[:-1] + "1").status == "released"
 
@@ -278,6 +280,7 @@ def test_prefix_of_a_record_id(store: RecordStore, monkeypatch: pytest.MonkeyPat
 
 def test_json_form_is_lossless(store: RecordStore) -> None:
     record_id = printed(store)
+    pass_qc(store, record_id)
     store.release(record_id, "Dr Q. Person", "QA release for dispensing")
     record = store.get(record_id)
     document = json.loads(json.dumps(record_to_json(record)))
@@ -315,3 +318,15 @@ def test_threads_share_one_store(db_path: Path) -> None:
         events = store.get(record_id).events
         assert [e.seq for e in events] == list(range(42))
         assert store.verify() == []
+
+
+def test_release_needs_a_passed_qc(store: RecordStore) -> None:
+    record_id = printed(store)
+    with pytest.raises(RecordStateError, match="has no QC"):
+        store.release(record_id, "Dr Q. Person", "QA release")
+    fail_qc(store, record_id)
+    with pytest.raises(RecordStateError, match="failed QC"):
+        store.release(record_id, "Dr Q. Person", "QA release")
+    pass_qc(store, record_id)  # a re-weighing that passes: the latest QC counts
+    store.release(record_id, "Dr Q. Person", "QA release")
+    assert store.get(record_id).status == "released"

@@ -12,7 +12,7 @@ import pytest
 from doseprint.errors import RecordChainError
 from doseprint.records.store import RecordStore, content_hash, open_store
 
-from .helpers import FakeClock
+from .helpers import FakeClock, pass_qc
 from .test_store import printed
 
 GUARDS = ("records_no_update", "records_no_delete", "events_no_update", "events_no_delete")
@@ -42,6 +42,7 @@ def tamper(db_path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
 
 def test_intact_store_verifies(two_records: tuple[RecordStore, str, str]) -> None:
     store, first, _ = two_records
+    pass_qc(store, first)
     store.release(first, "Dr Q. Person", "QA release")
     assert store.verify() == []
     assert store.verify(first[:8]) == []

@@ -242,6 +242,12 @@ class SerialTransport:
             port.close()
         except (serial.SerialException, OSError) as exc:
             logger.warning("closing %s failed: %s", self.port, exc)
+        # pyserial's socket:// close() shuts the socket down first and, when the printer
+        # has already hung up, fails before closing it: close what is left ourselves.
+        sock = getattr(port, "_socket", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
     # Helpers
 

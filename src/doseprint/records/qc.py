@@ -480,6 +480,16 @@ def qc_event_data(record: Record, masses_mg: Sequence[float], by: str) -> dict[s
                     }
                 )
     warnings: list[str] = []
+    # Each tablet's estimated dose must also lie within 85-115 % of its prescription (the
+    # per-unit limits of Ph. Eur. 2.9.6, test A): uniformity alone cannot catch a batch
+    # that is uniformly wrong, or a batch of one tablet.
+    off_dose = [e for e in estimates
+                if not DOSE_LOW <= e["estimated_mg"] / e["prescribed_mg"] <= DOSE_HIGH]
+    for e in off_dose:
+        warnings.append(f"tablet {e['tablet']}: estimated {e['estimated_mg']:.4g} mg of "
+                        f"{e['api']} is {100 * e['estimated_mg'] / e['prescribed_mg']:.1f} % "
+                        f"of the prescribed {e['prescribed_mg']:g} mg (allowed "
+                        f"{100 * DOSE_LOW:g}-{100 * DOSE_HIGH:g} %)")
     if designed is None and len({_dose_key(t) for t in tablets}) > 1:
         warnings.append(
             "the tablets differ in dose, so their raw masses are not comparable: the "
@@ -495,13 +505,21 @@ def qc_event_data(record: Record, masses_mg: Sequence[float], by: str) -> dict[s
         if designed is None
         else [round(m / d, 5) for m, d in zip(weighed, designed, strict=True)],
         "uniformity": judgement.to_json(),
-        "passed": judgement.passed,
+        "passed": judgement.passed and not off_dose,
+        "uniformity_passed": judgement.passed,
+        "doses_within_limits": not off_dose,
         "estimated_doses": estimates,
         "assumption": "estimated dose = prescribed × weighed / designed mass "
         "(homogeneous drug loading)",
         "missing": missing,
         "warnings": warnings,
     }
+
+
+DOSE_LOW = 0.85
+DOSE_HIGH = 1.15
+"""Per-tablet limits on the estimated dose, as a fraction of the prescribed dose
+(Ph. Eur. 2.9.6 uniformity of content, test A: every unit within 85-115 % of the mean)."""
 
 
 def latest_qc(record: Record) -> dict[str, Any] | None:

@@ -103,6 +103,7 @@ EventKind = Literal[
     "interrupted",
     "released",
     "rejected",
+    "qc",
 ]
 EVENT_KINDS: tuple[EventKind, ...] = (
     "created",
@@ -117,6 +118,7 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "interrupted",
     "released",
     "rejected",
+    "qc",
 )
 
 RecordState: TypeAlias = Literal["created"] | RecordStatus
@@ -153,6 +155,8 @@ _ALLOWED_FROM: dict[EventKind, frozenset[RecordState]] = {
     "aborted": frozenset({"created", "printing"}),
     "interrupted": frozenset({"created", "printing"}),
     "released": frozenset({"completed"}),
+    # QC weighs the tablets of a completed print, before anybody signs.
+    "qc": frozenset({"completed"}),
     # A rejection closes any ended print, and also recalls a released one.
     "rejected": frozenset({"completed", "failed", "aborted", "interrupted", "released"}),
 }
@@ -1193,6 +1197,18 @@ class RecordStore:
                     f"record {full_id} cannot be {kind}: {problems[0]}",
                     hint="Run `doseprint record verify` and investigate before signing.",
                 )
+            if kind == "released" and _current_state(conn, full_id) == "completed":
+                # Release needs a passed QC (Ph. Eur. 2.9.5 uniformity of mass), the latest
+                # one counting: a failed batch is never released.
+                row = conn.execute(
+                    "SELECT data FROM events WHERE record_id = ? AND kind = 'qc' "
+                    "ORDER BY seq DESC LIMIT 1", (full_id,)).fetchone()
+                if row is None or json.loads(row[0]).get("passed") is not True:
+                    why = "has no QC" if row is None else "failed QC"
+                    raise RecordStateError(
+                        f"record {full_id} {why}: only a completed, QC-passed record can be "
+                        "released", hint="weigh the tablets and run `doseprint record qc ID "
+                        "--mass-mg …`; a failed batch is rejected, not released")
             return self._append_rows(conn, full_id, [(kind, data)], by)[0]
 
     def release(self, record_id: str, by: str, meaning: str) -> Event:
