@@ -350,3 +350,29 @@ def test_release_of_a_failed_print_is_refused(small_job: Path, tmp_path: Path) -
                         "--meaning", "release", "--db", str(db))
     assert refused.returncode == 1
     assert "Traceback" not in refused.stderr
+
+
+@posix_only
+@pytest.mark.parametrize(("fault", "words"), [("--halt-after", "halt"),
+                                              ("--reset-after", "restart")])
+def test_a_firmware_halt_or_reset_ends_with_exit_1_and_a_failed_record(
+    small_job: Path, tmp_path: Path, fault: str, words: str
+) -> None:
+    log = tmp_path / "accepted.log"
+    printer = VirtualPrinter("--pty", "--log", str(log), fault, "300")
+    try:
+        db = tmp_path / "records.sqlite"
+        out = doseprint("print", str(small_job), "--port", printer.address, "--db", str(db),
+                        "--timeout", "5")
+    finally:
+        printer.stop()
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    (summary,) = records(db)
+    assert summary["status"] == "failed"
+    events = show(db, summary["id"])["events"]
+    assert isinstance(events, list)
+    last = events[-1]
+    assert last["kind"] == "failed" and words in last["data"]["error"].lower()
+    assert 290 <= last["data"]["last_acked"] <= 300
+    assert last["data"]["safe_stop_sent"][:1] == ["M104 S0"]
