@@ -91,7 +91,8 @@ def compile_cmd(
     Example:
       doseprint compile rx-123.toml --printer generic-marlin-1x175 --out job-123
     """
-    from doseprint.job.compile import check_out_dir, compile_prescription, write_job
+    from doseprint.job.compile import compile_prescription, write_job
+    from doseprint.job.folder import check_out_dir
 
     check_out_dir(out, force)
     compiled = compile_prescription(

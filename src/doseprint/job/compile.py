@@ -261,14 +261,6 @@ def write_job(compiled: CompiledJob, out: Path | str, *, force: bool = False) ->
     return Path(out)
 
 
-def check_out_dir(out: Path | str, force: bool) -> None:
-    """Refuse an existing ``--out`` before any work, unless ``--force``."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out} already exists; give --force to replace it", file=str(out),
-                         key="--out")
-
-
 def _reindex(paths: CompartmentToolpaths, index: int) -> CompartmentToolpaths:
     return paths if paths.tablet == index else replace(paths, tablet=index)
 

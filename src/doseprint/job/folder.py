@@ -63,9 +63,7 @@ def write_job_folder(out: Path, files: Mapping[str, bytes], *, force: bool) -> N
         The folder cannot be written.
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out} already exists; give --force to replace it", file=str(out),
-                         key="--out")
+    check_out_dir(out, force)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder", file=str(out), key="--out")
     parent = out.parent if str(out.parent) else Path(".")
@@ -100,6 +98,15 @@ def write_job_folder(out: Path, files: Mapping[str, bytes], *, force: bool) -> N
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_out_dir(out: Path | str, force: bool) -> None:
+    """Refuse an existing ``--out`` unless ``--force`` (called before any work, and again
+    when writing)."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; give --force to replace it", file=str(out),
+                         key="--out")
 
 
 def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> dict[str, Any]:
