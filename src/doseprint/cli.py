@@ -610,7 +610,7 @@ def print_cmd(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    progress = _Progress()
+    progress = _Progress(_estimated_print_s(job_dir))
     with open_store(db) as store:
         try:
             outcome = print_job(job_dir, port, store, operator=operator, lots=lots, baud=baud,
@@ -623,32 +623,51 @@ def print_cmd(
                f"{r.resends} resent, {r.elapsed_s:.1f} s; record {outcome.record_id}")
 
 
-class _Progress:
-    """A progress bar on a terminal; plain log lines every 10 % otherwise."""
+def _estimated_print_s(job_dir: Path) -> float:
+    """The job's own print-time estimate, if its job.json says (0 when unreadable: the
+    print itself refuses a bad job, with the reason)."""
+    try:
+        job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+        return float(job["gcode"]["estimated_print_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
-    def __init__(self) -> None:
+
+class _Progress:
+    """A progress bar on a terminal; plain log lines every 10 % otherwise. The time left
+    comes from the job's own estimate (job.json ``gcode.estimated_print_s``), scaled by
+    the share of commands still to be acknowledged."""
+
+    def __init__(self, estimated_print_s: float = 0.0) -> None:
         self.bar: Any = None
         self.task: Any = None
         self.total = 0
         self.next_log = 0.0
+        self.estimated_s = estimated_print_s
+
+    def _left(self, acked: int) -> str:
+        if self.estimated_s <= 0:
+            return ""
+        minutes = self.estimated_s * (1.0 - acked / self.total) / 60.0
+        return f"about {minutes:.0f} min left"
 
     def start(self, record_id: str, total: int) -> None:
         self.total = max(total, 1)
         log.info("record %s: printing %d commands", record_id, total)
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self.bar = Progress("printing", BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), transient=True)
+                                TextColumn("{task.fields[left]}"), transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("print", total=total)
+            self.task = self.bar.add_task("print", total=total, left=self._left(0))
 
     def update(self, acked: int) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=acked)
+            self.bar.update(self.task, completed=acked, left=self._left(acked))
         elif acked / self.total >= self.next_log:
-            log.info("printed %d/%d commands (%.0f %%)", acked, self.total,
-                     100.0 * acked / self.total)
+            log.info("printed %d/%d commands (%.0f %%) %s", acked, self.total,
+                     100.0 * acked / self.total, self._left(acked))
             self.next_log += 0.1
 
     def stop(self) -> None:
