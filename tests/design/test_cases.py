@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from doseprint.design import general
 from doseprint.design.cylinder import LayerGrid
 from doseprint.design.designer import design_tablets
+from doseprint.design.tablet import DesignedTablet
 from doseprint.errors import InfeasibleDesignError
+from doseprint.geometry.spec import SizeLimits
 from doseprint.library import load_formulations
 from doseprint.models.load import check_prescription, load_prescription
 from pipeline.rx import write_rx
@@ -17,6 +20,8 @@ from pipeline.rx import write_rx
 FORMULATIONS = load_formulations()
 GRID = LayerGrid(0.2, 0.2)
 PROFILE = "profile = [[1.0, 0.25], [2.0, 0.40], [4.0, 0.62], [8.0, 0.85]]"
+
+CAPLET_3H = 't80_h = 3.0\nformulation = "theophylline-hpc-30"'
 
 MET = [
     ("theophylline", 125.0, "sustained", "t80_h = 8.0", ""),
@@ -27,6 +32,9 @@ MET = [
     ("isoniazid", 100.0, "profile", PROFILE, ""),
     ("prednisolone", 10.0, "sustained", "t80_h = 10.0", ""),
     ("theophylline", 125.0, "sustained", "t80_h = 8.0", "diameter_mm = 9.0"),
+    # No coarse aspect of a caplet hits 3 h (0.65 gives 3.3 h); the continuous refinement
+    # between the coarse steps does (test_refinement_finds_what_the_coarse_steps_miss).
+    ("theophylline", 100.0, "sustained", CAPLET_3H, 'shape = "caplet"'),
 ]
 
 REFUSED = [
@@ -80,3 +88,55 @@ def test_refused_with_the_closest_figure(
     for w in words:
         assert w in message
     assert any(ch.isdigit() for ch in message.split(key, 1)[1])
+
+
+def test_refinement_finds_what_the_coarse_steps_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caplet case above: with the aspect limited to the coarse steps it is refused;
+    Brent's method between the steps finds a caplet whose t80 is on target."""
+    case = ("theophylline", 100.0, "sustained", CAPLET_3H, 'shape = "caplet"')
+    monkeypatch.setattr(general, "REFINE_GROUPS", 0)
+    with pytest.raises(InfeasibleDesignError, match=r"t80 3\.3 h vs target 3\.0 h"):
+        design(tmp_path, *case)
+    monkeypatch.undo()
+    (first, *_) = design(tmp_path, *case)
+    (release,) = first.releases
+    assert release.judgement.t80_h == pytest.approx(3.0, rel=0.05)
+    aspect = first.design.height_mm / first.design.dimensions["width"]
+    assert not any(abs(aspect - a) < 0.01 for a in general.ASPECTS)
+
+
+def test_shell_thickness_is_searched_when_left_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A named shell without shell_mm: 10 mg of prednisolone under a PVA shell reaches
+    t80 = 4 h only behind a shell thicker than the thinnest printable wall; the designer
+    finds it. shell_mm pins the thickness."""
+    case = ("prednisolone", 10.0, "sustained", "t80_h = 4.0",
+            'shape = "cylinder"\nshell = "pva-fast"')
+    limits = SizeLimits(max_length_mm=22.0, min_wall_mm=0.9, first_layer_mm=0.2,
+                        layer_mm=0.2)
+    monkeypatch.setattr(general, "SHELL_WALLS", (1.0,))
+    with pytest.raises(InfeasibleDesignError, match="misses prednisolone"):
+        design_general_case(tmp_path, case, limits)
+    monkeypatch.undo()
+    (first, *_) = design_general_case(tmp_path, case, limits)
+    assert first.releases[0].judgement.met
+    assert first.design.geometry is not None
+    assert first.design.geometry.spec.shell_mm > 0.9
+    assert first.design.shell == "pva-fast"
+    pinned = load_prescription(write_rx(tmp_path, api="prednisolone", dose_mg=10.0,
+                                        extra_active="t80_h = 4.0",
+                                        tablet='shell = "pva-fast"\nshell_mm = 1.4',
+                                        name="pinned.toml"))
+    assert general._shell_thicknesses(pinned, limits) == (1.4,)
+
+
+def design_general_case(tmp_path: Path, case: tuple[str, float, str, str, str],
+                        limits: SizeLimits) -> tuple[DesignedTablet, ...]:
+    api, dose, release, extra, tablet = case
+    rx = load_prescription(write_rx(tmp_path, api=api, dose_mg=dose, release=release,
+                                    extra_active=extra, tablet=tablet))
+    check_prescription(rx, FORMULATIONS)
+    return general.design_general(rx, FORMULATIONS, limits, extruders=2)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from doseprint.design.tablet import (
     Compartment,
@@ -43,9 +44,9 @@ MAX_LAYER_ERROR = 0.03
 """Largest change of a compartment's volume from printing in whole layers; the flow trim
 (±5 %) must absorb it with room for the bead model's edge effects."""
 
-DEFAULT_SHELL_MM = 0.8
-"""Drug-free shell thickness when the prescription names a shell but not its thickness:
-two 0.45 mm beads less their overlap."""
+SHELL_WALLS = (1.0, 1.5, 2.0, 2.5)
+"""Shell thicknesses tried when the prescription names a shell but not its thickness, in
+units of the thinnest wall the slicer can fill (``SizeLimits.min_wall_mm``, two beads)."""
 
 DEFAULT_CHANNEL_MM = 1.0
 
@@ -69,6 +70,8 @@ class _Candidate:
     releases: tuple[PredictedRelease, ...]
     formulations: tuple[Formulation, ...]
     actives: tuple[Active, ...]
+    aspect: float = 0.5
+    """The height / width asked for (before the height was put on whole layers)."""
 
     @property
     def met(self) -> bool:
@@ -176,7 +179,8 @@ def _candidates(active: Active, formulations: Mapping[str, Formulation]) -> list
 
 
 def _spec(
-    rx: Prescription, shape: Shape, layout: Layout, aspect: float, channels: int | None = None
+    rx: Prescription, shape: Shape, layout: Layout, aspect: float, channels: int | None = None,
+    shell_mm: float | None = None,
 ) -> TabletSpec:
     t = rx.tablet
     return TabletSpec(
@@ -185,7 +189,7 @@ def _spec(
         aspect=aspect,
         dome_mm=t.dome_mm if shape != "ring" else 0.0,
         dome_faces="top",
-        shell_mm=(t.shell_mm or DEFAULT_SHELL_MM) if t.has_shell else 0.0,
+        shell_mm=shell_mm if shell_mm is not None else (t.shell_mm or 0.0),
         channels=t.channels if channels is None else channels,
         channel_mm=t.channel_mm or DEFAULT_CHANNEL_MM,
         diameter_mm=t.diameter_mm,
@@ -214,33 +218,22 @@ def _design_doses(
     aspects = (0.5,) if rx.tablet.fixed_mm else ASPECTS
     for combo in combos:
         volumes = [d / f.api_mg_per_mm3 / infill for d, f in zip(doses, combo, strict=True)]
-        for shape, layout, channels, aspect in itertools.product(
-                _shapes(rx, explore), layouts, _channel_counts(rx, explore), aspects):
-            try:
-                spec = _spec(rx, shape, layout, aspect, channels)
-                spec = snap_to_layers(spec, volumes, limits)
-                geometry = try_size_tablet(spec, volumes, limits)
-                if geometry is None:
-                    # Sized again only to say why, with the numbers.
-                    size_tablet(spec, volumes, limits)
-            except InfeasibleDesignError as exc:
-                refused.append(f"{shape} {layout}: {exc.message}")
-                for attr, store in (("smallest_volumes_mm3", smallest),
-                                    ("largest_volumes_mm3", largest)):
-                    volumes_found = getattr(exc, attr, None)
-                    if volumes_found is not None:
-                        store.append(tuple(
-                            v * f.api_mg_per_mm3 * infill
-                            for v, f in zip(volumes_found, combo, strict=True)))
+        for shape, layout, channels, shell_mm, aspect in itertools.product(
+                _shapes(rx, explore), layouts, _channel_counts(rx, explore),
+                _shell_thicknesses(rx, limits), aspects):
+            point = _Point(combo, shape, layout, channels, shell_mm)
+            got = _candidate_at(rx, doses, point, aspect, volumes, shell, infill, index,
+                                limits)
+            if isinstance(got, _Candidate):
+                found.append(got)
                 continue
-            assert geometry is not None
-            error = layer_error(geometry, limits.first_layer_mm, limits.layer_mm)
-            if error > MAX_LAYER_ERROR:
-                refused.append(f"{shape} {layout}: whole layers would move a "
-                               f"compartment's volume by {error:.1%}")
-                continue
-            found.append(_evaluate(rx, doses, combo, shell, geometry, infill, index,
-                                   limits))
+            refused.append(got.message)
+            for volumes_found, store in ((got.smallest, smallest), (got.largest, largest)):
+                if volumes_found is not None:
+                    store.append(tuple(v * f.api_mg_per_mm3 * infill
+                                       for v, f in zip(volumes_found, combo, strict=True)))
+    if found and not rx.tablet.fixed_mm:
+        found += _refined(rx, doses, found, shell, infill, index, limits)
     if not found:
         distinct = list(dict.fromkeys(refused))
         reasons = "; ".join(distinct[:4]) + (f"; and {len(distinct) - 4} more"
@@ -276,6 +269,138 @@ def _design_doses(
         f"{_doses(doses)} within max_length_mm = {limits.max_length_mm:g}; the closest, "
         f"a {best.design.describe()} of {', '.join(f.id for f in best.formulations)}, "
         f"misses {parts}")])
+
+
+@dataclass(frozen=True)
+class _Point:
+    """Everything that fixes a candidate but its proportions."""
+
+    combo: tuple[Formulation, ...]
+    shape: Shape
+    layout: Layout
+    channels: int
+    shell_mm: float
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    message: str
+    smallest: tuple[float, ...] | None = None
+    largest: tuple[float, ...] | None = None
+
+
+def _candidate_at(
+    rx: Prescription,
+    doses: tuple[float, ...],
+    point: _Point,
+    aspect: float,
+    volumes: Sequence[float],
+    shell: Formulation | None,
+    infill: float,
+    index: int,
+    limits: SizeLimits,
+) -> _Candidate | _Refusal:
+    """The design of ``point`` at height / width ``aspect``, sized to the doses and put on
+    whole layers, with its estimated release; or why it cannot be printed."""
+    name = f"{point.shape} {point.layout}"
+    try:
+        spec = _spec(rx, point.shape, point.layout, aspect, point.channels, point.shell_mm)
+        spec = snap_to_layers(spec, volumes, limits)
+        geometry = try_size_tablet(spec, volumes, limits)
+        if geometry is None:
+            # Sized again only to say why, with the numbers.
+            size_tablet(spec, volumes, limits)
+    except InfeasibleDesignError as exc:
+        return _Refusal(f"{name}: {exc.message}", getattr(exc, "smallest_volumes_mm3", None),
+                        getattr(exc, "largest_volumes_mm3", None))
+    assert geometry is not None
+    error = layer_error(geometry, limits.first_layer_mm, limits.layer_mm)
+    if error > MAX_LAYER_ERROR:
+        return _Refusal(f"{name}: whole layers would move a compartment's volume by "
+                        f"{error:.1%}")
+    return replace(_evaluate(rx, doses, point.combo, shell, geometry, infill, index, limits),
+                   aspect=aspect)
+
+
+REFINE_GROUPS = 4
+"""Kinds of design (shape, layout, channels, shell, formulations) whose proportions are
+refined continuously after the coarse pass over :data:`ASPECTS`."""
+
+REFINE_EVALUATIONS = 10
+"""Most evaluations of the estimate for one kind's refinement."""
+
+ASPECT_RANGE = (0.2, 1.0)
+
+
+def _refined(
+    rx: Prescription,
+    doses: tuple[float, ...],
+    found: Sequence[_Candidate],
+    shell: Formulation | None,
+    infill: float,
+    index: int,
+    limits: SizeLimits,
+) -> list[_Candidate]:
+    """Candidates found by refining the aspect ratio between the coarse steps.
+
+    For the :data:`REFINE_GROUPS` kinds of design whose best coarse candidate is closest to
+    its targets, Brent's bounded method (:func:`scipy.optimize.minimize_scalar`) minimises
+    the distance to the targets (:func:`_shortfall`) over the aspect ratio, between the
+    coarse neighbours of the best coarse aspect. The estimate is piecewise constant in
+    the aspect (heights are whole layers), so the method stops after
+    :data:`REFINE_EVALUATIONS` evaluations; every design it evaluates is kept as a
+    candidate. Deterministic: the same input gives the same evaluations.
+    """
+    best_of: dict[_Point, _Candidate] = {}
+    for c in found:
+        point = _point_of(c)
+        if point not in best_of or _shortfall(c) < _shortfall(best_of[point]):
+            best_of[point] = c
+    groups = sorted(best_of.items(), key=lambda kv: (_shortfall(kv[1]), kv[1].design.describe()))
+    extra: list[_Candidate] = []
+    for point, best in groups[:REFINE_GROUPS]:
+        if best.met and _shortfall(best)[0] < 0.02:
+            continue  # already on target: nothing to gain
+        volumes = [d / f.api_mg_per_mm3 / infill for d, f in zip(doses, point.combo,
+                                                                    strict=True)]
+        centre = best.aspect
+        below = [a for a in ASPECTS if a < centre - 1e-9]
+        above = [a for a in ASPECTS if a > centre + 1e-9]
+        lo = below[-1] if below else ASPECT_RANGE[0]
+        hi = above[0] if above else ASPECT_RANGE[1]
+        seen: dict[float, _Candidate | _Refusal] = {}
+
+        def cost(aspect: float, point: _Point = point, volumes: list[float] = volumes,
+                 seen: dict[float, _Candidate | _Refusal] = seen) -> float:
+            key = round(aspect, 4)
+            if key not in seen:
+                seen[key] = _candidate_at(rx, doses, point, key, volumes, shell, infill,
+                                          index, limits)
+            got = seen[key]
+            return _shortfall(got)[0] if isinstance(got, _Candidate) else 10.0
+
+        minimize_scalar(cost, bounds=(lo, hi), method="bounded",
+                        options={"xatol": 0.005, "maxiter": REFINE_EVALUATIONS})
+        extra += [c for c in seen.values() if isinstance(c, _Candidate)]
+    return extra
+
+
+def _point_of(c: _Candidate) -> _Point:
+    spec = c.design.geometry.spec if c.design.geometry is not None else None
+    assert spec is not None
+    return _Point(c.formulations, spec.shape, spec.layout, spec.channels, spec.shell_mm)
+
+
+def _shell_thicknesses(rx: Prescription, limits: SizeLimits) -> tuple[float, ...]:
+    """The drug-free shell's thicknesses tried: the prescription's, or :data:`SHELL_WALLS`
+    times the thinnest printable wall when it names a shell but leaves its thickness open
+    (a thicker barrier delays the core's release by Crank's time lag, ``l² / 6 D``)."""
+    t = rx.tablet
+    if not t.has_shell:
+        return (0.0,)
+    if t.shell_mm is not None:
+        return (t.shell_mm,)
+    return tuple(round(k * limits.min_wall_mm, 2) for k in SHELL_WALLS)
 
 
 def _rescaled(c: _Candidate, scales: Mapping[str, float]) -> _Candidate:
