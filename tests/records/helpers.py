@@ -40,3 +40,69 @@ def pass_qc(store: Any, record_id: str) -> None:
 def fail_qc(store: Any, record_id: str) -> None:
     store.append(record_id, "qc", {"passed": False, "masses_mg": [400.0, 480.0, 320.0]},
                  "Tess Technician")
+
+
+class Backend:
+    """A record store's URL and a raw connection to its database, for any back end.
+
+    ``execute`` and ``tamper`` change the database directly, as someone with the file
+    or a database login could: statements use ``?`` placeholders on both back ends.
+    """
+
+    def __init__(self, name: str, url: str, path: str = "") -> None:
+        self.name = name
+        self.url = url
+        self.path = path
+
+    def connect(self) -> Any:
+        """A raw DB-API connection (sqlite3 or psycopg), not in autocommit."""
+        if self.name == "sqlite":
+            import sqlite3
+
+            return sqlite3.connect(self.path)
+        import psycopg
+
+        return psycopg.connect(self.url)
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.name == "sqlite" else sql.replace("?", "%s")
+
+    def execute(self, *statements: tuple[str, tuple[object, ...]]) -> None:
+        """Run statements in one committed transaction."""
+        conn = self.connect()
+        try:
+            for sql, params in statements:
+                conn.execute(self._sql(sql), params)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = self.connect()
+        try:
+            return [tuple(row) for row in conn.execute(self._sql(sql), params).fetchall()]
+        finally:
+            conn.close()
+
+    def tamper(self, *statements: tuple[str, tuple[object, ...]]) -> None:
+        """Drop the append-only guards, then change the database."""
+        drops: list[tuple[str, tuple[object, ...]]] = [
+            (f"DROP TRIGGER {guard}" + ("" if self.name == "sqlite" else f" ON {table}"), ())
+            for guard, table in GUARDS
+        ]
+        self.execute(*drops, *statements)
+
+    def indexes(self) -> set[str]:
+        if self.name == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        return {str(row[0]) for row in self.query(sql)}
+
+
+GUARDS = (
+    ("records_no_update", "records"),
+    ("records_no_delete", "records"),
+    ("events_no_update", "events"),
+    ("events_no_delete", "events"),
+)

@@ -13,6 +13,7 @@ import pytest
 
 from doseprint.errors import EXIT_ENVIRONMENT, InputError, RecordStoreError
 from doseprint.records.store import (
+    SCHEMA_VERSION,
     SYSTEM_ACTOR,
     open_store,
     process_alive,
@@ -20,7 +21,9 @@ from doseprint.records.store import (
     resolve_store_url,
 )
 
-from .helpers import FakeClock, sample_content
+from .conftest import pg_server_url
+from .helpers import Backend, FakeClock, pass_qc, sample_content
+from .test_store import printed
 
 # URLs and defaults
 
@@ -60,12 +63,106 @@ def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (tmp_path / "rel.sqlite").is_file()
 
 
-def test_postgresql_not_in_this_version() -> None:
-    with pytest.raises(RecordStoreError, match="PostgreSQL") as info:
-        open_store("postgresql://pharmacy:s3cret@db.example.org/records")
-    assert info.value.exit_code == EXIT_ENVIRONMENT
-    assert "s3cret" not in str(info.value)
-    assert "postgresql://pharmacy:***@db.example.org/records" in str(info.value)
+def test_postgresql_urls() -> None:
+    shown, target = resolve_store_url("postgresql://pharmacy:s3cret@db.example.org:5433/records")
+    assert shown == "postgresql://pharmacy:***@db.example.org:5433/records"
+    assert target == "postgresql://pharmacy:s3cret@db.example.org:5433/records"
+    for scheme in ("postgres", "postgresql+psycopg", "PostgreSQL"):
+        assert resolve_store_url(f"{scheme}://h/db")[1] == "postgresql://h/db"
+    assert resolve_store_url("postgresql://h/db?password=s3cret")[0] == (
+        "postgresql://h/db?password=***"
+    )
+
+
+def refused(url: str, secret: str) -> RecordStoreError:
+    """Opening ``url`` fails with exit 3, naming the URL without its password."""
+    with pytest.raises(RecordStoreError) as info:
+        open_store(url, timeout_s=2)
+    error = info.value
+    text = f"{error} {error.hint}"
+    assert error.exit_code == EXIT_ENVIRONMENT
+    assert secret not in text
+    assert url.replace(secret, "***") in str(error)
+    return error
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_postgresql_server_down() -> None:
+    url = f"postgresql://pharmacy:s3cret-pw@127.0.0.1:{free_port()}/records"
+    error = refused(url, "s3cret-pw")
+    assert error.hint is not None and "server" in error.hint
+
+
+def test_postgresql_unknown_host() -> None:
+    refused("postgresql://pharmacy:s3cret-pw@no-such-host.invalid/records", "s3cret-pw")
+
+
+def test_postgresql_wrong_password() -> None:
+    server = pg_server_url()
+    user = server.split("//", 1)[1].split(":", 1)[0]
+    host = server.split("@", 1)[1]
+    error = refused(f"postgresql://{user}:wrong-s3cret@{host}", "wrong-s3cret")
+    assert "password" in str(error)
+
+
+def test_cli_masks_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    from doseprint.cli import main
+
+    url = f"postgresql://pharmacy:s3cret-pw@127.0.0.1:{free_port()}/records"
+    with pytest.raises(SystemExit) as done:
+        main(["record", "list", "--db", url])
+    captured = capsys.readouterr()
+    assert done.value.code == EXIT_ENVIRONMENT
+    assert "postgresql://pharmacy:***@127.0.0.1" in captured.err
+    assert "s3cret-pw" not in captured.out + captured.err
+    assert "Traceback" not in captured.err
+
+
+# Schema versions and migrations
+
+
+def test_older_store_is_migrated(backend: Backend) -> None:
+    """A store made with the first migration only is brought up to date on open."""
+    with open_store(backend.url, clock=FakeClock(), schema_version=1) as old:
+        assert old.schema_version() == 1
+        record_id = printed(old)
+        pass_qc(old, record_id)
+    assert "events_by_kind" not in backend.indexes()
+    with open_store(backend.url, clock=FakeClock()) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.get(record_id).status == "completed"
+        store.release(record_id, "Dr Q. Person", "QA release")
+        assert store.verify() == []
+        assert store.migrate() == []  # idempotent
+    assert "events_by_kind" in backend.indexes()
+    versions = [row[0] for row in backend.query("SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == [1, 2]
+
+
+def test_migrations_stop_at_the_failing_one(backend: Backend, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """A migration that fails leaves the store as it was (one transaction)."""
+    from doseprint.records import store as store_module
+
+    real = store_module.migration_files
+
+    def broken(dialect: str) -> list[str]:
+        scripts = real(dialect)
+        return [*scripts[:-1], "CREATE INDEX events_by_kind ON no_such_table (x);"]
+
+    open_store(backend.url, schema_version=1).close()
+    monkeypatch.setattr(store_module, "migration_files", broken)
+    with pytest.raises(RecordStoreError):
+        open_store(backend.url)
+    monkeypatch.setattr(store_module, "migration_files", real)
+    assert [row[0] for row in backend.query("SELECT version FROM schema_version")] == [1]
+    with open_store(backend.url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
 
 
 def test_unknown_scheme() -> None:
@@ -93,22 +190,18 @@ def test_not_a_database(db_path: Path) -> None:
     assert str(db_path) in str(info.value)
 
 
-def test_foreign_database(db_path: Path) -> None:
-    conn = sqlite3.connect(db_path)
-    conn.execute("CREATE TABLE patients (name TEXT)")
-    conn.close()
+def test_foreign_database(backend: Backend) -> None:
+    backend.execute(("CREATE TABLE patients (name TEXT)", ()))
     with pytest.raises(RecordStoreError, match="not a doseprint record store"):
-        open_store(str(db_path))
+        open_store(backend.url)
 
 
-def test_newer_schema(db_path: Path) -> None:
-    open_store(str(db_path)).close()
-    conn = sqlite3.connect(db_path)
-    conn.execute("INSERT INTO schema_version VALUES (99, '2030-01-01T00:00:00.000Z')")
-    conn.commit()
-    conn.close()
-    with pytest.raises(RecordStoreError, match="newer doseprint"):
-        open_store(str(db_path))
+def test_newer_schema(backend: Backend) -> None:
+    open_store(backend.url).close()
+    backend.execute(("INSERT INTO schema_version VALUES (99, '2030-01-01T00:00:00.000Z')", ()))
+    with pytest.raises(RecordStoreError, match="newer doseprint") as info:
+        open_store(backend.url)
+    assert info.value.exit_code == EXIT_ENVIRONMENT
 
 
 def test_locked_new_store(db_path: Path) -> None:
@@ -138,6 +231,29 @@ def test_write_while_another_holds_the_lock(db_path: Path) -> None:
         assert store.verify() == []
 
 
+def test_postgresql_writer_waits_for_the_chain_lock(pg_url: str) -> None:
+    """An append waits for another writer of the same record, then gives up (exit 3)."""
+    import psycopg
+
+    from doseprint.records.dialect import _lock_key
+
+    with open_store(pg_url, timeout_s=0.3) as store:
+        record_id = store.create(sample_content(), "Ana Operator")
+        other = store.create(sample_content(), "Ana Operator")
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(record_id),))
+            with pytest.raises(RecordStoreError, match="lock timeout") as info:
+                store.append(record_id, "started", {}, "Ana Operator")
+            assert info.value.exit_code == EXIT_ENVIRONMENT
+            assert info.value.hint is not None and "Another program" in info.value.hint
+            # Other records are not held up, and reading goes on.
+            store.append(other, "started", {}, "Ana Operator")
+            assert store.get(record_id).status == "created"
+            holder.rollback()
+        store.append(record_id, "started", {}, "Ana Operator")
+        assert store.verify() == []
+
+
 # Prints whose process died
 
 
@@ -148,8 +264,8 @@ def dead_pid() -> int:
     return child.pid
 
 
-def start_print(db_path: Path, process: dict[str, object] | None, last_acked: int = 41) -> str:
-    with open_store(str(db_path), clock=FakeClock()) as store:
+def start_print(url: str, process: dict[str, object] | None, last_acked: int = 41) -> str:
+    with open_store(url, clock=FakeClock()) as store:
         record_id = store.create(sample_content(), "Ana Operator")
         data: dict[str, object] = {"port": "/dev/ttyUSB0"}
         if process is not None:
@@ -160,10 +276,10 @@ def start_print(db_path: Path, process: dict[str, object] | None, last_acked: in
     return record_id
 
 
-def test_dead_print_is_interrupted_on_next_open(db_path: Path) -> None:
+def test_dead_print_is_interrupted_on_next_open(backend: Backend) -> None:
     identity = {"pid": dead_pid(), "host": socket.gethostname()}
-    record_id = start_print(db_path, identity, last_acked=41)
-    with open_store(str(db_path)) as store:
+    record_id = start_print(backend.url, identity, last_acked=41)
+    with open_store(backend.url) as store:
         record = store.get(record_id)
         assert record.status == "interrupted"
         event = record.events[-1]
@@ -175,21 +291,22 @@ def test_dead_print_is_interrupted_on_next_open(db_path: Path) -> None:
         assert store.mark_interrupted_stale() == []
 
 
-def test_running_print_is_left_alone(db_path: Path) -> None:
-    record_id = start_print(db_path, None)  # the store names this (live) process
-    with open_store(str(db_path)) as store:
+def test_running_print_is_left_alone(backend: Backend) -> None:
+    record_id = start_print(backend.url, None)  # the store names this (live) process
+    with open_store(backend.url) as store:
         assert store.get(record_id).status == "printing"
 
 
-def test_print_on_another_host_is_left_alone(db_path: Path) -> None:
-    record_id = start_print(db_path, {"pid": dead_pid(), "host": "another-" + socket.gethostname()})
-    with open_store(str(db_path)) as store:
+def test_print_on_another_host_is_left_alone(backend: Backend) -> None:
+    elsewhere = {"pid": dead_pid(), "host": "another-" + socket.gethostname()}
+    record_id = start_print(backend.url, elsewhere)
+    with open_store(backend.url) as store:
         assert store.get(record_id).status == "printing"
 
 
-def test_recover_can_be_turned_off(db_path: Path) -> None:
-    record_id = start_print(db_path, {"pid": dead_pid(), "host": socket.gethostname()})
-    with open_store(str(db_path), recover=False) as store:
+def test_recover_can_be_turned_off(backend: Backend) -> None:
+    record_id = start_print(backend.url, {"pid": dead_pid(), "host": socket.gethostname()})
+    with open_store(backend.url, recover=False) as store:
         assert store.get(record_id).status == "printing"
         assert store.mark_interrupted_stale() == [record_id]
         assert store.get(record_id).status == "interrupted"
@@ -208,22 +325,22 @@ time.sleep(60)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_killed_print_is_found_interrupted(db_path: Path) -> None:
+def test_killed_print_is_found_interrupted(backend: Backend) -> None:
     """What a kill -9 (or a power cut) leaves behind is on disk and found on the next start."""
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_PRINT, str(db_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", KILLED_PRINT, backend.url], stdout=subprocess.PIPE, text=True
     )
     try:
         assert child.stdout is not None
         record_id = child.stdout.readline().strip()
-        with open_store(str(db_path)) as store:
+        with open_store(backend.url) as store:
             assert store.get(record_id).status == "printing"  # still running
     finally:
         child.kill()
         child.wait()
         if child.stdout is not None:
             child.stdout.close()
-    with open_store(str(db_path)) as store:
+    with open_store(backend.url) as store:
         record = store.get(record_id)
         assert record.status == "interrupted"
         assert record.events[-1].data["last_acked"] == 17

@@ -1,43 +1,29 @@
-"""`record verify` finds any change made to the database behind the store's back."""
+"""`record verify` finds any change made to the database behind the store's back.
+
+Every test runs on SQLite and on PostgreSQL (the ``backend`` fixture)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from doseprint.errors import RecordChainError
 from doseprint.records.store import RecordStore, content_hash, open_store
 
-from .helpers import FakeClock, pass_qc
+from .helpers import Backend, FakeClock, pass_qc
 from .test_store import printed
-
-GUARDS = ("records_no_update", "records_no_delete", "events_no_update", "events_no_delete")
 
 
 @pytest.fixture
-def two_records(db_path: Path) -> Iterator[tuple[RecordStore, str, str]]:
-    """A file store holding a completed print and a second record, both intact."""
-    with open_store(str(db_path), clock=FakeClock()) as store:
+def two_records(backend: Backend) -> Iterator[tuple[RecordStore, str, str]]:
+    """A store holding a completed print and a second record, both intact."""
+    with open_store(backend.url, clock=FakeClock()) as store:
         first = printed(store)
         second = printed(store)
         yield store, first, second
-
-
-def tamper(db_path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
-    """Change the database directly, as someone with the file and sqlite3 could."""
-    conn = sqlite3.connect(db_path)
-    try:
-        for guard in GUARDS:
-            conn.execute(f"DROP TRIGGER {guard}")
-        for sql, params in statements:
-            conn.execute(sql, params)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def test_intact_store_verifies(two_records: tuple[RecordStore, str, str]) -> None:
@@ -48,15 +34,21 @@ def test_intact_store_verifies(two_records: tuple[RecordStore, str, str]) -> Non
     assert store.verify(first[:8]) == []
 
 
-def test_guards_refuse_changes(two_records: tuple[RecordStore, str, str], db_path: Path) -> None:
-    conn = sqlite3.connect(db_path)
-    try:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute("UPDATE events SET actor = 'x'")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute("DELETE FROM records")
-    finally:
-        conn.close()
+def test_guards_refuse_changes(two_records: tuple[RecordStore, str, str], backend: Backend) -> None:
+    if backend.name == "sqlite":
+        refused: type[Exception] = sqlite3.IntegrityError
+    else:
+        import psycopg
+
+        refused = psycopg.errors.IntegrityError
+    for statement in ("UPDATE events SET actor = 'x'", "DELETE FROM records"):
+        with pytest.raises(refused, match="append-only"):
+            backend.execute((statement, ()))
+    if backend.name == "postgresql":
+        with pytest.raises(refused, match="append-only"):
+            backend.execute(("TRUNCATE events", ()))
+    store = two_records[0]
+    assert store.verify() == []
 
 
 def only_problem_about(problems: list[str], record_id: str) -> str:
@@ -68,10 +60,9 @@ def only_problem_about(problems: list[str], record_id: str) -> str:
     return mine[0]
 
 
-def test_changed_event_data(two_records: tuple[RecordStore, str, str], db_path: Path) -> None:
+def test_changed_event_data(two_records: tuple[RecordStore, str, str], backend: Backend) -> None:
     store, first, _ = two_records
-    tamper(
-        db_path,
+    backend.tamper(
         (
             "UPDATE events SET data = ? WHERE record_id = ? AND seq = 3",
             (json.dumps({"entries": [], "last_acked": 999}), first),
@@ -85,10 +76,9 @@ def test_changed_event_data(two_records: tuple[RecordStore, str, str], db_path: 
         store.release(first, "Dr Q. Person", "QA release")
 
 
-def test_changed_time(two_records: tuple[RecordStore, str, str], db_path: Path) -> None:
+def test_changed_time(two_records: tuple[RecordStore, str, str], backend: Backend) -> None:
     store, first, _ = two_records
-    tamper(
-        db_path,
+    backend.tamper(
         (
             "UPDATE events SET utc = '2026-01-01T00:00:00.000Z' WHERE record_id = ? AND seq = 1",
             (first,),
@@ -98,20 +88,19 @@ def test_changed_time(two_records: tuple[RecordStore, str, str], db_path: Path) 
     assert "event 1 (started at 2026-01-01T00:00:00.000Z)" in problem
 
 
-def test_deleted_event(two_records: tuple[RecordStore, str, str], db_path: Path) -> None:
+def test_deleted_event(two_records: tuple[RecordStore, str, str], backend: Backend) -> None:
     store, _, second = two_records
-    tamper(db_path, ("DELETE FROM events WHERE record_id = ? AND seq = 2", (second,)))
+    backend.tamper(("DELETE FROM events WHERE record_id = ? AND seq = 2", (second,)))
     problem = only_problem_about(store.verify(), second)
     assert "event 2 is missing" in problem
 
 
 def test_deleted_and_renumbered_events(
-    two_records: tuple[RecordStore, str, str], db_path: Path
+    two_records: tuple[RecordStore, str, str], backend: Backend
 ) -> None:
     """Closing the gap after a removal still breaks the link to the event before."""
     store, first, _ = two_records
-    tamper(
-        db_path,
+    backend.tamper(
         ("DELETE FROM events WHERE record_id = ? AND seq = 2", (first,)),
         ("UPDATE events SET seq = seq - 1 WHERE record_id = ? AND seq > 2", (first,)),
     )
@@ -120,26 +109,24 @@ def test_deleted_and_renumbered_events(
     assert "prev_hash" in problem
 
 
-def test_changed_content(two_records: tuple[RecordStore, str, str], db_path: Path) -> None:
+def test_changed_content(two_records: tuple[RecordStore, str, str], backend: Backend) -> None:
     store, first, _ = two_records
     content = store.get(first).content
     content["materials"][0]["lot"] = "OTHER-LOT"
-    tamper(
-        db_path,
+    backend.tamper(
         ("UPDATE records SET content = ? WHERE id = ?", (json.dumps(content), first)),
     )
     assert "content does not match its stored hash" in only_problem_about(store.verify(), first)
 
 
 def test_changed_content_and_its_hash(
-    two_records: tuple[RecordStore, str, str], db_path: Path
+    two_records: tuple[RecordStore, str, str], backend: Backend
 ) -> None:
     """Rewriting the stored hash too is caught by the hash carried in event 0."""
     store, first, _ = two_records
     content = store.get(first).content
     content["tablets"][0]["actives"][0]["dose_mg"] = 250.0
-    tamper(
-        db_path,
+    backend.tamper(
         (
             "UPDATE records SET content = ?, content_sha256 = ? WHERE id = ?",
             (json.dumps(content), content_hash(content), first),
@@ -149,17 +136,21 @@ def test_changed_content_and_its_hash(
     assert "does not match the hash in event 0" in problem
 
 
-def test_removed_record(two_records: tuple[RecordStore, str, str], db_path: Path) -> None:
+def test_removed_record(two_records: tuple[RecordStore, str, str], backend: Backend) -> None:
     store, first, _ = two_records
-    tamper(db_path, ("DELETE FROM records WHERE id = ?", (first,)))
+    # On PostgreSQL the foreign key would refuse it: drop that too, as an intruder could.
+    unlink = [("ALTER TABLE events DROP CONSTRAINT events_record_id_fkey", ())]
+    backend.tamper(
+        *(unlink if backend.name == "postgresql" else []),
+        ("DELETE FROM records WHERE id = ?", (first,)),
+    )
     problems = store.verify()
     assert f"events of record {first} have no record" in problems[0]
 
 
-def test_unparsable_event_data(two_records: tuple[RecordStore, str, str], db_path: Path) -> None:
+def test_unparsable_event_data(two_records: tuple[RecordStore, str, str], backend: Backend) -> None:
     store, first, _ = two_records
-    tamper(
-        db_path, ("UPDATE events SET data = 'not json' WHERE record_id = ? AND seq = 2", (first,))
+    backend.tamper(("UPDATE events SET data = 'not json' WHERE record_id = ? AND seq = 2", (first,))
     )
     assert "event 2 (firmware at" in only_problem_about(store.verify(), first)
     with pytest.raises(RecordChainError, match="event 2"):

@@ -27,7 +27,10 @@ The status of a record is derived from its events, never stored::
 A print that dies leaves a record in ``printing``; the next :func:`open_store` on the
 same host finds that its process is gone and appends ``interrupted``.
 
-Back ends: SQLite (WAL, ``synchronous=FULL``). PostgreSQL is planned.
+Back ends (:mod:`doseprint.records.dialect`): SQLite (WAL, ``synchronous=FULL``;
+the default) and PostgreSQL (``postgresql://…``, psycopg 3). Both hold the same text
+and chain it the same way; appends to one record are serialised on both, so concurrent
+writers never fork a chain. The schema is versioned and migrated on open.
 """
 
 from __future__ import annotations
@@ -39,14 +42,12 @@ import logging
 import os
 import re
 import socket
-import sqlite3
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, TypeGuard
@@ -54,6 +55,14 @@ from typing import Any, Literal, TypeAlias, TypeGuard
 import platformdirs
 
 from doseprint.errors import InputError, RecordChainError, RecordStateError, RecordStoreError
+from doseprint.records.dialect import (
+    GUARD_TRIGGERS,
+    Database,
+    PostgresDatabase,
+    SqliteDatabase,
+    migration_files,
+    redact_url,
+)
 from doseprint.typed import RecordStatus
 
 __all__ = [
@@ -127,8 +136,10 @@ RecordState: TypeAlias = Literal["created"] | RecordStatus
 RECORD_SCHEMA = "doseprint.record/1"
 """``schema`` of the lossless JSON form (:func:`record_to_json`)."""
 
-SCHEMA_VERSION = 1
-"""The database schema this version writes; older stores are migrated on open."""
+SCHEMA_VERSION = 2
+"""The database schema this version writes; older stores are migrated on open, newer
+ones are refused (RecordStoreError, exit 3). Version 1: tables and append-only guards;
+2: an index of events by record and kind."""
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of every record's event 0."""
@@ -759,28 +770,31 @@ def default_store_path() -> Path:
 
 def _redact(url: str) -> str:
     """Hide a password in a URL before it goes into a message."""
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
+    return redact_url(url)
 
 
 def resolve_store_url(url: str | None) -> tuple[str, str]:
-    """Turn a ``--db`` value into the URL shown to users and the SQLite file to open.
+    """Turn a ``--db`` value into the URL shown to users and the database to open.
 
     Parameters
     ----------
     url : str or None
         A file path, ``sqlite:///relative/path``, ``sqlite:////absolute/path`` (as in
-        SQLAlchemy: what follows ``sqlite:///`` is the path), ``:memory:``, or None
-        (empty) for ``DOSEPRINT_DB``, else :func:`default_store_path`.
+        SQLAlchemy: what follows ``sqlite:///`` is the path), ``:memory:``, a
+        PostgreSQL URL ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE?options`` (also
+        ``postgres://`` and ``postgresql+psycopg://``), or None (empty) for
+        ``DOSEPRINT_DB``, else :func:`default_store_path`.
 
     Returns
     -------
     (str, str)
-        The URL for messages and the path (or ``:memory:``) for SQLite.
+        The URL for messages (any password masked) and what to open: the path (or
+        ``:memory:``) for SQLite, a ``postgresql://`` connection URL for PostgreSQL.
 
     Raises
     ------
     RecordStoreError
-        A PostgreSQL URL (not in this version), or the default folder cannot be made.
+        The default folder cannot be made.
     InputError
         A URL of a scheme doseprint does not know.
     """
@@ -796,12 +810,9 @@ def resolve_store_url(url: str | None) -> tuple[str, str]:
             ) from exc
         return str(path), str(path)
     lowered = text.lower()
-    if lowered.startswith(("postgresql:", "postgres:", "postgresql+")):
-        raise RecordStoreError(
-            f"record store {_redact(text)}: PostgreSQL record stores are not in this "
-            "version of doseprint",
-            hint="Use a SQLite file for now: --db PATH or DOSEPRINT_DB=PATH.",
-        )
+    postgres = re.match(r"(?i)^postgres(?:ql)?(?:\+[a-z0-9]+)?://", text)
+    if postgres:
+        return _redact(text), "postgresql://" + text[postgres.end() :]
     if text == ":memory:" or lowered in ("sqlite://", "sqlite:///:memory:"):
         return text, ":memory:"
     if lowered.startswith("sqlite:///"):
@@ -811,29 +822,9 @@ def resolve_store_url(url: str | None) -> tuple[str, str]:
         raise InputError(
             f"record store URL '{_redact(text)}' is not supported",
             key="--db",
-            hint="Give a file path, sqlite:///PATH or :memory:.",
+            hint="Give a file path, sqlite:///PATH, :memory: or postgresql://….",
         )
     return text, str(Path(text).expanduser())
-
-
-def _store_error(url: str, exc: BaseException) -> RecordStoreError:
-    """A RecordStoreError naming the store, with a hint for the usual SQLite failures."""
-    text = str(exc) or type(exc).__name__
-    lowered = text.lower()
-    hint: str | None = None
-    if "locked" in lowered or "busy" in lowered:
-        hint = "Another program is using the record store; let it finish and try again."
-    elif "unable to open" in lowered:
-        hint = "Check that the folder exists and that you may write to it."
-    elif "not a database" in lowered or "malformed" in lowered:
-        hint = (
-            "The file is not a doseprint record store or it is damaged: restore it from a backup."
-        )
-    elif "readonly" in lowered or "read-only" in lowered:
-        hint = "The record store is read-only: give one you may write to."
-    elif "full" in lowered:
-        hint = "The disk is full: free some space and try again."
-    return RecordStoreError(f"record store {url}: {text}", hint=hint)
 
 
 def _utc_now() -> datetime:
@@ -843,28 +834,6 @@ def _utc_now() -> datetime:
 def _format_utc(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and Z, e.g. ``2026-11-22T10:00:00.123Z``."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _schema_statements() -> list[str]:
-    """The statements of schema.sql, one by one (triggers hold ';' inside them)."""
-    text = resources.files("doseprint.records").joinpath("schema.sql").read_text("utf-8")
-    statements: list[str] = []
-    pending = ""
-    for line in text.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            statements.append(pending.strip())
-            pending = ""
-    return statements
-
-
-def _migrate_to_1(conn: sqlite3.Connection) -> None:
-    for statement in _schema_statements():
-        conn.execute(statement)
-
-
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_to_1}
-"""Migration to each schema version from the one before; run in one transaction."""
 
 
 # ----------------------------------------------------------------------------------
@@ -879,20 +848,26 @@ class RecordStore:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Database,
         url: str,
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._conn = conn
         self._url = url
+        self._dialect = conn.name
         self._clock = clock or _utc_now
         self._lock = threading.RLock()
 
     @property
     def url(self) -> str:
-        """The store as the user named it (or the default file's path)."""
+        """The store as the user named it (or the default file's path), password masked."""
         return self._url
+
+    @property
+    def dialect(self) -> str:
+        """The back end: ``"sqlite"`` or ``"postgresql"``."""
+        return self._dialect
 
     def close(self) -> None:
         """Close the database connection. Idempotent."""
@@ -914,36 +889,38 @@ class RecordStore:
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        """Turn SQLite's exceptions into RecordStoreError naming this store."""
+        """Turn the driver's exceptions into RecordStoreError naming this store."""
         try:
             yield
-        except sqlite3.Error as exc:
-            raise _store_error(self._url, exc) from exc
+        except self._conn.error_types() as exc:
+            raise self._conn.store_error(exc) from exc
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the write lock at once; rolled back on error."""
+    def _transaction(self) -> Iterator[Database]:
+        """One write transaction; rolled back on error.
+
+        Appends must call ``conn.lock_chain(record_id)`` before reading the head
+        (:meth:`_append_rows` does).
+        """
         with self._lock, self._errors():
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.begin_write()
             try:
                 yield self._conn
-                self._conn.execute("COMMIT")
+                self._conn.commit()
             except BaseException:
-                if self._conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._conn.execute("ROLLBACK")
+                self._conn.rollback()
                 raise
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """One consistent read (a snapshot, in WAL mode)."""
+    def _reading(self) -> Iterator[Database]:
+        """One consistent read (a snapshot)."""
         with self._lock, self._errors():
-            self._conn.execute("BEGIN")
+            self._conn.begin_read()
             try:
                 yield self._conn
             finally:
                 if self._conn.in_transaction:
-                    self._conn.execute("COMMIT")
+                    self._conn.commit()
 
     def _now(self) -> str:
         return _format_utc(self._clock())
@@ -951,24 +928,39 @@ class RecordStore:
     # Schema
 
     def _schema_version(self) -> int:
-        tables = {
-            str(row[0])
-            for row in self._conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        }
+        tables = self._conn.tables()
         if "schema_version" in tables:
             row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
             return int(row[0] or 0)
         if tables:
+            kind = "SQLite file" if self._dialect == "sqlite" else "PostgreSQL schema"
             raise RecordStoreError(
-                f"record store {self._url}: this SQLite file is not a doseprint record store",
-                hint="Give another file with --db or DOSEPRINT_DB.",
+                f"record store {self._url}: this {kind} is not a doseprint record store",
+                hint="Give another store with --db or DOSEPRINT_DB.",
             )
         return 0
 
-    def migrate(self) -> None:
-        """Bring the database to :data:`SCHEMA_VERSION` (done by :func:`open_store`).
+    def schema_version(self) -> int:
+        """The schema version the database is at (0 for an empty database)."""
+        with self._reading():
+            return self._schema_version()
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> list[int]:
+        """Bring the database to schema version ``target`` (done by :func:`open_store`).
+
+        The missing migrations run in order inside one transaction, with the version
+        table read again under the writers' lock, so two processes opening a new store
+        at once migrate it once.
+
+        Parameters
+        ----------
+        target : int
+            Up to which version; :data:`SCHEMA_VERSION` except in tests of migration.
+
+        Returns
+        -------
+        list of int
+            The versions applied (empty when the store was up to date).
 
         Raises
         ------
@@ -976,28 +968,37 @@ class RecordStore:
             The store is newer than this doseprint, is not a record store, or cannot be
             written.
         """
-        with self._lock, self._errors():
+        if not 1 <= target <= SCHEMA_VERSION:
+            raise ValueError(f"schema version {target} is not in 1..{SCHEMA_VERSION}")
+        with self._reading():
             version = self._schema_version()
-            if version == SCHEMA_VERSION:
-                return
         if version > SCHEMA_VERSION:
             raise RecordStoreError(
                 f"record store {self._url}: written by a newer doseprint (schema version "
                 f"{version}; this version reads up to {SCHEMA_VERSION})",
                 hint="Upgrade doseprint to read this store.",
             )
+        if version >= target:
+            return []
+        scripts = migration_files(self._dialect)
+        applied: list[int] = []
         with self._transaction() as conn:
-            # Read again under the write lock: another process may have migrated it.
-            for target in range(self._schema_version() + 1, SCHEMA_VERSION + 1):
-                _MIGRATIONS[target](conn)
+            conn.lock_schema()
+            # Read again under the lock: another process may have migrated it meanwhile.
+            for number in range(self._schema_version() + 1, target + 1):
+                conn.run_script(scripts[number - 1])
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_utc) VALUES (?, ?)",
-                    (target, self._now()),
+                    (number, self._now()),
                 )
+                applied.append(number)
+        if applied:
+            logger.info("record store %s: migrated to schema version %d", self._url, target)
+        return applied
 
     # Finding records
 
-    def _resolve(self, conn: sqlite3.Connection, record_id: str) -> str:
+    def _resolve(self, conn: Database, record_id: str) -> str:
         text = record_id.strip().lower()
         if not text or not _ID_PREFIX.fullmatch(text):
             raise InputError(
@@ -1150,12 +1151,13 @@ class RecordStore:
 
     def _append_rows(
         self,
-        conn: sqlite3.Connection,
+        conn: Database,
         record_id: str,
         prepared: Sequence[tuple[EventKind, JsonDict]],
         actor: str,
     ) -> list[Event]:
         """Insert checked events after a record's head (inside a write transaction)."""
+        conn.lock_chain(record_id)
         seq, prev_hash = _head(conn, record_id)
         state = _current_state(conn, record_id)
         written: list[Event] = []
@@ -1190,6 +1192,7 @@ class RecordStore:
         data = _prepare_data(kind, {"meaning": meaning.strip()}, self._url)
         with self._transaction() as conn:
             full_id = self._resolve(conn, record_id)
+            conn.lock_chain(full_id)
             # A record whose chain does not verify is not signed.
             problems = _verify_stored(conn, full_id)
             if problems:
@@ -1269,6 +1272,7 @@ class RecordStore:
         marked: list[str] = []
         for record_id, identity in candidates:
             with self._transaction() as conn:
+                conn.lock_chain(record_id)
                 # Another doseprint may have marked it since the read above.
                 if _current_state(conn, record_id) != "printing":
                     continue
@@ -1427,7 +1431,7 @@ def _prepare_data(kind: str, data: Mapping[str, Any], url: str) -> JsonDict:
 
 
 def _insert_event(
-    conn: sqlite3.Connection,
+    conn: Database,
     record_id: str,
     seq: int,
     utc: str,
@@ -1445,7 +1449,7 @@ def _insert_event(
     return Event(record_id, seq, utc, actor, kind, data, prev_hash, digest)
 
 
-def _head(conn: sqlite3.Connection, record_id: str) -> tuple[int, str]:
+def _head(conn: Database, record_id: str) -> tuple[int, str]:
     """(seq, hash) of a record's last event."""
     row = conn.execute(
         "SELECT seq, hash FROM events WHERE record_id = ? ORDER BY seq DESC LIMIT 1",
@@ -1456,7 +1460,7 @@ def _head(conn: sqlite3.Connection, record_id: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def _current_state(conn: sqlite3.Connection, record_id: str) -> RecordState:
+def _current_state(conn: Database, record_id: str) -> RecordState:
     placeholders = ", ".join("?" for _ in _STATE_AFTER)
     row = conn.execute(
         f"SELECT kind FROM events WHERE record_id = ? AND kind IN ({placeholders})"
@@ -1473,7 +1477,7 @@ def _state_of(kind: object) -> RecordState:
     return "created"
 
 
-def _load_events(conn: sqlite3.Connection, record_id: str) -> list[Event]:
+def _load_events(conn: Database, record_id: str) -> list[Event]:
     """A record's events in order; RecordChainError when a stored one does not parse."""
     rows = conn.execute(
         "SELECT seq, utc, actor, kind, data, prev_hash, hash FROM events"
@@ -1519,7 +1523,7 @@ _STATUS_KIND_SQL = (
 _STATUS_KIND_PARAMS: tuple[str, ...] = tuple(_STATE_AFTER)
 
 
-def _printing_processes(conn: sqlite3.Connection) -> list[tuple[str, JsonDict]]:
+def _printing_processes(conn: Database) -> list[tuple[str, JsonDict]]:
     """(record id, started.process) of every record whose status is ``printing``."""
     found = []
     for record_id, data in conn.execute(
@@ -1538,7 +1542,7 @@ def _printing_processes(conn: sqlite3.Connection) -> list[tuple[str, JsonDict]]:
     return found
 
 
-def _stored_last_acked(conn: sqlite3.Connection, record_id: str) -> int | None:
+def _stored_last_acked(conn: Database, record_id: str) -> int | None:
     """``last_acked`` of a record's latest progress or lines event that has one."""
     for (data,) in conn.execute(
         "SELECT data FROM events WHERE record_id = ? AND kind IN ('progress', 'lines')"
@@ -1554,7 +1558,7 @@ def _stored_last_acked(conn: sqlite3.Connection, record_id: str) -> int | None:
     return None
 
 
-def _verify_stored(conn: sqlite3.Connection, record_id: str) -> list[str]:
+def _verify_stored(conn: Database, record_id: str) -> list[str]:
     """verify_record() plus the checks only the database form needs."""
     name = f"record {record_id}"
     row = conn.execute(
@@ -1604,20 +1608,14 @@ def _verify_stored(conn: sqlite3.Connection, record_id: str) -> list[str]:
     return problems
 
 
-def _verify_store_wide(conn: sqlite3.Connection) -> list[str]:
+def _verify_store_wide(conn: Database) -> list[str]:
     problems = [
         f"events of record {row[0]} have no record (the record was removed)"
         for row in conn.execute(
             "SELECT DISTINCT record_id FROM events WHERE record_id NOT IN (SELECT id FROM records)"
         )
     ]
-    triggers = {
-        str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-    }
-    missing = sorted(
-        {"records_no_update", "records_no_delete", "events_no_update", "events_no_delete"}
-        - triggers
-    )
+    missing = sorted(set(GUARD_TRIGGERS) - conn.triggers())
     if missing:
         problems.append("the store's append-only guards were removed: " + ", ".join(missing))
     return problems
@@ -1629,6 +1627,7 @@ def open_store(
     timeout_s: float = 5.0,
     clock: Callable[[], datetime] | None = None,
     recover: bool = True,
+    schema_version: int = SCHEMA_VERSION,
 ) -> RecordStore:
     """Open (creating or migrating it if needed) the record store at ``url``.
 
@@ -1643,6 +1642,9 @@ def open_store(
     recover : bool
         Mark prints whose process is gone as ``interrupted``
         (:meth:`RecordStore.mark_interrupted_stale`).
+    schema_version : int
+        Migrate a new or older store only up to this version (for tests of migration;
+        a store at an older version is migrated on its next ordinary open).
 
     Returns
     -------
@@ -1652,27 +1654,25 @@ def open_store(
     ------
     RecordStoreError
         The store cannot be opened, read, migrated or written (locked, missing folder,
-        not a database, damaged, newer schema), or it is PostgreSQL.
+        not a database, damaged, newer schema; PostgreSQL server unreachable, login
+        refused, psycopg not installed). Exit code 3; the message masks any password.
     InputError
         A URL of an unknown scheme.
     """
     display, target = resolve_store_url(url)
-    try:
-        conn = sqlite3.connect(
-            target, timeout=timeout_s, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as exc:
-        raise _store_error(display, exc) from exc
+    conn: Database
+    if target.startswith("postgresql://"):
+        conn = PostgresDatabase(display, target, timeout_s)
+    else:
+        conn = SqliteDatabase(display, target, timeout_s)
     store = RecordStore(conn, display, clock=clock)
     try:
-        with store._errors():
-            conn.execute("PRAGMA foreign_keys = ON")
-            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        if isinstance(conn, SqliteDatabase):
+            with store._errors():
+                mode = conn.configure()
             if target != ":memory:" and mode != "wal":
                 logger.warning("record store %s: cannot use WAL, journal mode %s", display, mode)
-            # FULL: a commit is on disk before it returns, also in WAL mode.
-            conn.execute("PRAGMA synchronous = FULL")
-        store.migrate()
+        store.migrate(schema_version)
         if recover:
             store.mark_interrupted_stale()
     except BaseException:

@@ -1,9 +1,9 @@
--- doseprint record store, schema version 1 (SQLite).
+-- doseprint record store, schema version 1 (SQLite): the tables and their guards.
 --
 -- A record is written once (its content) and then only grows by events. Nothing is
 -- updated or deleted: the triggers below refuse it, and the hash chain over the events
--- (store.py) shows any change made around them. Statements are separated by ';' at the
--- end of a line; store.py runs them one by one inside the migration's transaction.
+-- (store.py) shows any change made around them. dialect.py runs the statements one by
+-- one inside the migration's transaction.
 
 CREATE TABLE schema_version (
     version     INTEGER PRIMARY KEY,
