@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import trimesh
 
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c8c8c")
+from doseprint.report.preview import DRUG_FREE_COLOUR, api_colours
 
 
 def render_still(job: Mapping[str, Any], meshes: Mapping[str, trimesh.Trimesh]) -> bytes:
@@ -33,11 +33,15 @@ def render_still(job: Mapping[str, Any], meshes: Mapping[str, trimesh.Trimesh]) 
     ax3d = fig.add_subplot(1, 2, 1, projection="3d")
     parts = sorted((name.split("/", 1)[1], m) for name, m in meshes.items()
                    if name.startswith("tablet-0/"))
-    # The same colour for an API in the picture and on the curves.
-    colours = {a["api"]: COLOURS[k % (len(COLOURS) - 1)]
-               for k, a in enumerate(tablet["actives"])}
+    # The same colour for an API in the picture, on the curves and on the preview page.
+    colours = api_colours(job)
     _draw_meshes(ax3d, parts, colours)
-    ax3d.set_title(tablet["design"].get("summary", tablet["design"]["shape"]), fontsize=9)
+    title = f"tablet {tablet['index']}: {tablet['design'].get('summary', '')}"
+    if parts:
+        v = np.vstack([np.asarray(m.vertices) for _, m in parts])
+        size = v.max(axis=0) - v.min(axis=0)
+        title += f"\noverall {size[0]:.2f} × {size[1]:.2f} × {size[2]:.2f} mm (x × y × z)"
+    ax3d.set_title(title, fontsize=9)
     ax = fig.add_subplot(1, 2, 2)
     for active in tablet["actives"]:
         _draw_release(ax, active, colours[active["api"]])
@@ -61,10 +65,10 @@ def _draw_meshes(
     lows, highs = [], []
     for name, mesh in parts:
         v = np.asarray(mesh.vertices)
-        colour = colours.get(name, COLOURS[-1])
+        colour = colours.get(name, DRUG_FREE_COLOUR)
         ax.plot_trisurf(v[:, 0], v[:, 1], v[:, 2], triangles=np.asarray(mesh.faces),
-                        color=colour, alpha=0.35 if name == "shell" else 0.9, linewidth=0,
-                        label=name)
+                        color=colour, alpha=0.9 if name in colours else 0.35, linewidth=0,
+                        label=name if name in colours else f"drug-free {name}")
         lows.append(v.min(axis=0))
         highs.append(v.max(axis=0))
     if lows:
@@ -85,11 +89,16 @@ def _draw_release(ax: Any, active: Mapping[str, Any], colour: str) -> None:
     met = "met" if release["met"] else "NOT met"
     ax.plot(curve[:, 0], curve[:, 1], color=colour,
             label=f"{active['api']} {active['dose_mg']:g} mg ({release['kind']}, {met})")
+    # The target as on the preview page: t80 with its tolerance band, the profile's points,
+    # or the least fraction at a time (a bar up to 100 %).
     target = release["target"]
     if release["kind"] == "sustained":
-        ax.plot([target["t80_h"]], [0.8], "o", mfc="none", color=colour, ms=8)
+        t80, tol = target["t80_h"], target["tolerance_rel"]
+        ax.plot([t80 * (1 - tol), t80 * (1 + tol)], [0.8, 0.8], color=colour, lw=4, alpha=0.4)
+        ax.plot([t80], [0.8], "o", mfc="none", color=colour, ms=8)
     elif release["kind"] == "profile":
         points = np.asarray(target["points"])
         ax.plot(points[:, 0], points[:, 1], "o", mfc="none", color=colour, ms=7)
     else:
+        ax.plot([target["at_h"]] * 2, [target["fraction"], 1.0], color=colour, lw=4, alpha=0.4)
         ax.plot([target["at_h"]], [target["fraction"]], "o", mfc="none", color=colour, ms=8)
