@@ -10,6 +10,7 @@ never the fact that the print was running.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from doseprint import __version__
-from doseprint.comms.protocol import commands_from_gcode
+from doseprint.comms.protocol import HeaterReading, commands_from_gcode, parse_temperatures
 from doseprint.comms.streamer import StreamEvent, StreamResult, safe_stop, stream_gcode
 from doseprint.comms.transport import SerialTransport
 from doseprint.errors import (
@@ -37,6 +38,75 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 0.5
 FLUSH_LINES = 200
+
+
+WAIT_TOOL_RE = re.compile(r"(?:^|\s)E:(?P<tool>\d+)\b")
+"""The tool an ``M109`` wait report is about (``T:205.3 E:0 W:?``). Groups: ``tool``."""
+
+
+class Temperatures:
+    """The latest hot-end (per tool) and bed temperatures seen in a print's replies.
+
+    Fed every reply that may carry a report: ``M105`` answers (``ok T:… B:…``), the
+    reports ``M109``/``M190`` print while they wait, and a firmware's automatic reports.
+    A report without set points keeps the last known ones.
+
+    Parameters
+    ----------
+    extruders : int
+        Tools the printer has; a bare ``T:`` is tool 0 on a one-tool printer and the
+        tool named by ``E:`` (or else the active tool) on a multi-tool one.
+    """
+
+    def __init__(self, extruders: int = 1) -> None:
+        self.extruders = max(extruders, 1)
+        self.tools: dict[int, HeaterReading] = {}
+        self.bed: HeaterReading | None = None
+
+    def update(self, text: str) -> bool:
+        """Take one reply line; True when it carried a temperature.
+
+        Parameters
+        ----------
+        text : str
+            A reply line as the firmware printed it.
+
+        Returns
+        -------
+        bool
+        """
+        if ":" not in text or ("T" not in text and "B:" not in text):
+            return False
+        readings = parse_temperatures(text.removeprefix("ok").strip())
+        if not readings:
+            return False
+        numbered = {int(k[1:]): r for k, r in readings.items() if k[:1] == "T" and k[1:]}
+        if not numbered and "T" in readings:
+            wait = WAIT_TOOL_RE.search(text)
+            numbered = {int(wait["tool"]) if wait is not None else 0: readings["T"]}
+        for tool, reading in numbered.items():
+            self.tools[tool] = self._merge(self.tools.get(tool), reading)
+        if "B" in readings:
+            self.bed = self._merge(self.bed, readings["B"])
+        return bool(numbered) or "B" in readings
+
+    @staticmethod
+    def _merge(old: HeaterReading | None, new: HeaterReading) -> HeaterReading:
+        if new.target_c is None and old is not None:
+            return HeaterReading(new.actual_c, old.target_c)
+        return new
+
+    def summary(self) -> str:
+        """``T0 204.8/210 °C, B 59.7/60 °C``; empty before the first report."""
+
+        def one(name: str, reading: HeaterReading) -> str:
+            target = f"/{reading.target_c:.0f}" if reading.target_c is not None else ""
+            return f"{name} {reading.actual_c:.1f}{target} °C"
+
+        parts = [one(f"T{tool}", self.tools[tool]) for tool in sorted(self.tools)]
+        if self.bed is not None:
+            parts.append(one("B", self.bed))
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -122,7 +192,9 @@ class _LogBuffer:
     """Collects stream events and flushes them to the record in batches."""
 
     def __init__(self, store: RecordStore, record_id: str, actor: str,
-                 on_progress: Callable[[int], None] | None) -> None:
+                 on_progress: Callable[[int], None] | None,
+                 on_temperatures: Callable[[str], None] | None = None,
+                 extruders: int = 1) -> None:
         self.store = store
         self.record_id = record_id
         self.actor = actor
@@ -132,12 +204,17 @@ class _LogBuffer:
         self.on_progress = on_progress
         self.t0 = time.monotonic()
         self.firmware: list[str] = []
+        self.temperatures = Temperatures(extruders)
+        self.on_temperatures = on_temperatures
 
     def __call__(self, event: StreamEvent) -> None:
         if event.kind == "ok" and event.line_no is not None:
             self.last_acked = max(self.last_acked, event.line_no)
             if self.on_progress is not None:
                 self.on_progress(self.last_acked)
+        if event.kind in ("ok", "temperature") and self.temperatures.update(event.text) \
+                and self.on_temperatures is not None:
+            self.on_temperatures(self.temperatures.summary())
         entry = {"t_s": round(event.monotonic_s - self.t0, 4), "kind": event.kind,
                  "n": event.line_no, "text": event.text,
                  "utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
@@ -181,8 +258,16 @@ def print_job(
     answer_timeout_s: float = 30.0,
     on_start: Callable[[str, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_temperatures: Callable[[str], None] | None = None,
 ) -> PrintOutcome:
     """Print a job folder to ``port`` and keep its record in ``store``.
+
+    The send-ahead window is the profile's ``rx_buffer_lines`` when the firmware reports
+    ``Cap:ADVANCED_OK:1`` (capped by the free queue slots its ``ok`` replies report) and 1
+    otherwise (see :func:`~doseprint.comms.streamer.stream_gcode`); the ``completed`` event
+    records the window used. ``on_progress`` gets the commands acknowledged so far,
+    ``on_temperatures`` a summary of the latest temperatures (:meth:`Temperatures.summary`)
+    whenever a reply carried one.
 
     Raises
     ------
@@ -221,7 +306,8 @@ def print_job(
         store.append(record_id, "failed", {"error": exc.message, "last_acked": 0,
                                            "stage": "open port"}, operator)
         raise
-    buffer = _LogBuffer(store, record_id, operator, on_progress)
+    buffer = _LogBuffer(store, record_id, operator, on_progress, on_temperatures,
+                        profile.extruders)
     try:
         store.append(record_id, "started", {"port": port, "baud": baud,
                                             "commands_total": len(commands)}, operator)
@@ -247,7 +333,9 @@ def print_job(
             "commands_total": result.commands_total, "commands_acked": result.commands_acked,
             "lines_sent": result.lines_sent, "resends": result.resends,
             "elapsed_s": round(result.elapsed_s, 3), "firmware": result.firmware,
-            "capabilities": result.capabilities, "last_acked": result.commands_acked})],
+            "capabilities": result.capabilities, "last_acked": result.commands_acked,
+            "window": result.window, "max_in_flight": result.max_in_flight,
+            "temperatures": buffer.temperatures.summary()})],
             operator)
         return PrintOutcome(record_id, result)
     finally:

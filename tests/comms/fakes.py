@@ -148,3 +148,34 @@ def _flip(raw: str) -> str:
     # Flip one bit of the command's last character: the checksum no longer matches.
     body, _, tail = raw.rpartition("*")
     return body[:-1] + chr(ord(body[-1]) ^ 1) + "*" + tail
+
+
+class QueueingLoopback:
+    """A link on which lines sent ahead really wait in the virtual printer's queue.
+
+    A write only hands the line to :meth:`VirtualMarlin.receive`; the printer runs what it
+    holds when the host next reads, as a server does after each chunk, so the lines a host
+    keeps in flight are exactly the lines the printer holds.
+    """
+
+    def __init__(self, printer: VirtualMarlin) -> None:
+        self.printer = printer
+        self._replies: deque[str] = deque(printer.connect())
+
+    @property
+    def name(self) -> str:
+        return "queueing loopback"
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def write(self, line: str) -> None:
+        self._replies.extend(self.printer.receive(line))
+
+    def readline(self, timeout_s: float) -> str | None:
+        if not self._replies:
+            self._replies.extend(self.printer.process())
+        return self._replies.popleft() if self._replies else None

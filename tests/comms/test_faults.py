@@ -144,6 +144,19 @@ def test_disconnect_after_loses_everything_later() -> None:
     assert not printer.disconnected
 
 
+def test_hang_after_answers_then_goes_silent_on_an_open_link() -> None:
+    printer = VirtualMarlin(hang_after=2)
+    printer.connect()
+    assert feed(printer, format_line(1, "G28")) == ["ok"]
+    assert feed(printer, format_line(2, "G28")) == ["ok"]
+    assert printer.hung and not printer.disconnected
+    assert feed(printer, format_line(3, "G28")) == []
+    assert feed(printer, "M105") == []
+    assert printer.accepted == ["G28", "G28"]
+    with pytest.raises(ValueError, match="hang_after"):
+        VirtualMarlin(hang_after=0)
+
+
 # The streamer against each fault, over the in-memory loopback
 
 
@@ -166,7 +179,7 @@ def test_recoverable_faults_deliver_every_command_once_in_order(
     events: list[StreamEvent] = []
     slept: list[float] = []
     with (
-        VirtualMarlin(sleep=slept.append, **faults) as printer,
+        VirtualMarlin(sleep=slept.append, advanced_ok=window > 1, **faults) as printer,
         LoopbackTransport(printer) as link,
     ):
         result = stream_gcode(
@@ -194,7 +207,7 @@ def test_fatal_faults_stop_the_print_with_an_honest_last_acked(fault: str, windo
     commands = job()
     after = 120
     events: list[StreamEvent] = []
-    printer = VirtualMarlin(**dict[str, Any]({fault: after}))
+    printer = VirtualMarlin(advanced_ok=window > 1, **dict[str, Any]({fault: after}))
     with DroppingLoopback(printer) as link, pytest.raises(PrintFailedError) as caught:
         stream_gcode(commands, link, window=window, on_event=events.append, answer_timeout_s=0.2)
     error = caught.value
@@ -247,7 +260,7 @@ def test_disconnect_over_a_pseudo_terminal_is_a_lost_port(
 ) -> None:
     commands = job()
     after = 150
-    printer = VirtualMarlin(disconnect_after=after)
+    printer = VirtualMarlin(disconnect_after=after, advanced_ok=window > 1)
     path = serve_pty(printer, stop=stop)
     with SerialTransport(path, 115200) as port, pytest.raises(PrintFailedError) as caught:
         stream_gcode(commands, port, window=window, answer_timeout_s=2.0)

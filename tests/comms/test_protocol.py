@@ -53,6 +53,19 @@ def test_ok_variants(line: str, line_no: int | None) -> None:
     assert reply.temperatures == {}
 
 
+def test_advanced_ok_free_slots() -> None:
+    reply = parse_reply("ok N12 P15 B3")
+    assert isinstance(reply, Ok)
+    assert (reply.line_no, reply.planner_free, reply.buffer_free) == (12, 15, 3)
+    bare = parse_reply("ok P14 B0")
+    assert isinstance(bare, Ok)
+    assert (bare.line_no, bare.planner_free, bare.buffer_free) == (None, 14, 0)
+    # The bed's B: in a temperature answer is no free-slot count.
+    hot = parse_reply("ok T:200.0 /200.0 B:60 /60 @:127 B@:0")
+    assert isinstance(hot, Ok)
+    assert (hot.planner_free, hot.buffer_free) == (None, None)
+
+
 def test_ok_with_temperatures() -> None:
     reply = parse_reply("ok T:200.0 /200.0 B:60 /60 @:127 B@:0")
     assert isinstance(reply, Ok)
@@ -278,7 +291,7 @@ def test_resend_in_ping_pong(request_line: str) -> None:
 
 
 def test_send_ahead_window_and_stale_resend_requests() -> None:
-    protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=3)
+    protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=3, send_ahead="always")
     handshake(protocol)
     assert numbers(drain(protocol)) == [0, 1, 2]
     feed(protocol, "ok")
@@ -298,6 +311,70 @@ def test_send_ahead_window_and_stale_resend_requests() -> None:
     feed(protocol, "ok", "ok", "ok")
     assert protocol.last_acked == 4
     assert protocol.resends == 3  # lines 1, 2 and 3 went out twice
+
+
+def _greet(protocol: MarlinProtocol, *answer: str) -> None:
+    assert drain(protocol) == ["M115"]
+    feed(protocol, "start", *answer)
+    assert protocol.state is ProtocolState.STREAMING
+
+
+def _in_flight_at_start(protocol: MarlinProtocol) -> int:
+    """Lines sent before any answer after the handshake (the M110 counted)."""
+    return len(drain(protocol))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        M115_ANSWER,  # Cap:ADVANCED_OK:0
+        [M115_ANSWER[0], "ok"],  # a name and no capabilities
+        ["ok"],  # nothing at all
+    ],
+    ids=["advanced-ok-0", "no-caps", "silent"],
+)
+def test_without_advanced_ok_lines_go_one_at_a_time(answer: list[str]) -> None:
+    protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=4)
+    _greet(protocol, *answer)
+    assert protocol.effective_window == 1
+    assert _in_flight_at_start(protocol) == 1
+    for _ in range(9):
+        feed(protocol, "ok")
+        drain(protocol)
+    assert protocol.done and protocol.max_in_flight == 1
+
+
+def test_advanced_ok_opens_the_window_to_the_profile() -> None:
+    protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=4)
+    _greet(protocol, M115_ANSWER[0], "Cap:ADVANCED_OK:1", "ok")
+    assert protocol.effective_window == 4
+    assert numbers(drain(protocol)) == [0, 1, 2, 3]
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [4]
+    assert protocol.max_in_flight == 4
+
+
+@pytest.mark.parametrize(("free", "window"), [(2, 2), (4, 4), (7, 4), (0, 1)])
+def test_free_slot_counts_cap_the_window(free: int, window: int) -> None:
+    # The profile says 4; the firmware's ok says how many slots its queue really has.
+    protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 20)], window=4)
+    _greet(protocol, M115_ANSWER[0], "Cap:ADVANCED_OK:1", f"ok P15 B{free}")
+    assert protocol.effective_window == window
+    assert len(drain(protocol)) == window
+    # A firmware with fewer slots than the profile is never sent more than it reported.
+    for n in range(20):
+        feed(protocol, f"ok N{n} P15 B{max(free - 1, 0)}")
+        drain(protocol)
+    assert protocol.done
+    assert protocol.max_in_flight == window
+
+
+def test_send_ahead_always_trusts_the_window() -> None:
+    protocol = MarlinProtocol(["G1 X1", "G1 X2", "G1 X3"], window=3, send_ahead="always")
+    _greet(protocol, "ok")
+    assert numbers(drain(protocol)) == [0, 1, 2]
+    with pytest.raises(ValueError, match="send_ahead"):
+        MarlinProtocol(["G28"], send_ahead="never")  # type: ignore[arg-type]
 
 
 def test_resend_limit() -> None:
@@ -462,7 +539,7 @@ def test_late_answer_to_a_repeated_m115_acknowledges_nothing() -> None:
 def test_any_corruption_pattern_delivers_every_line_once(window: int, corrupt: set[int]) -> None:
     # A minimal firmware model: takes line last+1 with a good checksum, refuses the rest.
     commands = [f"G1 X{i}" for i in range(1, 31)]
-    protocol = MarlinProtocol(commands, window=window)
+    protocol = MarlinProtocol(commands, window=window, send_ahead="always")
     handshake(protocol)
     taken: list[str] = []
     last = 0

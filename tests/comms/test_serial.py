@@ -68,13 +68,16 @@ def test_print_over_a_pseudo_terminal_to_a_virtual_printer_process(tmp_path: Pat
 
 @posix_only
 def test_send_ahead_over_a_pty_in_process(stop: threading.Event) -> None:
-    printer = VirtualMarlin(resend_every=5)
+    printer = VirtualMarlin(resend_every=5, advanced_ok=True, rx_buffer_lines=4)
     path = serve_pty(printer, stop=stop)
     commands = commands_from_gcode(GCODE)
     with SerialTransport(path) as port:
         result = stream_gcode(commands, port, window=4, answer_timeout_s=5.0)
     assert result.commands_acked == len(commands)
     assert printer.accepted == ["M115", "M110 N0", *commands]
+    # The window was used and the printer's queue never overfilled.
+    assert result.window == result.max_in_flight == 4
+    assert printer.overflows == 0 and printer.rx_peak <= 4
 
 
 @posix_only

@@ -24,7 +24,7 @@ from doseprint.errors import (
     ResendLimitError,
 )
 
-from .fakes import FakeClock, FaultyWire, ScriptedTransport, Timed
+from .fakes import FakeClock, FaultyWire, QueueingLoopback, ScriptedTransport, Timed
 
 JOB = """\
 ; doseprint job (test)
@@ -64,9 +64,13 @@ def test_every_command_arrives_exactly_once_in_order_despite_resends(
     commands = job_commands()
     log = tmp_path / "accepted.log"
     events: list[StreamEvent] = []
-    with VirtualMarlin(log_path=log, resend_every=7) as printer, LoopbackTransport(printer) as link:
+    with (
+        VirtualMarlin(log_path=log, resend_every=7, advanced_ok=window > 1) as printer,
+        LoopbackTransport(printer) as link,
+    ):
         result = stream_gcode(commands, link, window=window, on_event=events.append)
     assert accepted_log(log) == ["M115", "M110 N0", *commands]
+    assert result.window == result.max_in_flight == window
     assert result.commands_total == result.commands_acked == len(commands)
     assert result.resends >= len(commands) // 7
     assert result.firmware["FIRMWARE_NAME"] == "Marlin 2.1.2 (doseprint virtual)"
@@ -85,7 +89,7 @@ def test_every_command_arrives_exactly_once_in_order_despite_resends(
 @pytest.mark.parametrize("window", [1, 3])
 def test_lost_lines_and_lost_oks_are_recovered_by_the_ping(window: int) -> None:
     commands = job_commands(40)
-    printer = VirtualMarlin()
+    printer = VirtualMarlin(advanced_ok=window > 1)
     wire = FaultyWire(printer, drop=[12], lose_reply=[25, 33], corrupt=[5])
     with LoopbackTransport(wire) as link:
         result = stream_gcode(commands, link, window=window, answer_timeout_s=0.05)
@@ -246,3 +250,38 @@ def test_safe_stop_commands_and_a_dead_port() -> None:
     assert safe_stop_commands(2, emergency_parser=True)[0] == "M108"
     link = LoopbackTransport(VirtualMarlin())  # never opened: every write fails
     assert safe_stop(link, settle_s=0.0) == []
+
+
+# The send-ahead window against the printer's bounded queue
+
+
+@pytest.mark.parametrize(("profile_window", "slots"), [(4, 4), (8, 3)])
+def test_with_advanced_ok_the_window_is_used_and_never_overfills(
+    profile_window: int, slots: int
+) -> None:
+    commands = job_commands(120)
+    printer = VirtualMarlin(advanced_ok=True, rx_buffer_lines=slots, rx_buffer_bytes=0)
+    result = stream_gcode(commands, QueueingLoopback(printer), window=profile_window)
+    assert printer.accepted == ["M115", "M110 N0", *commands]
+    # A profile that promises more than the firmware's queue holds is held to the free
+    # slots the firmware reports; the queue is filled, never overfilled.
+    assert result.window == result.max_in_flight == printer.rx_peak == slots
+    assert result.buffer_free_max == slots
+    assert printer.overflows == 0
+
+
+def test_without_advanced_ok_lines_go_one_at_a_time() -> None:
+    commands = job_commands(40)
+    printer = VirtualMarlin(rx_buffer_lines=4)
+    result = stream_gcode(commands, QueueingLoopback(printer), window=4)
+    assert printer.accepted == ["M115", "M110 N0", *commands]
+    assert result.window == result.max_in_flight == printer.rx_peak == 1
+
+
+def test_a_host_sending_past_the_buffer_gets_the_overflow_error() -> None:
+    commands = job_commands(40)
+    printer = VirtualMarlin(rx_buffer_lines=2, rx_buffer_bytes=16)
+    with pytest.raises(PrinterHaltedError, match="overflow") as caught:
+        stream_gcode(commands, QueueingLoopback(printer), window=8, send_ahead="always")
+    assert printer.overflows >= 1
+    assert caught.value.last_acked < len(commands)

@@ -154,3 +154,42 @@ def test_gcommand_parse() -> None:
     command = GCommand.parse("m104 s210.5 T1")
     assert command.code == "M104"
     assert command.params == {"S": 210.5, "T": 1.0}
+
+
+# ADVANCED_OK and the bounded receive buffer
+
+
+def test_advanced_ok_reports_the_line_and_free_slots() -> None:
+    printer = VirtualMarlin(advanced_ok=True, rx_buffer_lines=4)
+    printer.connect()
+    replies = feed(printer, "M115")
+    assert "Cap:ADVANCED_OK:1" in replies and replies[-1] == "ok P15 B4"
+    assert feed(printer, format_line(0, "M110 N0")) == ["ok N0 P15 B4"]
+    # Three lines arrive before any runs: each answer counts the slots then free.
+    for n in (1, 2, 3):
+        assert printer.receive(format_line(n, f"G1 X{n}")) == []
+    assert list(printer.process()) == ["ok N1 P15 B2", "ok N2 P15 B3", "ok N3 P15 B4"]
+    assert printer.rx_peak == 3
+    # A refused line's ok carries the counts too; M105's answer stays a temperature report.
+    assert feed(printer, format_line(5, "G1 X5"))[-1] == "ok P15 B4"
+    assert feed(printer, "M105")[0].startswith("ok T:")
+    reply = parse_reply(feed(printer, format_line(4, "G1 X4"))[0])
+    assert isinstance(reply, Ok) and (reply.line_no, reply.buffer_free) == (4, 4)
+
+
+def test_a_full_queue_and_serial_buffer_lose_the_line_with_an_error() -> None:
+    printer = VirtualMarlin(rx_buffer_lines=2, rx_buffer_bytes=20)
+    printer.connect()
+    feed(printer, format_line(0, "M110 N0"))
+    lines = [format_line(n, f"G1 X{n}") for n in range(1, 6)]  # 12 or 13 bytes with \n
+    # Two take the queue's slots, one waits in the serial buffer, the next finds it full.
+    assert [printer.receive(line) for line in lines[:3]] == [[], [], []]
+    (error,) = printer.receive(lines[3])
+    assert isinstance(parse_reply(error), FirmwareError)
+    assert "overflow" in error and printer.overflows == 1
+    assert list(printer.process()) == ["ok"] * 3
+    assert printer.accepted[-3:] == ["G1 X1", "G1 X2", "G1 X3"]
+    # The lost line never ran: the next one is refused until it comes again.
+    assert feed(printer, lines[4])[1] == "Resend: 4"
+    with pytest.raises(ValueError, match="rx_buffer_lines"):
+        VirtualMarlin(rx_buffer_lines=0)

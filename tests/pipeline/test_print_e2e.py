@@ -8,15 +8,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import EXAMPLES
 from doseprint.comms.protocol import commands_from_gcode
+from doseprint.comms.virtual import VirtualMarlin, serve_pty
 from doseprint.job.compile import compile_prescription, write_job
+from doseprint.printing import Temperatures
 from pipeline.rx import write_rx
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals need POSIX")
@@ -74,7 +78,8 @@ class VirtualPrinter:
 @pytest.fixture
 def pty_printer(tmp_path: Path) -> Iterator[tuple[VirtualPrinter, Path]]:
     log = tmp_path / "accepted.log"
-    printer = VirtualPrinter("--pty", "--log", str(log), "--resend-every", "37")
+    printer = VirtualPrinter("--pty", "--log", str(log), "--resend-every", "37",
+                             "--advanced-ok")
     yield printer, log
     printer.stop()
 
@@ -111,6 +116,8 @@ def test_print_over_a_pty_delivers_every_line_once_in_order(
     completed = events[-1]["data"]
     assert completed["commands_acked"] == len(commands)
     assert completed["resends"] >= len(commands) // 37
+    # The printer reported ADVANCED_OK: the profile's four lines went ahead.
+    assert completed["window"] == completed["max_in_flight"] == 4
     logged = [entry for e in events if e["kind"] == "lines" for entry in e["data"]["entries"]]
     sent = [entry["n"] for entry in logged if entry["kind"] == "sent"]
     assert set(range(1, len(commands) + 1)) <= set(sent)
@@ -376,3 +383,145 @@ def test_a_firmware_halt_or_reset_ends_with_exit_1_and_a_failed_record(
     assert last["kind"] == "failed" and words in last["data"]["error"].lower()
     assert 290 <= last["data"]["last_acked"] <= 300
     assert last["data"]["safe_stop_sent"][:1] == ["M104 S0"]
+
+
+# Each fault over a real pseudo-terminal, through the command line. The virtual printer
+# runs in this process (its accepted list is the proof of delivery); the print is a
+# `doseprint print` process, so exit codes and the record are the real ones.
+
+
+@pytest.fixture
+def stop() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def _print_to(printer: VirtualMarlin, stop: threading.Event, job: Path, db: Path,
+              timeout_s: float) -> subprocess.CompletedProcess[str]:
+    path = serve_pty(printer, stop=stop)
+    return doseprint("print", str(job), "--port", path, "--db", str(db),
+                     "--timeout", str(timeout_s))
+
+
+def _program(printer: VirtualMarlin) -> list[str]:
+    """What the printer ran, less the handshake, the numbering reset and the pings."""
+    return [c for c in printer.accepted if c not in ("M115", "M110 N0", "M105")]
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("faults", "timeout_s"),
+    [
+        ({"resend_every": 50}, 5.0),
+        ({"resend_every": 50, "advanced_ok": True}, 5.0),
+        # Fractions of the job's length: each fault fires once, two thirds of the way in.
+        ({"drop_ok_every": 0.67}, 1.0),
+        ({"corrupt_ok_every": 0.67}, 1.0),
+        ({"busy_every": 0.67, "busy_s": 2.5}, 2.5),
+    ],
+    ids=["resend-every", "resend-every-window-4", "drop-ok", "corrupt-ok", "busy"],
+)
+def test_recoverable_faults_over_a_pty_deliver_every_line_once_in_order(
+    small_job: Path, tmp_path: Path, stop: threading.Event, faults: dict[str, Any],
+    timeout_s: float,
+) -> None:
+    commands = commands_from_gcode((small_job / "job.gcode").read_text())
+    faults = {k: int(v * len(commands)) if k.endswith("_every") and v < 1 else v
+              for k, v in faults.items()}
+    printer = VirtualMarlin(sleep=time.sleep, **faults)
+    db = tmp_path / "records.sqlite"
+    out = _print_to(printer, stop, small_job, db, timeout_s)
+    assert out.returncode == 0, out.stderr
+    assert _program(printer) == commands
+    assert printer.overflows == 0 and printer.rx_peak <= printer.rx_buffer_lines
+    (summary,) = records(db)
+    assert summary["status"] == "completed"
+    events = show(db, summary["id"])["events"]
+    assert isinstance(events, list)
+    completed = events[-1]["data"]
+    assert completed["commands_acked"] == len(commands)
+    assert completed["window"] == (4 if faults.get("advanced_ok") else 1)
+    assert completed["max_in_flight"] == completed["window"]
+    logged = [entry for e in events if e["kind"] == "lines" for entry in e["data"]["entries"]]
+    kinds = {entry["kind"] for entry in logged}
+    if "resend_every" in faults:
+        assert completed["resends"] >= len(commands) // 50
+    if "drop_ok_every" in faults or "corrupt_ok_every" in faults:
+        assert "timeout" in kinds  # found by the ping, recovered without running twice
+    if "busy_every" in faults:
+        assert "busy" in kinds
+
+
+@posix_only
+def test_slow_heating_over_a_pty_shows_temperatures(
+    small_job: Path, tmp_path: Path, stop: threading.Event
+) -> None:
+    # The start G-code heats the bed and the nozzle (170 °C for this job): about 3 s here,
+    # longer than the no-answer timeout, kept alive by the reports M109 prints each second.
+    printer = VirtualMarlin(heat_rate_c_s=60.0, cool_rate_c_s=60.0, sleep=time.sleep)
+    db = tmp_path / "records.sqlite"
+    out = _print_to(printer, stop, small_job, db, 1.8)
+    assert out.returncode == 0, out.stderr
+    commands = commands_from_gcode((small_job / "job.gcode").read_text())
+    assert _program(printer) == commands
+    (summary,) = records(db)
+    events = show(db, summary["id"])["events"]
+    assert isinstance(events, list)
+    logged = [entry for e in events if e["kind"] == "lines" for entry in e["data"]["entries"]]
+    assert sum(entry["kind"] == "temperature" for entry in logged) >= 2
+    assert events[-1]["kind"] == "completed"
+    assert events[-1]["data"]["temperatures"].startswith("T0 ")
+    nozzle = next(c for c in commands if c.startswith("M109")).split("S")[-1]
+    # Not a terminal: plain progress lines, with the temperatures.
+    progress = [line for line in out.stderr.splitlines() if "printed" in line]
+    assert progress and f"/{float(nozzle):.0f} °C" in progress[-1] and "B " in progress[-1]
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("fault", "error_type", "words"),
+    [("disconnect_after", "PrintFailedError", "lost the connection"),
+     ("hang_after", "PrinterTimeoutError", "stopped answering")],
+)
+def test_a_lost_or_silent_printer_over_a_pty_ends_with_exit_1_and_a_failed_record(
+    small_job: Path, tmp_path: Path, stop: threading.Event, fault: str, error_type: str,
+    words: str,
+) -> None:
+    commands = commands_from_gcode((small_job / "job.gcode").read_text())
+    after = len(commands) // 2
+    printer = VirtualMarlin(**dict[str, Any]({fault: after}))
+    db = tmp_path / "records.sqlite"
+    out = _print_to(printer, stop, small_job, db, 0.5)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and words in out.stderr
+    assert _program(printer) == commands[:after]
+    (summary,) = records(db)
+    assert summary["status"] == "failed"
+    events = show(db, summary["id"])["events"]
+    assert isinstance(events, list)
+    failed = events[-1]
+    assert failed["kind"] == "failed"
+    assert failed["data"]["error_type"] == error_type
+    # The printer's last ok may be lost with the link; never a line it did not run.
+    assert after - 1 <= failed["data"]["last_acked"] <= after
+    if fault == "hang_after":
+        # The link is still there: the safe stop goes out, although nobody answers it.
+        assert failed["data"]["safe_stop_sent"] == ["M104 S0", "M140 S0", "M84"]
+
+
+def test_temperatures_from_every_kind_of_report() -> None:
+    temps = Temperatures(extruders=2)
+    assert temps.summary() == "" and not temps.update("ok")
+    assert temps.update("ok T:25.0 /0.0 B:24.5 /0.0 T0:25.0 /0.0 T1:26.0 /0.0 @:0 B@:0")
+    assert temps.summary() == "T0 25.0/0 °C, T1 26.0/0 °C, B 24.5/0 °C"
+    # M109's wait reports name the tool with E: and leave the set point out.
+    assert temps.update("T:150.2 E:1 W:?")
+    assert temps.summary() == "T0 25.0/0 °C, T1 150.2/0 °C, B 24.5/0 °C"
+    temps.update("T0:200 /210 T1:150 /200 B:60 /60")
+    temps.update("T:205.5 E:0 W:?")
+    assert temps.summary() == "T0 205.5/210 °C, T1 150.0/200 °C, B 60.0/60 °C"
+    assert not temps.update("echo:busy: processing")
+    one = Temperatures()
+    assert one.update("ok T:170.0 /170.0 B:40.0 /40.0 @:0 B@:0")
+    assert one.summary() == "T0 170.0/170 °C, B 40.0/40 °C"

@@ -17,6 +17,11 @@ The conversation it implements, as Marlin hosts hold it:
 
 Line numbers make delivery exactly-once: the firmware refuses a line whose number it has
 already taken, so sending a line twice can never run it twice.
+
+Lines are sent one at a time unless the ``M115`` answer includes ``Cap:ADVANCED_OK:1``: such
+a firmware answers ``ok N<k> P<planner free> B<queue free>``, and the host keeps up to the
+printer profile's ``rx_buffer_lines`` lines in flight, never more than the most free queue
+slots it has reported (see :class:`MarlinProtocol`).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ __all__ = [
     "HANDSHAKE_COMMAND",
     "LINE_ERROR_RE",
     "MAX_LINE_BYTES",
+    "OK_BUFFER_FREE_RE",
     "OK_LINE_NO_RE",
+    "OK_PLANNER_FREE_RE",
     "OK_RE",
     "PING_COMMAND",
     "RESEND_RE",
@@ -68,6 +75,7 @@ __all__ = [
     "ProtocolState",
     "Reply",
     "Resend",
+    "SendAhead",
     "Start",
     "TemperatureReport",
     "Unrecognised",
@@ -107,6 +115,15 @@ temperature report (the answer to ``M105``).
 
 OK_LINE_NO_RE = re.compile(r"(?:^|\s)N(?P<line_no>\d+)\b")
 """The line number an ``ADVANCED_OK`` reply names. Groups: ``line_no``."""
+
+OK_PLANNER_FREE_RE = re.compile(r"(?:^|\s)P(?P<free>\d+)\b")
+"""Free planner (move) slots in an ``ADVANCED_OK`` reply (``ok N12 P15 B3``). Groups: ``free``."""
+
+OK_BUFFER_FREE_RE = re.compile(r"(?:^|\s)B(?P<free>\d+)\b")
+"""Free command-queue slots in an ``ADVANCED_OK`` reply (``ok N12 P15 B3``).
+
+Groups: ``free``. The bed's ``B:40.2`` in a temperature report has a colon and never matches.
+"""
 
 RESEND_RE = re.compile(r"^(?:resend|rs)\s*:?\s*(?:N\s*:?\s*)?(?P<line_no>\d+)", re.IGNORECASE)
 """A resend request in any dialect: ``Resend: 12``, ``Resend:12``, ``rs N12``, ``Resend:N:12``.
@@ -207,11 +224,17 @@ class HeaterReading:
 
 @dataclass(frozen=True)
 class Ok:
-    """``ok``: the firmware processed a line (or answered a rejected one)."""
+    """``ok``: the firmware processed a line (or answered a rejected one).
+
+    ``line_no``, ``planner_free`` and ``buffer_free`` are the ``N``, ``P`` and ``B`` of an
+    ``ADVANCED_OK`` reply (``ok N12 P15 B3``), None when the firmware leaves them out.
+    """
 
     text: str
     line_no: int | None = None
     temperatures: dict[str, HeaterReading] = field(default_factory=dict)
+    planner_free: int | None = None
+    buffer_free: int | None = None
 
 
 @dataclass(frozen=True)
@@ -388,11 +411,17 @@ def parse_reply(line: str) -> Reply:
     # Order matters: "echo:busy:" is a keep-alive before it is an echo, and "ok T:…" is an ok.
     if match := OK_RE.match(text):
         rest = match["rest"]
+        if not rest:
+            return Ok(text=text)
         n = OK_LINE_NO_RE.search(rest)
+        planner = OK_PLANNER_FREE_RE.search(rest)
+        buffer = OK_BUFFER_FREE_RE.search(rest)
         return Ok(
             text=text,
             line_no=int(n["line_no"]) if n is not None else None,
             temperatures=parse_temperatures(rest),
+            planner_free=int(planner["free"]) if planner is not None else None,
+            buffer_free=int(buffer["free"]) if buffer is not None else None,
         )
     if match := RESEND_RE.match(text):
         return Resend(text=text, line_no=int(match["line_no"]))
@@ -581,6 +610,10 @@ class Event:
     text: str
 
 
+SendAhead = Literal["advanced_ok", "always"]
+"""When a print may keep more than one line awaiting its ``ok`` (see :class:`MarlinProtocol`)."""
+
+
 class ProtocolState(enum.Enum):
     """Where a :class:`MarlinProtocol` is in a print."""
 
@@ -606,8 +639,17 @@ class MarlinProtocol:
         The print's commands, without comments, blank lines, numbers or checksums (see
         :func:`commands_from_gcode`).
     window : int
-        Numbered lines that may await their ``ok`` at once (send-ahead); 1 is ping-pong.
-        Keep it at most the firmware's command queue length (``BUFSIZE``, 4 by default).
+        Most numbered lines that may await their ``ok`` at once (send-ahead); 1 is
+        ping-pong. The printer profile's ``rx_buffer_lines``: at most the firmware's command
+        queue length (Marlin's ``BUFSIZE``, 4 by default).
+    send_ahead : {"advanced_ok", "always"}
+        ``advanced_ok`` (the default) uses ``window`` only once the ``M115`` answer says
+        ``Cap:ADVANCED_OK:1``; a firmware that does not (or answers ``M115`` with no
+        capabilities at all) gets one line at a time, since nothing says how many lines it
+        can queue. ``always`` trusts ``window`` whatever the firmware says. Either way, when
+        ``ok`` replies carry ``B<n>`` (free command-queue slots), the window never exceeds
+        the most free slots the firmware has reported, so the host can never send more
+        lines than the firmware has room for.
     max_resends_per_line : int
         Resend requests honoured for one line before the print stops with
         :class:`~doseprint.errors.ResendLimitError`.
@@ -628,18 +670,22 @@ class MarlinProtocol:
         commands: Sequence[str],
         *,
         window: int = 1,
+        send_ahead: SendAhead = "advanced_ok",
         max_resends_per_line: int = 10,
         handshake_attempts: int = 5,
         max_line_bytes: int | None = MAX_LINE_BYTES,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, not {window}")
+        if send_ahead not in ("advanced_ok", "always"):
+            raise ValueError(f"send_ahead must be 'advanced_ok' or 'always', not {send_ahead!r}")
         if max_resends_per_line < 0 or handshake_attempts < 1:
             raise ValueError("max_resends_per_line must be >= 0 and handshake_attempts >= 1")
         self._commands = [RESET_COMMAND, *commands]
         self._wire = [format_line(n, c) for n, c in enumerate(self._commands)]
         _check_lines(self._commands, self._wire, max_line_bytes)
         self.window = window
+        self.send_ahead: SendAhead = send_ahead
         self.max_resends_per_line = max_resends_per_line
         self.handshake_attempts = handshake_attempts
         self.state = ProtocolState.HANDSHAKE
@@ -647,6 +693,10 @@ class MarlinProtocol:
         self.capabilities: dict[str, bool] = {}
         self.lines_sent = 0
         self.resends = 0
+        self.max_in_flight = 0
+        """Most numbered lines that awaited their ``ok`` at once, so far."""
+        self.buffer_free_max: int | None = None
+        """Most free command-queue slots any ``ok`` reported (its ``B``); None if none did."""
         # Line numbers: `_next` is sent next, `_acked` has its ok, `_sent_max` went out last.
         self._next = 0
         self._acked = -1
@@ -694,6 +744,15 @@ class MarlinProtocol:
         return max(self._acked, 0)
 
     @property
+    def effective_window(self) -> int:
+        """Numbered lines that may await their ``ok`` at once now (see ``send_ahead``)."""
+        if self.send_ahead == "advanced_ok" and not self.capabilities.get("ADVANCED_OK"):
+            return 1
+        if self.buffer_free_max is not None:
+            return max(1, min(self.window, self.buffer_free_max))
+        return self.window
+
+    @property
     def ping_pending(self) -> bool:
         """True while an ``M105`` ping awaits its answer."""
         return self._ping_mark is not None
@@ -723,8 +782,9 @@ class MarlinProtocol:
         if self._throttle_until is not None and self._acked >= self._throttle_until:
             self._throttle_until = None
         slow = self._throttle_until is not None or self._recover_below is not None
-        limit = 1 if slow else self.window
-        if self._next - 1 - self._acked >= limit:
+        limit = 1 if slow else self.effective_window
+        in_flight = self._next - 1 - self._acked
+        if in_flight >= limit:
             return None
         line_no = self._next
         if line_no <= self._sent_max:
@@ -732,6 +792,7 @@ class MarlinProtocol:
         self._sent_max = max(self._sent_max, line_no)
         self._next += 1
         self.lines_sent += 1
+        self.max_in_flight = max(self.max_in_flight, in_flight + 1)
         return self._wire[line_no]
 
     def on_timeout(self, waited_s: float) -> str:
@@ -860,6 +921,12 @@ class MarlinProtocol:
 
     def _on_ok(self, reply: Ok) -> list[Event]:
         event = Event("ok", None, reply.text)
+        if reply.buffer_free is not None and (
+            self.buffer_free_max is None or reply.buffer_free > self.buffer_free_max
+        ):
+            # Every ok counts, even one that acknowledges nothing: each says how much room
+            # the firmware's queue has, and the most it ever had bounds the window.
+            self.buffer_free_max = reply.buffer_free
         if self.state is ProtocolState.HANDSHAKE:
             # Once the firmware has shown it answers M115 with its name, only an ok after
             # the name ends the handshake; a stray ok from before a reset does not.

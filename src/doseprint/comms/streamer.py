@@ -19,6 +19,7 @@ from doseprint.comms.protocol import (
     EventKind,
     MarlinProtocol,
     ProtocolState,
+    SendAhead,
     commands_from_gcode,
     parse_host_line,
     parse_reply,
@@ -87,6 +88,14 @@ class StreamResult:
         The ``Cap:`` lines of ``M115`` (``ADVANCED_OK``, ``EMERGENCY_PARSER`` …).
     elapsed_s : float
         From connecting to the last acknowledgement, s.
+    window : int
+        The send-ahead window the print used: ``window`` when the firmware reported
+        ``Cap:ADVANCED_OK:1`` (capped by the free queue slots its ``ok`` replies reported),
+        else 1.
+    max_in_flight : int
+        Most lines that awaited their ``ok`` at once (never above ``window``).
+    buffer_free_max : int or None
+        Most free command-queue slots an ``ok`` reported (``B<n>``); None if none did.
     """
 
     commands_total: int
@@ -96,6 +105,9 @@ class StreamResult:
     firmware: dict[str, str] = field(default_factory=dict)
     capabilities: dict[str, bool] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    window: int = 1
+    max_in_flight: int = 0
+    buffer_free_max: int | None = None
 
 
 def stream_gcode(
@@ -103,6 +115,7 @@ def stream_gcode(
     transport: Transport,
     *,
     window: int = 1,
+    send_ahead: SendAhead = "advanced_ok",
     on_event: Callable[[StreamEvent], None] | None = None,
     answer_timeout_s: float = 30.0,
     connect_timeout_s: float = 2.0,
@@ -116,10 +129,12 @@ def stream_gcode(
     silence, since a board that resets on connecting loses what arrives while it boots;
     a ``start`` line then is expected), then numbering restarts with ``M110 N0`` and the
     commands follow as ``N<k> <command>*<xor>``, up to ``window`` awaiting their ``ok`` at
-    a time. Resend requests are honoured from the line asked for. ``busy:``, temperature
-    reports and any other reply restart the no-answer clock, so a long ``M109`` is fine
-    while the firmware keeps talking. After ``answer_timeout_s`` of silence one ``M105``
-    ping is sent; a second silence ends the print.
+    a time once the firmware has said it can queue them (``Cap:ADVANCED_OK:1``; see
+    ``send_ahead``), one at a time otherwise. Resend requests are honoured from the line
+    asked for. ``busy:``, temperature reports and any other reply restart the no-answer
+    clock, so a long ``M109`` is fine while the firmware keeps talking. After
+    ``answer_timeout_s`` of silence one ``M105`` ping is sent; a second silence ends the
+    print.
 
     Parameters
     ----------
@@ -128,8 +143,13 @@ def stream_gcode(
     transport : Transport
         An open link to the printer; it is left open.
     window : int
-        Lines awaiting ``ok`` at once: 1 is ping-pong; at most the profile's
+        Most lines awaiting ``ok`` at once: 1 is ping-pong; the profile's
         ``rx_buffer_lines``.
+    send_ahead : {"advanced_ok", "always"}
+        ``advanced_ok``: use ``window`` only with a firmware that reports
+        ``Cap:ADVANCED_OK:1``, else send one line at a time; ``always``: trust ``window``.
+        Free-slot counts in ``ok`` replies (``B<n>``) cap the window in both cases (see
+        :class:`~doseprint.comms.protocol.MarlinProtocol`).
     on_event : callable, optional
         Called with each :class:`StreamEvent` as it happens, in the streaming thread. An
         exception it raises stops the print and propagates.
@@ -168,6 +188,7 @@ def stream_gcode(
     protocol = MarlinProtocol(
         commands,
         window=window,
+        send_ahead=send_ahead,
         max_resends_per_line=max_resends_per_line,
         handshake_attempts=handshake_attempts,
     )
@@ -179,7 +200,8 @@ def stream_gcode(
 
     def send(line: str) -> None:
         transport.write(line)
-        emit("sent", parse_host_line(line).line_no, line)
+        if on_event is not None:
+            emit("sent", parse_host_line(line).line_no, line)
 
     def relay(events: list[Event]) -> None:
         for event in events:
@@ -227,6 +249,9 @@ def stream_gcode(
         firmware=dict(protocol.firmware),
         capabilities=dict(protocol.capabilities),
         elapsed_s=clock() - started,
+        window=protocol.effective_window,
+        max_in_flight=protocol.max_in_flight,
+        buffer_free_max=protocol.buffer_free_max,
     )
 
 

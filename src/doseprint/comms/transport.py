@@ -209,17 +209,23 @@ class SerialTransport:
             The port went away (cable pulled, printer switched off, socket closed).
         """
         port = self._require_open()
+        line = self._take_line()
+        if line is not None or timeout_s <= 0:
+            return line
         deadline = time.monotonic() + timeout_s
         while True:
+            # Plain try/except rather than map_exceptions: this runs for every reply.
+            try:
+                # Blocks for up to read_slice_s for the first byte, then takes what is waiting.
+                chunk = port.read(max(1, port.in_waiting))
+            except (serial.SerialException, OSError) as exc:
+                raise self._lost(exc) from exc
+            self._buffer += chunk
             line = self._take_line()
             if line is not None:
                 return line
             if time.monotonic() >= deadline:
                 return None
-            with map_exceptions({serial.SerialException: self._lost, OSError: self._lost}):
-                # Blocks for up to read_slice_s for the first byte, then takes what is waiting.
-                chunk = port.read(max(1, port.in_waiting))
-            self._buffer += chunk
 
     def write(self, line: str) -> None:
         """Send one line followed by ``\\n``.
@@ -230,8 +236,10 @@ class SerialTransport:
             The port went away or the write timed out.
         """
         port = self._require_open()
-        with map_exceptions({serial.SerialException: self._lost, OSError: self._lost}):
+        try:
             port.write(f"{line}\n".encode())
+        except (serial.SerialException, OSError) as exc:
+            raise self._lost(exc) from exc
 
     def close(self) -> None:
         """Close the port (best effort: errors on closing are logged, not raised)."""

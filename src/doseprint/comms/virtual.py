@@ -4,12 +4,16 @@
 checksums (asking for a resend when they are wrong), keeps heater set points and heats over
 simulated time, and answers ``M105``, ``M115`` and the rest. Every command it accepts is
 written to an optional log file, one per line, so a test can prove that a print arrived
-exactly once and in order.
+exactly once and in order. Lines that arrive before the earlier ones have run wait in a
+bounded queue (``BUFSIZE`` lines, then a serial buffer of bytes); a line that finds both
+full is lost with an error, so a host that sends too far ahead is caught. With
+``advanced_ok`` it reports ``Cap:ADVANCED_OK:1`` and free slots in each ``ok``.
 
 Keyword options inject the faults a host must survive or stop safely on (all off by
 default): a resend request, a lost or garbled ``ok``, a ``busy`` spell, a firmware halt, a
-dropped connection, a board reset and slow heating. :func:`serve_pty` and :func:`serve_tcp`
-carry them over a real link; a dropped connection closes it.
+dropped connection, a board reset, a firmware that stops answering and slow heating.
+:func:`serve_pty` and :func:`serve_tcp` carry them over a real link; a dropped connection
+closes it.
 
 ``doseprint virtual-printer --pty`` runs :func:`run_virtual_printer`, which prints the
 device path to connect to on the first line of stdout and serves until SIGTERM or SIGINT.
@@ -26,6 +30,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +65,10 @@ ERR_LINE_NO = "Line Number is not Last Line Number+1"
 ERR_CHECKSUM = "checksum mismatch"
 ERR_NO_CHECKSUM = "No Checksum with line number"
 ERR_NO_LINE_NO = "No Line Number with checksum"
+ERR_OVERFLOW = "serial receive buffer overflow, line lost"
+
+PLANNER_FREE = 15
+"""The ``P`` of an ``ADVANCED_OK`` reply: Marlin's 16-move planner, empty (no simulated motion)."""
 
 TEMP_WINDOW_C = 1.0
 """M109/M190 are done within this of the target (Marlin's ``TEMP_WINDOW``)."""
@@ -158,6 +167,10 @@ class VirtualMarlin:
         brown-out): print the ``start`` greeting, forget the line number and heater set
         points. Later numbered lines are refused until the host restarts numbering with
         ``M110``; a host must treat the reset as a failed print. Fatal.
+    hang_after : int, optional
+        Fault: after answering the Nth counted line, stop answering anything while keeping
+        the link open, as a firmware stuck in a loop does. A host must give up after its
+        no-answer timeout. Fatal.
     extruders : int
         Tools ``T0``… the printer has.
     heat_rate_c_s, cool_rate_c_s : float
@@ -167,6 +180,18 @@ class VirtualMarlin:
         Simulated seconds between temperature reports while M109/M190 wait.
     ambient_c : float
         Room temperature, °C.
+    advanced_ok : bool
+        Report ``Cap:ADVANCED_OK:1`` and answer every line with ``ok N<n> P<free> B<free>``
+        (``N`` for numbered lines only): the free planner slots and the free command-queue
+        slots, as Marlin built with ``ADVANCED_OK`` does. Off: a plain ``ok``.
+    rx_buffer_lines : int
+        Command-queue slots (Marlin's ``BUFSIZE``). A line holds its slot from its arrival
+        until its answer has been sent.
+    rx_buffer_bytes : int
+        Serial receive buffer (Marlin's ``RX_BUFFER_SIZE``), where lines wait while every
+        queue slot is taken. A line that finds it full is lost and answered with
+        ``Error:serial receive buffer overflow, line lost`` (:attr:`overflows` counts them):
+        a host that sends further ahead than the queue and this buffer hold gets an error.
     sleep : callable, optional
         Called with each stretch of simulated time, s. None (the default) lets simulated
         time pass instantly; servers pass ``time.sleep`` so a slow heat-up takes real time.
@@ -177,8 +202,8 @@ class VirtualMarlin:
     :meth:`connect`, the ``M110`` that restarts numbering excepted; refused lines, repeats
     and unnumbered lines (a host's ``M115`` handshake, an ``M105`` ping) do not count. For
     a host that numbers a print's commands from 1 after ``M110 N0`` (as doseprint does),
-    the Nth counted line is command N. ``halt_after``, ``disconnect_after`` and
-    ``reset_after`` fire once per session. All counts must be at least 1.
+    the Nth counted line is command N. ``halt_after``, ``disconnect_after``,
+    ``reset_after`` and ``hang_after`` fire once per session. All counts must be at least 1.
 
     :meth:`feed` is a generator: its replies, and the state changes behind them, happen as
     it is iterated. Consume it fully for every line.
@@ -196,11 +221,15 @@ class VirtualMarlin:
         halt_after: int | None = None,
         disconnect_after: int | None = None,
         reset_after: int | None = None,
+        hang_after: int | None = None,
         extruders: int = 2,
         heat_rate_c_s: float = 1000.0,
         cool_rate_c_s: float = 1000.0,
         report_interval_s: float = 1.0,
         ambient_c: float = 25.0,
+        advanced_ok: bool = False,
+        rx_buffer_lines: int = 4,
+        rx_buffer_bytes: int = 128,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         counts = {
@@ -211,6 +240,7 @@ class VirtualMarlin:
             "halt_after": halt_after,
             "disconnect_after": disconnect_after,
             "reset_after": reset_after,
+            "hang_after": hang_after,
         }
         for option, value in counts.items():
             if value is not None and value < 1:
@@ -219,6 +249,11 @@ class VirtualMarlin:
             raise ValueError(f"busy_s must not be negative, not {busy_s}")
         if extruders < 1:
             raise ValueError(f"extruders must be at least 1, not {extruders}")
+        if rx_buffer_lines < 1 or rx_buffer_bytes < 0:
+            raise ValueError(
+                "rx_buffer_lines must be at least 1 and rx_buffer_bytes not negative, not "
+                f"{rx_buffer_lines} and {rx_buffer_bytes}"
+            )
         self.resend_every = resend_every
         self.drop_ok_every = drop_ok_every
         self.corrupt_ok_every = corrupt_ok_every
@@ -227,11 +262,15 @@ class VirtualMarlin:
         self.halt_after = halt_after
         self.disconnect_after = disconnect_after
         self.reset_after = reset_after
+        self.hang_after = hang_after
         self.extruders = extruders
         self.heat_rate_c_s = heat_rate_c_s
         self.cool_rate_c_s = cool_rate_c_s
         self.report_interval_s = report_interval_s
         self.ambient_c = ambient_c
+        self.advanced_ok = advanced_ok
+        self.rx_buffer_lines = rx_buffer_lines
+        self.rx_buffer_bytes = rx_buffer_bytes
         self._sleep = sleep
         self._log: IO[str] | None = None
         if log_path is not None:
@@ -241,6 +280,11 @@ class VirtualMarlin:
         """Numbered lines accepted this session, the ``M110`` excepted (the fault counter)."""
         self.disconnected = False
         """True once ``disconnect_after`` has dropped the link, until :meth:`connect`."""
+        self.overflows = 0
+        """Lines lost because the queue and the serial receive buffer were full."""
+        self.rx_peak = 0
+        """Most lines held at once (arrived, not yet answered), queue and serial buffer."""
+        self._rx: deque[str] = deque()  # arrived, not yet answered; the first ones queued
         self._fired: set[str] = set()  # the once-per-session faults that have fired
         self._reset()
         # Command handlers, registered by name as Marlin's parser dispatches them.
@@ -262,6 +306,7 @@ class VirtualMarlin:
         # What a board reset clears: line numbering, heaters, a halt.
         self.last_line = 0
         self.halted = False
+        self.hung = False
         self.active_tool = 0
         self.tools = [_Heater(self.ambient_c) for _ in range(self.extruders)]
         self.bed = _Heater(self.ambient_c)
@@ -278,6 +323,7 @@ class VirtualMarlin:
             ``start`` and a few ``echo:`` lines.
         """
         self._reset()
+        self._rx.clear()
         self.lines_counted = 0
         self.disconnected = False
         self._fired.clear()
@@ -309,7 +355,9 @@ class VirtualMarlin:
             self._log = None
 
     def feed(self, raw: str) -> Iterator[str]:
-        """Take one host line; yield the reply lines as Marlin prints them.
+        """Take one host line and run it at once; yield the reply lines as Marlin prints them.
+
+        The same as :meth:`receive` followed by :meth:`process`.
 
         Parameters
         ----------
@@ -321,7 +369,65 @@ class VirtualMarlin:
         str
             Reply lines without line ending.
         """
-        if self.halted or self.disconnected:
+        yield from self.receive(raw)
+        yield from self.process()
+
+    def receive(self, raw: str) -> list[str]:
+        """A host line arrives: it takes a queue slot, or waits in the serial buffer.
+
+        Nothing runs until :meth:`process`; a server calls this for every line that has
+        arrived, then :meth:`process`, so lines sent ahead really occupy the queue.
+
+        Parameters
+        ----------
+        raw : str
+            One host line, with or without line ending.
+
+        Returns
+        -------
+        list of str
+            Empty, or the overflow error when the queue and the serial buffer are full
+            (the line is lost).
+        """
+        if self.halted or self.hung or self.disconnected:
+            return []
+        if len(self._rx) >= self.rx_buffer_lines:
+            waiting = list(self._rx)[self.rx_buffer_lines :]
+            held = sum(len(line.strip()) + 1 for line in waiting)
+            if held + len(raw.strip()) + 1 > self.rx_buffer_bytes:
+                self.overflows += 1
+                logger.warning("virtual printer: receive buffer overflow, lost %r", raw)
+                return [f"Error:{ERR_OVERFLOW}"]
+        self._rx.append(raw)
+        self.rx_peak = max(self.rx_peak, len(self._rx))
+        return []
+
+    def process(self) -> Iterator[str]:
+        """Run every line that has arrived, in order; yield their replies.
+
+        Yields
+        ------
+        str
+            Reply lines without line ending.
+        """
+        while self._rx:
+            raw = self._rx.popleft()
+            yield from self._run(raw)
+
+    def _free_slots(self) -> int:
+        return self.rx_buffer_lines - min(len(self._rx), self.rx_buffer_lines)
+
+    def _advanced(self, replies: Iterator[str], line_no: int | None) -> Iterator[str]:
+        # ADVANCED_OK: a bare ok names the line it answers and the free planner and queue
+        # slots, counted as the ok leaves (the answered line has given its slot back).
+        number = f" N{line_no}" if line_no is not None else ""
+        for reply in replies:
+            if reply == "ok":
+                reply = f"ok{number} P{PLANNER_FREE} B{self._free_slots()}"
+            yield reply
+
+    def _run(self, raw: str) -> Iterator[str]:
+        if self.halted or self.hung or self.disconnected:
             return  # a killed Marlin reads nothing until it is reset; a cut link carries nothing
         line = parse_host_line(raw)
         if not line.body.strip() and line.checksum is None:
@@ -351,6 +457,8 @@ class VirtualMarlin:
         self._accept(line.command)
         command = GCommand.parse(line.command)
         replies = self._handlers.get(command.code, self._cmd_default)(command)
+        if self.advanced_ok:
+            replies = self._advanced(replies, line.line_no)
         if not counted:
             yield from replies
             return
@@ -384,6 +492,9 @@ class VirtualMarlin:
             yield reply
         if self._once_at("halt", self.halt_after):
             yield from self._kill()
+        elif self._once_at("hang", self.hang_after):
+            logger.info("virtual printer: hanging after line %d", self.last_line)
+            self.hung = True
         elif self._once_at("reset", self.reset_after):
             logger.info("virtual printer: simulated reset after line %d", self.last_line)
             self._reset()
@@ -411,7 +522,7 @@ class VirtualMarlin:
     def _refuse(self, reason: str) -> Iterator[str]:
         yield f"Error:{reason}, Last Line: {self.last_line}"
         yield f"Resend: {self.last_line + 1}"
-        yield "ok"
+        yield f"ok P{PLANNER_FREE} B{self._free_slots()}" if self.advanced_ok else "ok"
 
     def _corrupt(self, line_no: int) -> bool:
         # Fault injection: each chosen line fails once, and so is sent again by the host.
@@ -514,7 +625,7 @@ class VirtualMarlin:
             ("EEPROM", 0),
             ("AUTOREPORT_TEMP", 0),
             ("EMERGENCY_PARSER", 0),
-            ("ADVANCED_OK", 0),
+            ("ADVANCED_OK", int(self.advanced_ok)),
             ("THERMAL_PROTECTION", 1),
         ):
             yield f"Cap:{name}:{value}"
@@ -547,6 +658,16 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _answer(printer: VirtualMarlin, buffer: bytearray) -> bytes:
+    # Every line that has arrived takes its place first (so lines sent ahead really fill
+    # the queue), then the queue runs; the replies go back in one write.
+    replies: list[str] = []
+    for line in _split_lines(buffer):
+        replies += printer.receive(line)
+    replies += printer.process()
+    return "".join(f"{reply}\n" for reply in replies).encode()
 
 
 def _split_lines(buffer: bytearray) -> Iterator[str]:
@@ -593,12 +714,10 @@ def _start_pty_server(
                 if not data:
                     continue
                 buffer += data
-                for line in _split_lines(buffer):
-                    for reply in printer.feed(line):
-                        _write_all(master, f"{reply}\n".encode())
-                    if printer.disconnected:
-                        logger.info("virtual printer on %s: closing the link (fault)", path)
-                        return  # closing the master side hangs the terminal up
+                _write_all(master, _answer(printer, buffer))
+                if printer.disconnected:
+                    logger.info("virtual printer on %s: closing the link (fault)", path)
+                    return  # closing the master side hangs the terminal up
         except OSError as exc:
             logger.error("virtual printer on %s stopped: %s", path, exc)
         finally:
@@ -651,11 +770,9 @@ def _serve_client(printer: VirtualMarlin, conn: socket.socket, stop: threading.E
         if not data:
             return  # the client hung up
         buffer += data
-        for line in _split_lines(buffer):
-            for reply in printer.feed(line):
-                conn.sendall(f"{reply}\n".encode())
-            if printer.disconnected:
-                return  # the caller closes the socket
+        conn.sendall(_answer(printer, buffer))
+        if printer.disconnected:
+            return  # the caller closes the socket
 
 
 def _start_tcp_server(
@@ -751,6 +868,9 @@ def run_virtual_printer(
     halt_after: int | None = None,
     disconnect_after: int | None = None,
     reset_after: int | None = None,
+    hang_after: int | None = None,
+    advanced_ok: bool = False,
+    rx_buffer_lines: int = 4,
     stop: threading.Event | None = None,
 ) -> None:
     """Serve a virtual printer until SIGTERM or SIGINT (blocking): ``doseprint virtual-printer``.
@@ -777,10 +897,14 @@ def run_virtual_printer(
         Recoverable faults, as for :class:`VirtualMarlin`.
     busy_s : float
         Length of each busy spell, s (real time here).
-    halt_after, disconnect_after, reset_after : int, optional
+    halt_after, disconnect_after, reset_after, hang_after : int, optional
         Fatal faults, as for :class:`VirtualMarlin`. After ``disconnect_after`` fires on a
         pseudo-terminal the server closes it and this function returns; over TCP the
         client's socket is closed and the next client is served.
+    advanced_ok : bool
+        Report ``Cap:ADVANCED_OK:1`` and free-slot counts in every ``ok``.
+    rx_buffer_lines : int
+        Command-queue slots (see :class:`VirtualMarlin`).
     stop : threading.Event, optional
         Set it to stop, for callers outside the main thread (signals only reach that one).
 
@@ -806,8 +930,11 @@ def run_virtual_printer(
         halt_after=halt_after,
         disconnect_after=disconnect_after,
         reset_after=reset_after,
+        hang_after=hang_after,
         heat_rate_c_s=heat_rate_c_s,
         cool_rate_c_s=heat_rate_c_s,
+        advanced_ok=advanced_ok,
+        rx_buffer_lines=rx_buffer_lines,
         sleep=time.sleep,
     )
     previous: dict[signal.Signals, Any] = {}
