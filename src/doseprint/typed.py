@@ -25,6 +25,10 @@ ExtrusionMode = Literal["relative", "absolute"]
 EXTRUSION_MODES: tuple[ExtrusionMode, ...] = ("relative", "absolute")
 
 # Shapes and layouts a prescription may ask for ("auto": the designer chooses).
+InfillPattern = Literal["rectilinear", "concentric", "gyroid"]
+INFILL_PATTERNS: tuple[InfillPattern, ...] = ("rectilinear", "concentric", "gyroid")
+"""How a sparse infill is laid (:mod:`doseprint.slicer.fill`)."""
+
 Shape = Literal["auto", "cylinder", "caplet", "oval", "ring"]
 SHAPES: tuple[Shape, ...] = ("auto", "cylinder", "caplet", "oval", "ring")
 Layout = Literal["auto", "single", "bilayer", "multilayer", "core-shell", "segments", "rings"]

@@ -139,3 +139,28 @@ def cylinder_designs(
         (Compartment(formulation.api, formulation.id, 0, dose, volume),),
     )
     return GridDesign(design, first_mm, layer)
+
+
+@st.composite
+def sparse_cylinder_designs(
+    draw: st.DrawFn,
+    formulation: Formulation,
+    min_diameter_mm: float = 9.0,
+    max_diameter_mm: float = MAX_SIZE_MM,
+    min_infill: float = 0.6,
+    max_layers: int = 12,
+) -> GridDesign:
+    """A single-compartment cylinder like :func:`cylinder_designs` but at an infill of
+    ``min_infill``..1: its envelope is the cylinder and it carries the dose of
+    ``envelope × infill`` of material, as the designer sizes it."""
+    g = draw(cylinder_designs(formulation, min_diameter_mm, max_diameter_mm,
+                              max_layers=max_layers))
+    infill = draw(st.floats(min_infill, 1.0))
+    d = g.design
+    volume = d.volume_mm3 * infill
+    design = TabletDesign.cylinder(
+        0, d.diameter_mm, d.height_mm, d.layers, infill,
+        (Compartment(formulation.api, formulation.id, 0,
+                     volume * formulation.api_mg_per_mm3, volume),),
+    )
+    return GridDesign(design, g.first_mm, g.layer_mm)
