@@ -314,7 +314,8 @@ def test_unreadable_lines(line: str, fragment: str) -> None:
         ("M82\nG92 E0\nG1 E1\nT1\nG1 E2\n", "after T1"),
         ("M83\nG1 E1\nG90\nG1 E2\n", "relative on some firmwares"),
         ("G91\nM82\nG1 E1\nG1 E1\n", "relative on some firmwares"),
-        ("M221 S95\n", "flow override"),
+        (";TABLET:0\nM221 S95\n", "inside a tablet section"),
+        ("M221 S0\n", "plausible"),
         ("M200 D1.75\n", "volumetric"),
         ("G20\n", "inch"),
         ("M600\n", "filament change"),
@@ -443,3 +444,12 @@ def test_packed_e_is_a_word_not_an_exponent() -> None:
     reading = read("M83\nG1X1E3\n")
     assert reading.filament_mm == {(None, 0): 3.0}
     assert reading.bounds_mm == ((1.0, 1.0), (0.0, 0.0), (0.0, 0.0))
+
+
+def test_flow_factors_in_force_in_tablets_are_listed_per_tool() -> None:
+    text = ("M83\nM221 S97.5\n;TABLET:0\nG1 X1 E1\n;TABLET:NONE\nT1\nM221 S102\n"
+            ";TABLET:0\nG1 X2 E1\n;TABLET:NONE\nM221 T0 S99\nT0\n;TABLET:1\nG1 X3 E1\n"
+            ";TABLET:NONE\nM221 D1 S100\nG1 X4 E1\n")
+    reading = read(text)
+    assert reading.tablet_flow_percent == {0: frozenset({97.5, 99.0}), 1: frozenset({102.0})}
+    assert read("M83\n;TABLET:0\nG1 X1 E1\n").tablet_flow_percent == {0: frozenset({100.0})}

@@ -28,7 +28,12 @@ that depends on the firmware cannot be checked:
 * **Firmware retraction.** ``G10``/``G11`` feed lengths stored in the firmware
   (``M207``/``M208``), not in the program: refused. ``G10 P<k> S… R…`` is RepRapFirmware's
   tool-temperature form and is read as temperatures (``G10 L…`` is refused).
-* **Other hidden feeds.** ``M221 S`` other than 100 (flow override), ``M200`` that turns
+* **Flow factor.** ``M221 S<percent>`` (``T<k>`` or ``D<k>`` names the tool, else the
+  active one) is recorded, not applied: a flow calibration sets it so that the printer
+  lays what the E values say, and the reading lists the factors in force while each tool
+  extruded into tablets (``tablet_flow_percent``), for the caller to compare with the
+  job's calibration. One set inside a tablet section is refused.
+* **Other hidden feeds.** ``M200`` that turns
   volumetric E on, ``G20`` (inches), ``M600``/``M701``/``M702`` (filament change, load,
   unload), ``G5``/``G6``/``G26`` (moves the reader does not trace) are refused, as are
   sub-codes (``G1.5``) of the commands read here and coordinate systems
@@ -51,7 +56,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn, TypeAlias
 
 from doseprint.errors import InputError
@@ -92,6 +97,9 @@ class GcodeReading:
         Tools that ran at least one move carrying E.
     moves : int
         ``G0``–``G3`` commands read.
+    tablet_flow_percent : dict of int to frozenset of float, %
+        Per tool, the ``M221`` flow factors in force while it extruded inside tablet
+        sections (``{100.0}`` when none was set).
     """
 
     filament_mm: dict[SectionTool, float]
@@ -103,6 +111,7 @@ class GcodeReading:
     tablets: frozenset[int]
     tools_used: frozenset[int]
     moves: int
+    tablet_flow_percent: dict[int, frozenset[float]] = field(default_factory=dict)
 
 
 # Line syntax. Every pattern is ASCII-only so that, e.g., Arabic-Indic digits are not numbers.
@@ -251,6 +260,8 @@ class _Reader:
         self.tablets: set[int] = set()
         self.tools_used: set[int] = set()
         self.filament_mm: dict[SectionTool, float] = {}
+        self.flow_percent: dict[int, float] = {}
+        self.tablet_flow: dict[int, set[float]] = {}
         # Modes. XYZ relativity is the same on every firmware; E relativity is kept twice,
         # once as Marlin sets it and once as Klipper's absolute_extrude flag.
         self.xyz_relative = False
@@ -407,6 +418,9 @@ class _Reader:
         key = (self.section, self.tool)
         self.filament_mm[key] = self.filament_mm.get(key, 0.0) + feed_mm
         self.tools_used.add(self.tool)
+        if self.section is not None:
+            self.tablet_flow.setdefault(self.tool, set()).add(
+                self.flow_percent.get(self.tool, 100.0))
 
     # Command handlers, registered in _HANDLERS below
 
@@ -511,11 +525,19 @@ class _Reader:
             self._fail("volumetric extrusion (M200) is not read; E must be mm of filament")
 
     def _cmd_M221(self, words: dict[str, str]) -> None:
-        """M221: refuse a flow override other than 100 %."""
+        """M221: a tool's flow factor, recorded (see the module's notes)."""
         percent = self._number(words, "S")
-        if percent is not None and percent != 100.0:
-            self._fail("a flow override (M221 S other than 100) changes the dose "
-                       "behind the E values")
+        if percent is None:
+            return
+        if self.section is not None:
+            self._fail("a flow factor (M221) set inside a tablet section changes part of "
+                       "that tablet's dose behind the E values")
+        if not 0.0 < percent <= 1000.0:
+            self._fail(f"flow factor {percent:g} % is not a plausible percentage")
+        tool = self._tool_word(words, "T")
+        if tool is None:
+            tool = self._tool_word(words, "D")
+        self.flow_percent[self.tool if tool is None else tool] = percent
 
     def _cmd_M568(self, words: dict[str, str]) -> None:
         """M568 (RepRapFirmware): tool P (else the active tool) temperatures S and R."""
@@ -561,6 +583,7 @@ class _Reader:
             tablets=frozenset(self.tablets),
             tools_used=frozenset(self.tools_used),
             moves=self.moves,
+            tablet_flow_percent={k: frozenset(v) for k, v in self.tablet_flow.items()},
         )
 
 

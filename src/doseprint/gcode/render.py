@@ -20,9 +20,14 @@ from doseprint import __version__
 from doseprint.errors import InputError, TemplateRenderError
 from doseprint.gcode import format as fmt
 from doseprint.models.formulation import Formulation
-from doseprint.models.printer import PrinterProfile
+from doseprint.models.printer import PrinterProfile, PrintOrder
 from doseprint.slicer.plate import Plate
-from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads, bead_area_mm2
+from doseprint.slicer.toolpaths import (
+    CompartmentToolpaths,
+    LayerRoads,
+    bead_area_mm2,
+    bead_spacing_mm,
+)
 
 SHORT_TRAVEL_MM = 2.0
 """Travels inside a tablet shorter than this keep the filament primed (no ooze to fear)."""
@@ -41,6 +46,22 @@ PURGE_WIDTH_MM = 0.8
 END_LIFT_MM = 5.0
 """How far the shipped end templates lift the nozzle above the last layer."""
 
+TOWER_WIDTH_MM = 10.0
+"""X size of the purge tower; its depth follows from the profile's purge volume."""
+
+TOOL_CHANGE_S = 3.0
+"""Time of one tool change beyond the moves (selecting the tool, settling): an estimate."""
+
+REHEAT_C_PER_S = 2.0
+"""How fast a nozzle heats back from standby (an estimate for the time budget)."""
+
+TOWER_SPARSE_STEP = 4
+"""A tower strip no tool change needs is laid with every 4th line only (a floor for the
+purges above it at a quarter of the material)."""
+
+TABLET_ORDER_LIFT_MM = 2.0
+"""Printing tablet by tablet, the nozzle crosses this far above everything printed."""
+
 
 @dataclass(frozen=True)
 class GcodeProgram:
@@ -54,12 +75,18 @@ class GcodeProgram:
 def tool_table(profile: PrinterProfile, tools: Sequence[Formulation]) -> list[dict[str, Any]]:
     """Template context for each tool, with temperatures checked against every limit.
 
+    Each row holds ``tool``, ``formulation``, ``api``, ``nozzle_temp_c``, ``bed_temp_c``,
+    ``standby_temp_c`` (the nozzle temperature less the profile's ``standby_delta_c``
+    when more than one tool is loaded, never below 0) and ``heater`` (Klipper's heater
+    name: ``extruder``, ``extruder1``, …).
+
     Raises
     ------
     InputError
         A formulation asks for a temperature above the printer's maximum or its own.
     """
     rows = []
+    delta = profile.standby_delta_c if len(tools) > 1 else 0.0
     for k, f in enumerate(tools):
         limit = min(profile.max_nozzle_temp_c, f.max_temp_c)
         if f.nozzle_temp_c > limit:
@@ -68,6 +95,8 @@ def tool_table(profile: PrinterProfile, tools: Sequence[Formulation]) -> list[di
                              "the material's max_temp_c)", file=f.path, key="nozzle_temp_c")
         rows.append({"tool": k, "formulation": f.id, "api": f.api or None,
                      "nozzle_temp_c": fmt.num(f.nozzle_temp_c, 1),
+                     "standby_temp_c": fmt.num(max(0.0, f.nozzle_temp_c - delta), 1),
+                     "heater": "extruder" if k == 0 else f"extruder{k}",
                      "bed_temp_c": f.bed_temp_c})
     return rows
 
@@ -180,22 +209,92 @@ class _Writer:
             self.pos[0], self.pos[1] = x, y
 
 
+@dataclass(frozen=True)
+class PurgeTower:
+    """A purge tower's layout: lines along X, ``strips`` strips of ``lines_per_strip``
+    lines ``spacing_mm`` apart; each tool change purges one strip, so every tower layer
+    has room for the most tool changes a layer can need (tools − 1)."""
+
+    width_mm: float
+    spacing_mm: float
+    lines_per_strip: int
+    strips: int
+    bead_width_mm: float
+
+    @property
+    def depth_mm(self) -> float:
+        return self.strips * self.lines_per_strip * self.spacing_mm
+
+    @property
+    def size_mm(self) -> tuple[float, float]:
+        return (self.width_mm, self.depth_mm)
+
+
+def purge_tower(
+    profile: PrinterProfile, tools: int, bead_width_mm: float, min_height_mm: float
+) -> PurgeTower | None:
+    """The purge tower a job of ``tools`` tools needs, or None (one tool, or the profile's
+    ``purge_volume_mm3`` is 0).
+
+    Each strip holds at least ``purge_volume_mm3`` at the thinnest layer: a strip of n
+    lines of length ``TOWER_WIDTH_MM − bead width`` filled ``spacing × height`` per mm.
+    """
+    if tools < 2 or profile.purge_volume_mm3 <= 0.0:
+        return None
+    spacing = bead_spacing_mm(bead_width_mm, min_height_mm)
+    per_line = (TOWER_WIDTH_MM - bead_width_mm) * spacing * min_height_mm
+    lines = max(2, math.ceil(profile.purge_volume_mm3 / per_line - 1e-9))
+    return PurgeTower(TOWER_WIDTH_MM, spacing, lines, tools - 1, bead_width_mm)
+
+
+def flow_command(profile: PrinterProfile, tool: int, multiplier: float) -> str:
+    """The firmware command that sets tool ``tool``'s flow factor to ``multiplier``.
+
+    Marlin: ``M221 [T<tool>] S<percent>`` (per extruder); Klipper: ``M221 S<percent>``
+    (the active extruder's, so it follows every tool change); RepRapFirmware:
+    ``M221 D<drive> S<percent>`` (the generic profiles drive tool *k* with drive *k*).
+    """
+    percent = fmt.num(100.0 * multiplier, 2)
+    if profile.flavor == "reprapfirmware":
+        return f"M221 D{tool} S{percent} ; flow calibration of T{tool}"
+    if profile.flavor == "marlin" and profile.extruders > 1:
+        return f"M221 T{tool} S{percent} ; flow calibration of T{tool}"
+    return f"M221 S{percent} ; flow calibration of T{tool}"
+
+
 def render_gcode(
     profile: PrinterProfile,
     tools: Sequence[Formulation],
     plate: Plate,
     tablets: Sequence[Sequence[CompartmentToolpaths]],
     header: Sequence[str],
+    *,
+    print_order: PrintOrder = "layer",
+    extrusion_multipliers: Sequence[float] | None = None,
+    tower: PurgeTower | None = None,
 ) -> GcodeProgram:
-    """The whole program: header, start template, purge, every layer of every tablet
-    (layer by layer across the plate), end template.
+    """The whole program: header, start template, purge, every layer of every tablet,
+    end template.
 
     ``tablets[i]`` holds tablet *i*'s compartments; ``header`` adds lines (without the
-    leading ``;``) after doseprint's version line.
+    leading ``;``) after doseprint's version line. ``print_order`` ``"layer"`` prints
+    layer by layer across the plate; ``"tablet"`` prints each tablet whole before the
+    next (one tool only), travelling between tablets above everything printed.
+    ``extrusion_multipliers[k]`` is tool *k*'s flow calibration (1 when None): set as the
+    firmware's flow factor (:func:`flow_command`) when the tool is selected, and reset
+    to 100 % at the end, so the E in the file stays the dose (job.md) while the printer
+    lays k times what it would. ``tower`` (placed at ``plate.tower_corner_mm``) receives
+    a purge after every tool change.
+
+    Raises
+    ------
+    InputError
+        Tablet order was asked for a job with more than one tool.
     """
     templates = _Templates(profile)
     tool_rows = tool_table(profile, tools)
     bed_c = bed_temperature_c(profile, tools)
+    k_tool = list(extrusion_multipliers) if extrusion_multipliers else [1.0] * len(tools)
     w = _Writer(profile)
     w.add(f"; doseprint {__version__}", *(f"; {h}" for h in header))
     context: dict[str, Any] = {
@@ -205,6 +304,9 @@ def render_gcode(
         "travel_feed_mm_min": fmt.feed(profile.travel_speed_mm_s),
     }
     w.template_block(templates.render("start", context))
+    calibrated = any(k != 1.0 for k in k_tool)
+    if calibrated:
+        w.add(flow_command(profile, 0, k_tool[0]))
     w.time_s += HEATING_ALLOWANCE_S
     w.pos[:] = 0.0
 
@@ -216,39 +318,186 @@ def render_gcode(
     w.extrude(np.array([plate.purge_end_mm]), purge_area, profile.print_speed_mm_s / 2)
     w.feed_filament(-profile.retract_mm)
 
-    # Every layer of every compartment, by global layer index.
-    by_layer: dict[int, list[tuple[int, CompartmentToolpaths, LayerRoads]]] = {}
+    if print_order == "tablet":
+        if any(len({comp.tool for comp in tablet}) > 1 for tablet in tablets) or len(tools) > 1:
+            raise InputError("is \"tablet\"; printing tablet by tablet takes one tool "
+                             "(a purge tower rises layer by layer): use --print-order layer",
+                             file="command line", key="--print-order")
+        _tablet_by_tablet(w, templates, context, plate, tablets)
+    else:
+        _layer_by_layer(w, templates, context, plate, tablets,
+                        k_tool if calibrated else None, tool_rows, tower)
+    w.add(";TABLET:NONE")
+    if calibrated:
+        w.add(*(flow_command(profile, k, 1.0) for k in range(len(tools))
+                if profile.flavor != "klipper" or k == 0))
+    w.template_block(templates.render("end", context))
+    text = "\n".join(w.lines) + "\n"
+    return GcodeProgram(text, len(w.lines), round(w.time_s))
+
+
+_Section = tuple[int, CompartmentToolpaths, LayerRoads]
+
+
+def _layer_sections(
+    tablets: Sequence[Sequence[CompartmentToolpaths]],
+) -> dict[int, list[_Section]]:
+    """Every layer of every compartment, by global layer index."""
+    by_layer: dict[int, list[_Section]] = {}
     for i, tablet in enumerate(tablets):
         for comp in tablet:
             for roads in comp.layers:
                 by_layer.setdefault(roads.layer, []).append((i, comp, roads))
+    return by_layer
+
+
+def _tool_order(sections: Sequence[_Section], active_tool: int) -> list[int]:
+    """The tools of a layer, the loaded one first: one tool change at most per tool."""
+    return sorted({comp.tool for _, comp, _ in sections}, key=lambda k: (k != active_tool, k))
+
+
+def _layer_by_layer(
+    w: _Writer,
+    templates: _Templates,
+    context: dict[str, Any],
+    plate: Plate,
+    tablets: Sequence[Sequence[CompartmentToolpaths]],
+    k_tool: Sequence[float] | None,
+    tool_rows: Sequence[dict[str, Any]],
+    tower: PurgeTower | None,
+) -> None:
+    """Layer n of every tablet, then layer n + 1; tablets back and forth across the plate."""
+    profile = w.profile
+    by_layer = _layer_sections(tablets)
+    # Which layers change tools: the tower rises up to the last of them, every layer of
+    # it solid (strips no change used are filled by the loaded tool at the layer's end).
+    last_change = -1
+    active = 0
+    for layer in sorted(by_layer):
+        order = _tool_order(by_layer[layer], active)
+        if order and order[-1] != active:
+            last_change = layer
+        active = order[-1] if order else active
+    use_tower = tower is not None and last_change >= 0
+    if use_tower and plate.tower_corner_mm is None:
+        raise ValueError("a purge tower was planned but the plate has no place for it")
+    retracted = [0.0] * len(tool_rows)
+    retracted[0] = profile.retract_mm  # after the purge line
+    tc_retract = profile.tool_change_retract_mm
+    if tc_retract is None:
+        tc_retract = profile.retract_mm
+    reheat_s = TOOL_CHANGE_S + profile.standby_delta_c / REHEAT_C_PER_S
+
     active_tool = 0
     for layer in sorted(by_layer):
         sections = by_layer[layer]
         z, height = sections[0][2].z_mm, sections[0][2].height_mm
         w.template_block(templates.render("layer_change", {
             **context, "layer": layer, "z_mm": fmt.xyz(z), "height_mm": fmt.xyz(height)}))
-        # One tool change at most per layer and tool: finish what the loaded tool prints
-        # on every tablet, then change. Tablets go back and forth across the plate.
-        tools_here = sorted({comp.tool for _, comp, _ in sections},
-                            key=lambda k: (k != active_tool, k))
+        strips_done = 0
         forward = layer % 2 == 0
-        for tool in tools_here:
+        for tool in _tool_order(sections, active_tool):
             if tool != active_tool:
+                # Ooze control: the tool put aside retracts further and cools to standby;
+                # the template re-heats the next one before it is used.
                 w.add(";TABLET:NONE")
+                old = active_tool
+                if tc_retract > retracted[old]:
+                    w.feed_filament(retracted[old] - tc_retract)
+                    retracted[old] = tc_retract
                 w.template_block(templates.render("tool_change", {
-                    **context, "old_tool": active_tool, "new_tool": tool,
-                    "new": tool_rows[tool]}))
+                    **context, "old_tool": old, "new_tool": tool,
+                    "old": tool_rows[old], "new": tool_rows[tool]}))
+                w.time_s += reheat_s
+                if k_tool is not None:
+                    w.add(flow_command(w.profile, tool, k_tool[tool]))
                 active_tool = tool
+                if use_tower and layer <= last_change:
+                    assert tower is not None and plate.tower_corner_mm is not None
+                    _purge_strip(w, tower, plate.tower_corner_mm, strips_done, z, height,
+                                 retracted[tool])
+                    strips_done += 1
+                else:
+                    w.feed_filament(retracted[tool] - profile.retract_mm)
+                retracted[tool] = profile.retract_mm
             mine = sorted((s for s in sections if s[1].tool == tool),
                           key=lambda s: s[0] if forward else -s[0])
             for i, comp, roads in mine:
                 _section(w, comp, roads, plate.centers_mm[i], layer == 0)
             forward = not forward
-    w.add(";TABLET:NONE")
-    w.template_block(templates.render("end", context))
-    text = "\n".join(w.lines) + "\n"
-    return GcodeProgram(text, len(w.lines), round(w.time_s))
+        if use_tower and layer <= last_change and tower is not None:
+            assert plate.tower_corner_mm is not None
+            if strips_done < tower.strips:
+                # Keep the tower level: the loaded tool lays the strips no change used,
+                # sparsely (solid on the first layer), so the next purge has a floor.
+                w.add(";TABLET:NONE")
+                for strip in range(strips_done, tower.strips):
+                    _purge_strip(w, tower, plate.tower_corner_mm, strip, z, height,
+                                 retracted[active_tool], step=1 if layer == 0 else
+                                 TOWER_SPARSE_STEP)
+                    retracted[active_tool] = profile.retract_mm
+
+
+def _purge_strip(
+    w: _Writer,
+    tower: PurgeTower,
+    corner: tuple[float, float],
+    strip: int,
+    z: float,
+    height: float,
+    retracted_mm: float,
+    step: int = 1,
+) -> None:
+    """Prime the loaded tool and purge one strip of the tower's layer at ``z`` (every
+    ``step``-th line of it); leave the tool retracted by ``retract_mm`` (the state every
+    tablet section starts from)."""
+    x0 = corner[0] + tower.bead_width_mm / 2.0
+    x1 = corner[0] + tower.width_mm - tower.bead_width_mm / 2.0
+    first = strip * tower.lines_per_strip
+    points = []
+    for n, j in enumerate(range(first, first + tower.lines_per_strip, step)):
+        y = corner[1] + (j + 0.5) * tower.spacing_mm
+        xs = (x0, x1) if n % 2 == 0 else (x1, x0)
+        points += [(xs[0], y), (xs[1], y)]
+    w.travel(points[0][0], points[0][1], z=z)
+    w.feed_filament(retracted_mm)
+    w.extrude(np.array(points[1:]), tower.spacing_mm * height, w.profile.print_speed_mm_s)
+    w.feed_filament(-w.profile.retract_mm)
+
+
+def _tablet_by_tablet(
+    w: _Writer,
+    templates: _Templates,
+    context: dict[str, Any],
+    plate: Plate,
+    tablets: Sequence[Sequence[CompartmentToolpaths]],
+) -> None:
+    """Each tablet whole, in plate order (the placement is serpentine, so consecutive
+    tablets are neighbours); between two tablets the nozzle rises above everything
+    printed, crosses, and comes down on the next one's first road."""
+    top_printed = 0.0
+    for n, tablet in enumerate(tablets):
+        if not tablet:
+            continue
+        by_layer: dict[int, list[tuple[CompartmentToolpaths, LayerRoads]]] = {}
+        for comp in tablet:
+            for roads in comp.layers:
+                by_layer.setdefault(roads.layer, []).append((comp, roads))
+        center = plate.centers_mm[n]
+        if top_printed > 0.0:
+            first = by_layer[min(by_layer)][0][1].roads[0].points_mm[0]
+            w.travel(float(w.pos[0]), float(w.pos[1]), z=top_printed + TABLET_ORDER_LIFT_MM)
+            w.travel(float(first[0] + center[0]), float(first[1] + center[1]))
+        for layer in sorted(by_layer):
+            z, height = by_layer[layer][0][1].z_mm, by_layer[layer][0][1].height_mm
+            w.template_block(templates.render("layer_change", {
+                **context, "layer": layer, "z_mm": fmt.xyz(z), "height_mm": fmt.xyz(height)}))
+            for comp, roads in by_layer[layer]:
+                _section(w, comp, roads, center, layer == 0)
+            top_printed = max(top_printed, z)
+    if w.pos[2] < top_printed:
+        # The end template lifts from here: start it above the tallest tablet.
+        w.travel(float(w.pos[0]), float(w.pos[1]), z=top_printed)
 
 
 def _section(

@@ -17,7 +17,12 @@ from doseprint.tolerances import tol
 
 @dataclass(frozen=True)
 class DoseCheck:
-    """One tablet's dose of one API: prescribed, read from G-code, and the error."""
+    """One tablet's dose of one API: prescribed, read from G-code, and the error.
+
+    ``gcode_mg`` is the dose as job.md computes it from the filament fed (E × area ×
+    density × loading). A flow calibration does not change it: the printer's own flow
+    factor (``M221``) corrects what it lays, so the E in the file stays the dose.
+    """
 
     tablet: int
     api: str
@@ -51,6 +56,7 @@ def verify_reading(
     expected: Sequence[tuple[int, str, int, float]],
     tools: Sequence[Formulation],
     profile: PrinterProfile,
+    multipliers: Sequence[float] | None = None,
 ) -> Verification:
     """Compare a reading of the G-code with what the job promises.
 
@@ -64,6 +70,9 @@ def verify_reading(
         ``tools[k]`` is loaded in tool *k*.
     profile : PrinterProfile
         Limits: bed, ``max_z_mm``, temperatures.
+    multipliers : sequence of float, optional
+        Each tool's flow calibration (1 when None): the flow factor that must be in force
+        whenever the tool extrudes into a tablet (:func:`flow_problems`).
     """
     problems: list[str] = []
     checks = []
@@ -79,6 +88,7 @@ def verify_reading(
             problems.append(f"tablet {tablet}: {api} from the G-code is {got:.3f} mg, "
                             f"prescribed {prescribed:g} mg ({check.error_pct:+.2f} %, "
                             f"tolerance ±{100 * tol.dose_rel:g} %)")
+    problems += flow_problems(reading, multipliers or [1.0] * len(tools))
     for (section, tool), length in reading.filament_mm.items():
         if section is None or (section, tool) in expected_keys or abs(length) < 1e-6:
             continue
@@ -88,6 +98,14 @@ def verify_reading(
                         "that no prescription line accounts for")
     problems += _limits(reading, tools, profile)
     return Verification(tuple(checks), tuple(problems))
+
+
+def limit_problems(
+    reading: GcodeReading, tools: Sequence[Formulation], profile: PrinterProfile
+) -> list[str]:
+    """Every temperature above the printer's or a loaded material's limit, and every move
+    outside the bed or ``0..max_z_mm``, as messages (empty when all is well)."""
+    return _limits(reading, tools, profile)
 
 
 def _limits(
@@ -132,3 +150,18 @@ def expected_doses(job: Mapping[str, object]) -> list[tuple[int, str, int, float
         for a in t["actives"]:
             out.append((int(t["index"]), str(a["api"]), int(a["tool"]), float(a["dose_mg"])))
     return out
+
+
+def flow_problems(reading: GcodeReading, multipliers: Sequence[float]) -> list[str]:
+    """Tools that extruded into tablets under a flow factor (``M221``) other than their
+    flow calibration's (100 % for an uncalibrated tool): the E values would then not be
+    what the printer lays."""
+    problems = []
+    for tool, found in sorted(reading.tablet_flow_percent.items()):
+        k = multipliers[tool] if tool < len(multipliers) else 1.0
+        want = round(100.0 * k, 2)
+        if any(abs(f - want) > 0.006 for f in found):
+            problems.append(f"T{tool} extrudes into tablets at flow "
+                            f"{', '.join(f'{f:g} %' for f in sorted(found))}; its flow "
+                            f"calibration is {want:g} %")
+    return problems

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from doseprint.typed import ExtrusionMode, Flavor, Origin
+
+PrintOrder = Literal["layer", "tablet"]
+PRINT_ORDERS: tuple[PrintOrder, ...] = ("layer", "tablet")
+"""``layer``: layer n of every tablet, then layer n + 1; ``tablet``: each tablet whole
+before the next (needs ``gantry_clearance_mm`` above the tallest tablet)."""
 
 PRINTER_SCHEMA = "doseprint.printer/1"
 
@@ -40,6 +46,17 @@ class PrinterProfile:
     rx_buffer_lines: int
     templates: str
     templates_dir: str = ""
+    print_order: PrintOrder = "layer"
+    """The default print order; ``compile --print-order`` overrides it."""
+    gantry_clearance_mm: float | None = None
+    """Height under the gantry (X beam) above the nozzle tip: the tallest tablet printed
+    tablet by tablet; None when the site has not measured it (tablet order refused)."""
+    purge_volume_mm3: float = 20.0
+    """Material primed on the purge tower after each tool change (multi-tool jobs)."""
+    standby_delta_c: float = 0.0
+    """An idle tool waits this much below its formulation's nozzle temperature."""
+    tool_change_retract_mm: float | None = None
+    """Total retraction of a tool put aside at a tool change; None: ``retract_mm``."""
     schema: str = PRINTER_SCHEMA
     path: str = ""
     sha256: str = ""

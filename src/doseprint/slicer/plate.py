@@ -20,12 +20,15 @@ PURGE_BAND_MM = 8.0
 
 @dataclass(frozen=True)
 class Plate:
-    """Tablet centres in machine coordinates, and where the purge line goes."""
+    """Tablet centres in machine coordinates, where the purge line goes, and the purge
+    tower's footprint (front-left corner and size, machine coordinates) if there is one."""
 
     centers_mm: tuple[tuple[float, float], ...]
     purge_start_mm: tuple[float, float]
     purge_end_mm: tuple[float, float]
     park_mm: tuple[float, float]
+    tower_corner_mm: tuple[float, float] | None = None
+    tower_size_mm: tuple[float, float] | None = None
 
 
 def bed_to_machine(profile: PrinterProfile, x: float, y: float) -> tuple[float, float]:
@@ -36,19 +39,46 @@ def bed_to_machine(profile: PrinterProfile, x: float, y: float) -> tuple[float, 
 
 
 def place_tablets(
-    profile: PrinterProfile, diameters_mm: list[float], source: str = "prescription"
+    profile: PrinterProfile,
+    diameters_mm: list[float],
+    source: str = "prescription",
+    tower_mm: tuple[float, float] | None = None,
 ) -> Plate:
     """A row-by-row grid of tablets behind the purge band, serpentine in order.
+
+    Parameters
+    ----------
+    profile : PrinterProfile
+        The bed's size and origin.
+    diameters_mm : list of float
+        Each tablet's footprint (longest side), mm.
+    source : str
+        The file named when the tablets do not fit.
+    tower_mm : (float, float) or None
+        Width (X) and depth (Y) of a purge tower: it stands at the front right of the
+        bed, and the front band grows so that it keeps ``GAP_MM`` from every tablet.
 
     Raises
     ------
     InputError
-        The tablets do not fit the bed (``dispense.units`` named, with the capacity).
+        The tablets (and the tower) do not fit the bed (``dispense.units`` named, with
+        the capacity).
     """
     size = max(diameters_mm)
     pitch = size + GAP_MM
     usable_x = profile.bed_mm[0] - 2 * EDGE_MARGIN_MM
-    usable_y = profile.bed_mm[1] - 2 * EDGE_MARGIN_MM - PURGE_BAND_MM
+    band = PURGE_BAND_MM if tower_mm is None else max(PURGE_BAND_MM, tower_mm[1] + GAP_MM)
+    purge_len = min(60.0, usable_x)
+    if tower_mm is not None:
+        # The purge line keeps a gap from the tower; both must find room at the front.
+        purge_len = min(purge_len, usable_x - tower_mm[0] - GAP_MM)
+        if purge_len < 10.0:
+            raise InputError([Problem(profile.path or profile.id, "bed_mm",
+                                      f"is {profile.bed_mm[0]:g} × {profile.bed_mm[1]:g} mm; "
+                                      f"a purge tower of {tower_mm[0]:.1f} mm and a purge "
+                                      "line do not fit at its front: lower "
+                                      "purge_volume_mm3 or use a larger printer")])
+    usable_y = profile.bed_mm[1] - 2 * EDGE_MARGIN_MM - band
     # n tablets in a row span (n − 1) pitches plus one tablet.
     cols = max(0, math.floor((usable_x - size) / pitch) + 1) if usable_x >= size else 0
     rows = max(0, math.floor((usable_y - size) / pitch) + 1) if usable_y >= size else 0
@@ -59,7 +89,7 @@ def place_tablets(
                                   f"{cols * rows} tablets of {size:.1f} mm: "
                                   "split the batch or use a larger printer")])
     x_first = EDGE_MARGIN_MM + size / 2.0
-    y_first = EDGE_MARGIN_MM + PURGE_BAND_MM + size / 2.0
+    y_first = EDGE_MARGIN_MM + band + size / 2.0
     centers = []
     for i in range(len(diameters_mm)):
         row, col = divmod(i, cols)
@@ -67,12 +97,16 @@ def place_tablets(
         if row % 2:
             col = cols - 1 - col
         centers.append(bed_to_machine(profile, x_first + col * pitch, y_first + row * pitch))
-    usable_x = profile.bed_mm[0] - 2 * EDGE_MARGIN_MM
     purge_y = EDGE_MARGIN_MM + PURGE_BAND_MM / 2.0
-    purge_len = min(60.0, usable_x)
+    corner = None
+    if tower_mm is not None:
+        corner = bed_to_machine(profile, profile.bed_mm[0] - EDGE_MARGIN_MM - tower_mm[0],
+                                EDGE_MARGIN_MM)
     return Plate(
         centers_mm=tuple(centers),
         purge_start_mm=bed_to_machine(profile, EDGE_MARGIN_MM, purge_y),
         purge_end_mm=bed_to_machine(profile, EDGE_MARGIN_MM + purge_len, purge_y),
         park_mm=bed_to_machine(profile, EDGE_MARGIN_MM, profile.bed_mm[1] - EDGE_MARGIN_MM),
+        tower_corner_mm=corner,
+        tower_size_mm=tower_mm,
     )
