@@ -35,17 +35,20 @@ MET = [
     # No coarse aspect of a caplet hits 3 h (0.65 gives 3.3 h); the continuous refinement
     # between the coarse steps does (test_refinement_finds_what_the_coarse_steps_miss).
     ("theophylline", 100.0, "sustained", CAPLET_3H, 'shape = "caplet"'),
+    ("theophylline", 200.0, "immediate", 'formulation = "theophylline-hpc-30"',
+     "infill = 0.5"),
 ]
 
 REFUSED = [
     (("theophylline", 125.0, "sustained",
-      't80_h = 0.3\nformulation = "theophylline-hpc-30"', "max_length_mm = 12.0"),
+      't80_h = 0.05\nformulation = "theophylline-hpc-30"', "max_length_mm = 12.0"),
      "actives[0].t80_h", ["fastest reachable t80 is", "binding: max_length_mm"]),
     (("theophylline", 50.0, "sustained", "t80_h = 40.0", ""),
      "actives[0].t80_h", ["slowest reachable t80 is", "binding: height at most the diameter"]),
-    (("prednisolone", 10.0, "immediate", "", ""),
+    (("prednisolone", 10.0, "immediate", "", "infill = 1.0"),
      "actives[0].release", ["at most", "released at 30 min"]),
-    (("isoniazid", 100.0, "profile", "profile = [[0.25, 0.6], [0.5, 0.9], [1.0, 1.0]]", ""),
+    (("isoniazid", 100.0, "profile", "profile = [[0.25, 0.6], [0.5, 0.9], [1.0, 1.0]]",
+      "infill = 1.0"),
      "actives[0].profile", ["the best f2 is"]),
     (("theophylline", 125.0, "sustained", "t80_h = 8.0",
       "diameter_mm = 9.0\nheight_mm = 3.0"),
@@ -140,3 +143,23 @@ def design_general_case(tmp_path: Path, case: tuple[str, float, str, str, str],
                                     extra_active=extra, tablet=tablet))
     check_prescription(rx, FORMULATIONS)
     return general.design_general(rx, FORMULATIONS, limits, extruders=2)
+
+
+def test_an_open_lattice_when_no_solid_tablet_can(tmp_path: Path) -> None:
+    """Left open, infill is solid unless no solid design meets the target; then the
+    designer tries open lattices. A fixed ``infill`` is kept as given."""
+    # No solid tablet of 200 mg releases 85 % in 30 min from this matrix.
+    immediate = 'formulation = "theophylline-hpc-30"'
+    (first, *_) = design(tmp_path, "theophylline", 200.0, "immediate", immediate, "")
+    assert first.releases[0].judgement.met
+    assert first.design.infill in general.EXPLORE_INFILLS
+    (comp,) = first.design.compartments
+    assert comp.volume_mm3 * FORMULATIONS[comp.formulation].api_mg_per_mm3 == \
+        pytest.approx(200.0, rel=1e-9)
+    (fixed, *_) = design(tmp_path, "theophylline", 200.0, "immediate", immediate,
+                         "infill = 0.5")
+    assert fixed.design.infill == 0.5
+    # A target a solid tablet meets stays solid.
+    (solid, *_) = design(tmp_path, "theophylline", 125.0, "sustained", "t80_h = 8.0",
+                         'shape = "caplet"')
+    assert solid.design.infill == 1.0

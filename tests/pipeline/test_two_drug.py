@@ -124,4 +124,5 @@ def test_refusal_after_the_levers_names_the_closest_and_what_was_tried(tmp_path:
         compile_prescription(rx, "generic-marlin-1x175")
     message = str(info.value)
     assert "fastest reachable t80 is" in message and "binding: max_length_mm" in message
-    assert "rings and ovals, with 0, 2 or 4 channels, were tried as well" in message
+    assert ("rings and ovals, with 0, 2 or 4 channels, and cylinders and caplets as 60 % "
+            "and 40 % open lattices, were tried as well") in message

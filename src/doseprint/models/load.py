@@ -29,13 +29,16 @@ from doseprint.models.prescription import (
 )
 from doseprint.models.printer import (
     OPTIONAL_TEMPLATE_NAMES,
+    PRINT_ORDERS,
     PRINTER_SCHEMA,
     TEMPLATE_NAMES,
     PrinterProfile,
+    PrintOrder,
 )
 from doseprint.typed import (
     EXTRUSION_MODES,
     FLAVORS,
+    INFILL_PATTERNS,
     LAYOUTS,
     ORIGINS,
     RELEASE_KINDS,
@@ -43,6 +46,7 @@ from doseprint.typed import (
     SHAPES,
     ExtrusionMode,
     Flavor,
+    InfillPattern,
     Layout,
     Origin,
     ReleaseKind,
@@ -62,6 +66,10 @@ MIN_BED_MM = 32.0
 
 # Reading files -----------------------------------------------------------------------
 
+
+
+MIN_INFILL = 0.2
+"""Smallest ``[tablet] infill`` (material fraction of the envelope) a prescription may fix."""
 
 def read_text(path: Path | str, encoding: str = "utf-8") -> tuple[str, bytes]:
     """A user's text file, decoded, and its raw bytes (for hashing).
@@ -300,12 +308,11 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
     )
     dims = {key: t.take_number(key, required=False, exclusive_minimum=0.0)
             for key in ("diameter_mm", "height_mm", "length_mm", "width_mm")}
-    infill = t.take_number("infill", required=False, exclusive_minimum=0.0, maximum=1.0)
-    if infill is not None and infill != 1.0:
-        # The slicer of this version lays solid rectilinear infill only; a sparse one
-        # would carry a different dose than the design, so it is refused, not ignored.
-        t.problem("infill", f"is {infill:g}; this version prints solid tablets only "
-                  "(allowed: 1.0)")
+    # Below a fifth of the envelope a lattice of 0.4 mm roads is too open to hold
+    # together as a tablet (and its gaps are wider than the tablet's own walls).
+    infill = t.take_number("infill", required=False, minimum=MIN_INFILL, maximum=1.0)
+    infill_pattern = cast(InfillPattern, t.take_str(
+        "infill_pattern", required=False, choices=INFILL_PATTERNS, default="rectilinear"))
     shell = t.take_str("shell", required=False, default="none")
     shell_mm = t.take_number("shell_mm", required=False, exclusive_minimum=0.0, maximum=5.0)
     channels = t.take_int("channels", required=False, minimum=0, maximum=8, default=0)
@@ -329,7 +336,8 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
     return TabletConstraints(
         shape=shape, layout=layout, max_length_mm=max_length,
         diameter_mm=dims["diameter_mm"], height_mm=dims["height_mm"],
-        length_mm=dims["length_mm"], width_mm=dims["width_mm"], infill=infill, shell=shell,
+        length_mm=dims["length_mm"], width_mm=dims["width_mm"], infill=infill,
+        infill_pattern=infill_pattern or "rectilinear", shell=shell,
         shell_mm=shell_mm, channels=channels, channel_mm=channel_mm, dome_mm=dome_mm,
     )
 
@@ -553,8 +561,27 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     baud = t.take_int("baud", minimum=1)
     rx_buffer = t.take_int("rx_buffer_lines", minimum=1, maximum=64)
     templates = t.take_str("templates")
+    # Optional keys (printer-profile.md allows extras; docs/formats.md lists these).
+    order = cast(PrintOrder | None, t.take_str("print_order", required=False,
+                                               choices=PRINT_ORDERS, default="layer"))
+    gantry = t.take_number("gantry_clearance_mm", required=False, exclusive_minimum=0.0,
+                           maximum=2000.0)
+    purge = t.take_number("purge_volume_mm3", required=False, minimum=0.0, maximum=500.0,
+                          default=20.0)
+    standby = t.take_number("standby_delta_c", required=False, minimum=0.0, maximum=200.0,
+                            default=0.0)
+    tc_retract = t.take_number("tool_change_retract_mm", required=False, minimum=0.0,
+                               maximum=50.0)
     t.finish()
 
+    if gantry is not None and max_z is not None and gantry > max_z:
+        t.problem("gantry_clearance_mm", f"is {gantry:g} mm, above max_z_mm = {max_z:g}")
+    if order == "tablet" and gantry is None and "gantry_clearance_mm" not in data:
+        t.problem("print_order", '"tablet" needs gantry_clearance_mm: the height under '
+                  "the gantry above the nozzle tip, measured on the printer")
+    if tc_retract is not None and retract is not None and tc_retract < retract:
+        t.problem("tool_change_retract_mm", f"is {tc_retract:g} mm, less than retract_mm "
+                  f"= {retract:g}; a tool put aside retracts at least as far as any travel")
     if bed is not None and min(bed) < MIN_BED_MM:
         t.problem("bed_mm", f"is {bed[0]:g} × {bed[1]:g} mm; smaller than one tablet of "
                   f"the largest size with margins ({MIN_BED_MM:g} mm a side)")
@@ -589,6 +616,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     assert extruders and filament and max_nozzle and max_bed is not None and layer and first
     assert min_layer and max_layer and speed and travel and retract is not None
     assert extrusion and baud and rx_buffer and templates
+    assert order and purge is not None and standby is not None
     return PrinterProfile(
         id=pid, name=name, flavor=flavor, bed_mm=bed, max_z_mm=max_z, origin=origin,
         nozzle_diameter_mm=nozzle, extruders=extruders, filament_diameter_mm=filament,
@@ -597,7 +625,8 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
         max_layer_height_mm=max_layer, print_speed_mm_s=speed, travel_speed_mm_s=travel,
         retract_mm=retract, extrusion=extrusion, baud=baud, rx_buffer_lines=rx_buffer,
         templates=templates, templates_dir=templates_dir, schema=schema, path=str(path),
-        sha256=sha256_hex(raw),
+        sha256=sha256_hex(raw), print_order=order, gantry_clearance_mm=gantry,
+        purge_volume_mm3=purge, standby_delta_c=standby, tool_change_retract_mm=tc_retract,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from doseprint.typed import Layout, ReleaseKind, Shape
+from doseprint.typed import InfillPattern, Layout, ReleaseKind, Shape
 
 PRESCRIPTION_SCHEMA = "doseprint.prescription/1"
 
@@ -36,6 +36,7 @@ class TabletConstraints:
     length_mm: float | None = None
     width_mm: float | None = None
     infill: float | None = None
+    infill_pattern: InfillPattern = "rectilinear"
     shell: str = "none"
     shell_mm: float | None = None
     channels: int = 0

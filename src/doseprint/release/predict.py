@@ -1,4 +1,6 @@
-"""Predict each API's release from a tablet design (analytical finite cylinder for now)."""
+"""Predict each API's release from a tablet design: Crank's finite cylinder for the plain
+designer, the 3D finite-volume model over the real geometry (and a sparse design's gaps)
+for everything a job records."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from doseprint.release.analytical import cylinder_released
 from doseprint.release.approx import equivalent_released
 from doseprint.release.fv import solve_release
 from doseprint.release.metrics import judge_release, release_time_grid_h
+from doseprint.release.voids import solve_release_with_voids
+from doseprint.slicer.toolpaths import LayerVoids
 from doseprint.typed import FloatArray
 
 SECONDS_PER_HOUR = 3600.0
@@ -71,6 +75,8 @@ def predict_3d(
     formulations: Mapping[str, Formulation],
     *,
     pitch_mm: float | None = None,
+    voids: Mapping[int, Sequence[LayerVoids]] | None = None,
+    road_mm: float | None = None,
 ) -> tuple[PredictedRelease, ...]:
     """Every API's release from the design's real geometry, with the 3D diffusion model.
 
@@ -89,7 +95,14 @@ def predict_3d(
         The prescription's actives by API (their targets).
     formulations : mapping of str to Formulation
     pitch_mm : float, optional
-        Grid pitch of the solver (default: its own choice).
+        Grid pitch of the solver (default: its own choice; with ``voids``, fine enough to
+        resolve the gaps).
+    voids : mapping of int to sequence of LayerVoids, optional
+        A sparse design's gaps per compartment and layer, from its toolpaths
+        (:meth:`~doseprint.slicer.toolpaths.CompartmentToolpaths.voids`): dissolution
+        medium where they reach the outside (:mod:`doseprint.release.voids`).
+    road_mm : float, optional
+        With ``voids``: the roads' centre distance, which the grid must resolve too.
     """
     comps = design.compartments
     loaded = [k for k, c in enumerate(comps) if c.api]
@@ -103,8 +116,13 @@ def predict_3d(
     solved: dict[int, FloatArray] = {}
     if diffusing:
         d = [formulations[c.formulation].diffusivity_mm2_s for c in comps]
-        fractions = solve_release(list(meshes), d, diffusing, all_h * SECONDS_PER_HOUR,
-                                  pitch_mm=pitch_mm)
+        if voids:
+            fractions = solve_release_with_voids(list(meshes), d, diffusing,
+                                                 all_h * SECONDS_PER_HOUR, voids,
+                                                 pitch_mm=pitch_mm, road_mm=road_mm)
+        else:
+            fractions = solve_release(list(meshes), d, diffusing, all_h * SECONDS_PER_HOUR,
+                                      pitch_mm=pitch_mm)
         solved = {k: fractions[:, j] for j, k in enumerate(diffusing)}
     out = []
     for k in loaded:
