@@ -81,9 +81,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Layer height in mm (default: the printer profile's).")
 @click.option("--force", is_flag=True, help="Replace an existing job folder.")
 @click.option("--stl", is_flag=True, help="Also write each tablet as tablet-<i>.stl.")
+@click.option("--print-order", type=click.Choice(["layer", "tablet"]), default=None,
+              help="layer: layer by layer across the plate; tablet: each tablet whole "
+                   "(needs the profile's gantry_clearance_mm). Default: the profile's.")
+@click.option("--calibrations", "calibrations", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Flow calibrations file (also DOSEPRINT_CALIBRATIONS; "
+                                 "default: calibrations.json in the user's data folder).")
 def compile_cmd(
     rx: Path, printer_id: str, out: Path, formulation_dirs: tuple[Path, ...],
     printer_dirs: tuple[Path, ...], layer_height: float | None, force: bool, stl: bool,
+    print_order: str | None, calibrations: Path | None,
 ) -> None:
     """Design, predict, slice and verify RX; write the job folder OUT.
 
@@ -91,6 +98,7 @@ def compile_cmd(
     Example:
       doseprint compile rx-123.toml --printer generic-marlin-1x175 --out job-123
     """
+    from doseprint.calibration import default_calibrations_path
     from doseprint.job.compile import compile_prescription, write_job
     from doseprint.job.folder import check_out_dir
 
@@ -98,15 +106,18 @@ def compile_cmd(
     compiled = compile_prescription(
         rx, printer_id, formulation_dirs=formulation_dirs, printer_dirs=printer_dirs,
         layer_height_mm=layer_height, progress=lambda msg: log.info("compile: %s", msg),
-        stl=stl,
+        stl=stl, print_order="tablet" if print_order == "tablet" else
+        "layer" if print_order == "layer" else None,
+        calibrations=calibrations or default_calibrations_path(),
     )
     write_job(compiled, out, force=force)
     job = compiled.job
     for t in job["tablets"]:
         for a in t["actives"]:
             rel = a["release"]
+            fed = f"{a['gcode_dose_mg']:>9.3f}"
             click.echo(f"tablet {t['index']:>3}  {a['api']:<18} {a['dose_mg']:>8g} mg  "
-                       f"G-code {a['gcode_dose_mg']:>9.3f} mg ({a['dose_error_pct']:+.3f} %)  "
+                       f"G-code {fed} mg ({a['dose_error_pct']:+.3f} %)  "
                        f"{compiled.tablets[t['index']].design.describe()}  "
                        f"{rel['kind']} {'met' if rel['met'] else 'NOT met'}")
     for w in job["warnings"]:
@@ -300,6 +311,7 @@ def gcode_check(job_dir: Path, as_json: bool) -> None:
     """
     from doseprint.gcode.reader import dose_mg, read_gcode_file
     from doseprint.job.folder import read_job
+    from doseprint.job.verify import flow_problems
     from doseprint.tolerances import tol
 
     job = read_job(job_dir, check_hashes=False)
@@ -312,7 +324,8 @@ def gcode_check(job_dir: Path, as_json: bool) -> None:
             tool = tools[int(a["tool"])]
             length = reading.filament_mm.get((int(t["index"]), int(a["tool"])), 0.0)
             got = dose_mg(length, float(tool["filament_diameter_mm"]),
-                          float(tool["density_g_cm3"]), float(tool["drug_loading"]))
+                          float(tool["density_g_cm3"]),
+                          float(tool["drug_loading"]))
             want = float(a["dose_mg"])
             err = 100.0 * (got - want) / want
             ok = abs(got - want) <= tol.dose_rel * want
@@ -321,6 +334,11 @@ def gcode_check(job_dir: Path, as_json: bool) -> None:
             if not ok:
                 failed.append(f"tablet {t['index']}: {a['api']} {got:.3f} mg from the G-code, "
                               f"prescribed {want:g} mg ({err:+.2f} %)")
+    # A flow calibration is the printer's M221 factor; any other factor in force while a
+    # tool lays tablets means the printer does not lay what the E values say.
+    multipliers = [float(tools[k].get("extrusion_multiplier", 1.0)) if k in tools else 1.0
+                   for k in range(max(tools, default=-1) + 1)]
+    failed += flow_problems(reading, multipliers)
     if as_json:
         _echo_json({"ok": not failed, "tablets": rows})
     else:
@@ -360,25 +378,28 @@ def preview_cmd(
 
     from doseprint.job.compile import compile_prescription
     from doseprint.job.folder import read_job, write_file_atomic
-    from doseprint.report.preview import render_preview
+    from doseprint.report.preview import named_meshes, render_preview
     from doseprint.report.still import render_still
 
     if source.is_dir():
         job = read_job(source, check_hashes=False)
         target = out or source / "preview.html"
-        page = render_preview(job)
-        meshes: dict[str, Any] = {}
-        if png is not None:
-            scene: Any = trimesh.load(source / "tablets.3mf", force="scene")
-            meshes = dict(scene.geometry)
+        # tablets.3mf holds each compartment in tablet coordinates (placed by transforms).
+        threemf = source / "tablets.3mf"
+        try:
+            scene: Any = trimesh.load(threemf, force="scene")
+        except Exception as exc:  # missing, or not a 3MF trimesh can read
+            raise InputError(f"cannot be read ({exc}); compile the job again",
+                             file=str(threemf)) from None
+        meshes: dict[str, Any] = dict(scene.geometry)
+        page = render_preview(job, meshes)
     else:
         compiled = compile_prescription(source, printer_id, formulation_dirs=formulation_dirs,
                                         printer_dirs=printer_dirs)
         job = compiled.job
         target = out or source.with_suffix(".html")
         page = compiled.files["preview.html"].decode()
-        meshes = {f"tablet-{m.index}/{name}": mesh for m in compiled.meshes
-                  for name, mesh in zip(m.names, m.meshes, strict=True)}
+        meshes = named_meshes(compiled.meshes)
     still = render_still(job, meshes) if png is not None else None
     write_file_atomic(target, page.encode())
     click.echo(f"wrote {target}")
@@ -509,6 +530,96 @@ def formulation_calibrate(
                f"{cal.rms_residual:.4f}, f2 {cal.f2:.1f}); wrote {out}")
 
 
+# calibrate --------------------------------------------------------------------------
+
+
+@cli.group("calibrate")
+def calibrate_group() -> None:
+    """Printer calibrations (the formulations' own: `doseprint formulation calibrate`).
+
+    \b
+    Example:
+      doseprint calibrate flow --printer generic-marlin-1x175 \\
+          --formulation theophylline-hpc-30 --out cal-job
+      doseprint calibrate flow --printer generic-marlin-1x175 \\
+          --formulation theophylline-hpc-30 --job cal-job --mass-mg 641.2 638.9 640.5
+    """
+
+
+@calibrate_group.command("flow")
+@click.option("--printer", "printer_id", required=True, help="Printer profile id.")
+@click.option("--formulation", "formulation_id", required=True, help="Formulation id.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write a calibration job folder (discs of known mass) here.")
+@click.option("--job", "job_dir", type=click.Path(path_type=Path), default=None,
+              help="The calibration job that was printed and weighed.")
+@click.option("--mass-mg", "masses", type=float, multiple=True,
+              help="With --job: each weighed disc's mass in mg (--mass-mg M [M ...]).")
+@click.argument("more_masses", nargs=-1, type=float)
+@click.option("--calibrations", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Calibrations file (also DOSEPRINT_CALIBRATIONS; default: "
+                   "calibrations.json in the user's data folder).")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
+@_library_options
+def calibrate_flow(
+    printer_id: str, formulation_id: str, out: Path | None, job_dir: Path | None,
+    masses: tuple[float, ...], more_masses: tuple[float, ...], calibrations: Path | None,
+    force: bool,
+    formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
+) -> None:
+    """Measure the extrusion multiplier of FORMULATION on PRINTER by weighing.
+
+    First write a calibration job (--out), print it with the multiplier at 1 and weigh
+    each disc; then give the masses (--job with --mass-mg M [M ...]): the multiplier
+    nominal / mean mass is stored for compile to apply.
+
+    \b
+    Example:
+      doseprint calibrate flow --printer generic-marlin-1x175 \\
+          --formulation theophylline-hpc-30 --out cal-job
+      doseprint calibrate flow --printer generic-marlin-1x175 \\
+          --formulation theophylline-hpc-30 --job cal-job --mass-mg 641.2 638.9 640.5
+    """
+    from doseprint.calibration import (
+        compute_flow_calibration,
+        default_calibrations_path,
+        make_flow_job,
+        read_flow_job,
+        store_flow_calibration,
+    )
+    from doseprint.job.folder import check_out_dir, write_job_folder
+    from doseprint.library import load_library
+
+    if more_masses and not masses:
+        raise click.UsageError("give the weighed masses after --mass-mg")
+    mass_values = [*masses, *more_masses]
+    if (out is None) == (job_dir is None):
+        raise click.UsageError("give --out to make a calibration job, or --job with "
+                               "--mass-mg to compute the multiplier")
+    lib = load_library(formulation_dirs, printer_dirs)
+    profile = lib.printer(printer_id)
+    formulation = lib.formulation(formulation_id)
+    if out is not None:
+        if mass_values:
+            raise click.UsageError("--mass-mg goes with --job, not --out")
+        check_out_dir(out, force)
+        files = make_flow_job(profile, formulation)
+        write_job_folder(out, files, force=force)
+        manifest = json.loads(files["job.json"])
+        click.echo(f"wrote {out}: {len(manifest['objects'])} discs of "
+                   f"{manifest['nominal_mass_mg']:.1f} mg nominal each; print job.gcode, "
+                   "weigh each disc and run again with --job and --mass-mg")
+        return
+    assert job_dir is not None
+    manifest = read_flow_job(job_dir)
+    entry = compute_flow_calibration(manifest, profile, formulation, mass_values)
+    target = calibrations or default_calibrations_path()
+    store_flow_calibration(target, entry)
+    click.echo(f"{formulation.id} on {profile.id}: extrusion multiplier "
+               f"{entry.multiplier:.4f} (nominal {entry.nominal_mass_mg:.1f} mg, weighed "
+               f"mean {sum(entry.masses_mg) / len(entry.masses_mg):.1f} mg); wrote {target}")
+
+
 @cli.group("printer")
 def printer_group() -> None:
     """The printer profiles.
@@ -578,8 +689,8 @@ def printer_show(
 @click.option("--port", required=True,
               help="Serial device (/dev/ttyUSB0) or pyserial URL (socket://127.0.0.1:5555).")
 @click.option("--baud", type=int, default=None, help="Baud rate (default: the profile's).")
-@click.option("--db", default=None, help="Record store URL or path (default: DOSEPRINT_DB, "
-              "else a SQLite file in the user's data directory).")
+@click.option("--db", default=None, help="Record store: a SQLite path or postgresql://… URL "
+              "(default: DOSEPRINT_DB, else a SQLite file in the user's data directory).")
 @click.option("--operator", default="operator", show_default=True,
               help="Who runs the print (written into the record).")
 @click.option("--lot", "lots", multiple=True,
@@ -615,7 +726,8 @@ def print_cmd(
         try:
             outcome = print_job(job_dir, port, store, operator=operator, lots=lots, baud=baud,
                                 printer_dirs=printer_dirs, answer_timeout_s=answer_timeout_s,
-                                on_start=progress.start, on_progress=progress.update)
+                                on_start=progress.start, on_progress=progress.update,
+                                on_temperatures=progress.temperatures)
         finally:
             progress.stop()
     r = outcome.result
@@ -636,7 +748,8 @@ def _estimated_print_s(job_dir: Path) -> float:
 class _Progress:
     """A progress bar on a terminal; plain log lines every 10 % otherwise. The time left
     comes from the job's own estimate (job.json ``gcode.estimated_print_s``), scaled by
-    the share of commands still to be acknowledged."""
+    the share of commands still to be acknowledged; the temperatures are the latest the
+    printer reported (hot end per tool and bed, actual/target)."""
 
     def __init__(self, estimated_print_s: float = 0.0) -> None:
         self.bar: Any = None
@@ -644,6 +757,12 @@ class _Progress:
         self.total = 0
         self.next_log = 0.0
         self.estimated_s = estimated_print_s
+        self.temps = ""
+
+    def temperatures(self, summary: str) -> None:
+        self.temps = summary
+        if self.bar is not None:
+            self.bar.update(self.task, temps=summary)
 
     def _left(self, acked: int) -> str:
         if self.estimated_s <= 0:
@@ -658,16 +777,20 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self.bar = Progress("printing", BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[left]}"), transient=True)
+                                TextColumn("{task.percentage:>3.0f} %"),
+                                TextColumn("{task.fields[left]}"),
+                                TextColumn("{task.fields[temps]}"), transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("print", total=total, left=self._left(0))
+            self.task = self.bar.add_task("print", total=total, left=self._left(0),
+                                          temps=self.temps)
 
     def update(self, acked: int) -> None:
         if self.bar is not None:
             self.bar.update(self.task, completed=acked, left=self._left(acked))
         elif acked / self.total >= self.next_log:
-            log.info("printed %d/%d commands (%.0f %%) %s", acked, self.total,
-                     100.0 * acked / self.total, self._left(acked))
+            notes = "; ".join(n for n in (self._left(acked), self.temps) if n)
+            log.info("printed %d/%d commands (%.0f %%)%s", acked, self.total,
+                     100.0 * acked / self.total, f"; {notes}" if notes else "")
             self.next_log += 0.1
 
     def stop(self) -> None:
@@ -699,13 +822,20 @@ class _Progress:
               help="Fault: drop the connection after N lines.")
 @click.option("--reset-after", type=click.IntRange(min=1), default=None,
               help="Fault: reset like a rebooting board after N lines.")
+@click.option("--hang-after", type=click.IntRange(min=1), default=None,
+              help="Fault: stop answering (link kept open) after N lines.")
 @click.option("--heat-rate", "heat_rate_c_s", type=click.FloatRange(min=0.1), default=1000.0,
               show_default=True, help="Heating speed of the simulated heaters, °C/s.")
+@click.option("--advanced-ok", is_flag=True,
+              help="Report Cap:ADVANCED_OK:1 and free slots in every ok (ok N12 P15 B3).")
+@click.option("--buffer-lines", "rx_buffer_lines", type=click.IntRange(1, 64), default=4,
+              show_default=True, help="Command queue slots (Marlin's BUFSIZE).")
 def virtual_printer_cmd(
     use_pty: bool, tcp_port: int | None, log_path: Path | None, resend_every: int | None,
     drop_ok_every: int | None, corrupt_ok_every: int | None, busy_every: int | None,
     busy_s: float, halt_after: int | None, disconnect_after: int | None,
-    reset_after: int | None, heat_rate_c_s: float,
+    reset_after: int | None, hang_after: int | None, heat_rate_c_s: float, advanced_ok: bool,
+    rx_buffer_lines: int,
 ) -> None:
     """Run a simulated Marlin printer until interrupted (Ctrl-C or SIGTERM).
 
@@ -723,7 +853,8 @@ def virtual_printer_cmd(
         "drop_ok_every": drop_ok_every, "corrupt_ok_every": corrupt_ok_every,
         "busy_every": busy_every, "busy_s": busy_s, "halt_after": halt_after,
         "disconnect_after": disconnect_after, "reset_after": reset_after,
-        "heat_rate_c_s": heat_rate_c_s,
+        "hang_after": hang_after, "heat_rate_c_s": heat_rate_c_s, "advanced_ok": advanced_ok,
+        "rx_buffer_lines": rx_buffer_lines,
     }
     if use_pty:
         run_virtual_printer("pty", log_path=log_path, resend_every=resend_every, **faults)
@@ -748,8 +879,8 @@ def record_group() -> None:
 
 
 _db_option = click.option("--db", default=None,
-                          help="Record store URL or path (default: DOSEPRINT_DB, else the "
-                               "user's data directory).")
+                          help="Record store: a SQLite path or postgresql://… URL (default: "
+                               "DOSEPRINT_DB, else the user's data directory).")
 
 
 @record_group.command("list")
@@ -849,15 +980,34 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
 @_db_option
 def record_verify(record_id: str | None, db: str | None) -> None:
     """Recompute the hash chain of one record, or of the whole store; exit 1 on any
-    mismatch, naming the first record or event that does not match.
+    mismatch, naming the first record or event that does not match. RECORD_ID may also
+    be a record exported as .json (`record export`): that file is checked instead.
 
     \b
     Example:
       doseprint record verify
+      doseprint record verify batch-3f2a.json
     """
     from doseprint.errors import RecordChainError
-    from doseprint.records.store import open_store
+    from doseprint.records.store import open_store, record_from_json, verify_record
 
+    if record_id is not None and record_id.lower().endswith(".json"):
+        try:
+            document = json.loads(Path(record_id).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"cannot read it: {exc.strerror or exc}", file=record_id) from exc
+        except ValueError as exc:
+            raise InputError(f"not JSON: {exc}", file=record_id) from exc
+        if not isinstance(document, dict):
+            raise InputError("not an exported doseprint record", file=record_id)
+        exported = record_from_json(document, source=record_id)
+        problems = verify_record(exported)
+        if problems:
+            raise RecordChainError("the exported record does not verify:\n  "
+                                   + "\n  ".join(problems),
+                                   hint="the file was altered after it was exported")
+        click.echo(f"ok: {record_id}: record {exported.id} verified")
+        return
     with open_store(db) as store:
         problems = store.verify(record_id)
         count = 1 if record_id else len(store.list_records())
@@ -871,11 +1021,12 @@ def record_verify(record_id: str | None, db: str | None) -> None:
 @record_group.command("export")
 @click.argument("record_id")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write: .json (lossless record) or .html (batch report).")
+              help="File to write: .json (lossless record), .html or .pdf (batch report).")
 @_db_option
 def record_export(record_id: str, out: Path, db: str | None) -> None:
     """Write a record to a file: JSON (lossless, every event with its hashes; `verify`
-    works on it) or an HTML batch report with a dispensing label.
+    works on it) or an HTML batch report with a dispensing label (.pdf too where fpdf2
+    is installed).
 
     \b
     Example:
@@ -886,17 +1037,23 @@ def record_export(record_id: str, out: Path, db: str | None) -> None:
     from doseprint.records.store import open_store, record_to_json
 
     suffix = out.suffix.lower()
-    if suffix not in (".json", ".html", ".htm"):
+    if suffix not in (".json", ".html", ".htm", ".pdf"):
         raise InputError(f"is {out.suffix or 'without a suffix'}; export writes .json (the "
-                         "lossless record) or .html (the batch report with its label)",
+                         "lossless record), .html or .pdf (the batch report with its label)",
                          file=str(out), key="--out")
+    if suffix == ".pdf":
+        from doseprint.records.pdf import render_batch_report_pdf, require_pdf
+
+        require_pdf()  # before the store is opened: nothing is read or written without it
     with open_store(db) as store:
         record = store.get(record_id)
     if suffix == ".json":
-        text = json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n"
+        data = (json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n").encode()
+    elif suffix == ".pdf":
+        data = render_batch_report_pdf(record)
     else:
-        text = render_batch_report(record)
-    write_file_atomic(out, text.encode())
+        data = render_batch_report(record).encode()
+    write_file_atomic(out, data)
     click.echo(f"wrote {out}")
 
 

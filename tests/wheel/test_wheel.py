@@ -29,8 +29,14 @@ def test_wheel_carries_data_and_templates(wheel: Path) -> None:
         assert f"doseprint/_data/printer_profiles/{n}.toml" in names
     for t in ("start", "end", "tool_change", "layer_change"):
         assert f"doseprint/_data/printer_profiles/templates/marlin/{t}.gcode.j2" in names
-    assert "doseprint/records/schema.sql" in names
+    migrations = {
+        f"doseprint/records/migrations/{p.parent.name}/{p.name}"
+        for p in (ROOT / "src/doseprint/records/migrations").glob("*/*.sql")
+    }
+    assert len(migrations) >= 4 and migrations <= names  # SQLite and PostgreSQL
     assert "doseprint/report/templates/preview.html.j2" in names
+    for n in ("templates/viewer.js", "vendor/three.module.min.js", "vendor/three.LICENSE"):
+        assert f"doseprint/report/{n}" in names
     assert "doseprint/py.typed" in names
     assert any(n.endswith("entry_points.txt") for n in names)
 

@@ -15,6 +15,7 @@ import numpy as np
 import trimesh
 
 from doseprint import __version__
+from doseprint.calibration import FlowCalibration, find_flow_calibration, load_calibrations
 from doseprint.design.cylinder import LayerGrid
 from doseprint.design.designer import design_tablets
 from doseprint.design.tablet import DesignedTablet, PredictedRelease, TabletDesign
@@ -31,7 +32,10 @@ from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.render import (
     END_LIFT_MM,
     GcodeProgram,
+    PurgeTower,
     bed_temperature_c,
+    flow_command,
+    purge_tower,
     render_gcode,
     tool_table,
 )
@@ -42,13 +46,13 @@ from doseprint.library import Library, load_library
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription
 from doseprint.models.prescription import Active, Prescription
-from doseprint.models.printer import PrinterProfile
+from doseprint.models.printer import PrinterProfile, PrintOrder
 from doseprint.release.predict import MODEL_3D, predict_3d
 from doseprint.release.voxelize import default_pitch_mm
-from doseprint.report.preview import render_preview
+from doseprint.report.preview import named_meshes, render_preview
 from doseprint.slicer.plan import SliceSettings, plan_tablet
-from doseprint.slicer.plate import place_tablets
-from doseprint.slicer.toolpaths import CompartmentToolpaths
+from doseprint.slicer.plate import Plate, place_tablets
+from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerVoids, bead_spacing_mm
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +102,14 @@ def design_and_predict(
         # geometry, where drug also diffuses through neighbouring compartments.
         try:
             mesh = build_mesh(design)
-            plan_tablet(mesh, design, lib.formulations, settings)
+            paths = plan_tablet(mesh, design, lib.formulations, settings)
         except (SlicingError, GeometryError) as exc:
             return exc.message, None
+        voids = sparse_voids(design, paths)
+        # A sparse design's grid must resolve its gaps, whatever the cost.
+        pitch = None if voids else default_pitch_mm(mesh.meshes, max_cells=CONFIRM_CELLS)
         releases = predict_3d(design, mesh.meshes, actives, lib.formulations,
-                              pitch_mm=default_pitch_mm(mesh.meshes, max_cells=CONFIRM_CELLS))
+                              pitch_mm=pitch, voids=voids, road_mm=road_mm(settings))
         missed = [f"{r.api}: {r.judgement.reason} by the 3D model" for r in releases
                   if not r.judgement.met]
         return ("; ".join(missed) or None), releases
@@ -118,7 +125,28 @@ def design_and_predict(
     say("meshing")
     meshes = tuple(build_mesh(t.design) for t in tablets)
     say("predicting release over the 3D geometry")
-    return _predict_3d(rx, tablets, meshes, lib.formulations), meshes
+    return _predict_3d(rx, tablets, meshes, lib.formulations, settings), meshes
+
+
+VOID_MIN_WIDTH_MM = 0.2
+"""Gaps narrower than half a 0.4 mm bead are taken as closed: the slivers a solid layer
+leaves between the beads' idealised footprints, and the gaps of an infill so dense that
+the beads' spread bridges them. The release model treats them as material."""
+
+
+def road_mm(settings: SliceSettings) -> float:
+    """Centre distance of neighbouring roads in a solid layer."""
+    return bead_spacing_mm(settings.width_mm, settings.layer_mm)
+
+
+def sparse_voids(
+    design: TabletDesign, paths: Sequence[CompartmentToolpaths]
+) -> dict[int, tuple[LayerVoids, ...]] | None:
+    """The gaps of a sparse design's compartments, from their toolpaths (None when the
+    design is solid)."""
+    if design.infill >= 1.0:
+        return None
+    return {k: p.voids(VOID_MIN_WIDTH_MM) for k, p in enumerate(paths)}
 
 
 def layer_grid(profile: PrinterProfile, layer_height_mm: float | None) -> LayerGrid:
@@ -141,8 +169,13 @@ def compile_prescription(
     layer_height_mm: float | None = None,
     progress: Progress | None = None,
     stl: bool = False,
+    print_order: PrintOrder | None = None,
+    calibrations: Path | str | None = None,
 ) -> CompiledJob:
     """Run every stage up to the job folder's contents (nothing is written).
+
+    ``print_order`` overrides the profile's (``layer`` or ``tablet``); ``calibrations``
+    is the flow calibrations file whose multipliers apply (none when None).
 
     Raises
     ------
@@ -157,9 +190,13 @@ def compile_prescription(
     check_prescription(rx, lib.formulations)
     profile = lib.printer(printer_id)
     grid = layer_grid(profile, layer_height_mm)
+    if calibrations is not None:
+        load_calibrations(calibrations)  # a broken file is bad input: say so before designing
 
     say("designing")
-    settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
+    settings = replace(
+        SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm),
+        pattern=rx.tablet.infill_pattern)
     tablets, meshes = design_and_predict(rx, lib, profile, grid, settings, say)
     by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
     tools = tuple(lib.formulations[by_tool[k]] for k in range(len(by_tool)))
@@ -178,9 +215,17 @@ def compile_prescription(
         raise InputError(f"is {profile.max_z_mm:g} mm; the tablets are {tallest:.1f} mm tall "
                          f"and the nozzle lifts {END_LIFT_MM:g} mm above them at the end",
                          file=profile.path, key="max_z_mm")
+    order = print_order or profile.print_order
+    check_print_order(profile, order, tallest, len(tools))
+    flows: list[tuple[FlowCalibration | None, str | None]] = [
+        find_flow_calibration(calibrations, profile, f) for f in tools]
+    multipliers = [1.0 if cal is None else cal.multiplier for cal, _ in flows]
 
     say("slicing")
-    plate = place_tablets(profile, [t.design.footprint_mm for t in tablets], rx.source)
+    tower = purge_tower(profile, len(tools), settings.width_mm,
+                        min(grid.first_mm, grid.layer_mm))
+    plate = place_tablets(profile, [t.design.footprint_mm for t in tablets], rx.source,
+                          tower_mm=None if tower is None else tower.size_mm)
     cache: dict[tuple[Any, ...], tuple[CompartmentToolpaths, ...]] = {}
     toolpaths = []
     for t, mesh in zip(tablets, meshes, strict=True):
@@ -197,14 +242,18 @@ def compile_prescription(
         *(f"tool T{k} formulation {f.id} sha256 {f.sha256}" for k, f in enumerate(tools)),
         f"flavor {profile.flavor}, extrusion {profile.extrusion}, layer {grid.layer_mm:g} mm",
         f"tablets {len(tablets)}",
+        *([f"print order {order}"] if order != "layer" else []),
+        *(f"tool T{k} extrusion multiplier {m:g} (flow calibration)"
+          for k, m in enumerate(multipliers) if m != 1.0),
     ]
-    program = render_gcode(profile, tools, plate, toolpaths, header)
+    program = render_gcode(profile, tools, plate, toolpaths, header, print_order=order,
+                           extrusion_multipliers=multipliers, tower=tower)
 
     say("verifying the dose from the G-code")
     reading = read_gcode(program.text.splitlines(), source="job.gcode")
     expected = [(t.design.index, c.api, c.tool, c.dose_mg)
                 for t in tablets for c in t.design.compartments if c.api]
-    verification = verify_reading(reading, expected, tools, profile)
+    verification = verify_reading(reading, expected, tools, profile, multipliers)
     if not verification.ok:
         raise DoseCheckError("the G-code, read back, fails its checks; no job was written:\n  "
                              + "\n  ".join(verification.problems))
@@ -213,7 +262,8 @@ def compile_prescription(
     threemf = export_3mf(meshes, plate.centers_mm)
     job = _job_json(rx, profile, tools, tablets, toolpaths, plate.centers_mm, verification,
                     program, gcode_bytes)
-    preview = render_preview(job).encode()
+    _add_plate_and_flow(job, order, plate, tower, profile, flows)
+    preview = render_preview(job, named_meshes(meshes)).encode()
     files = {"job.gcode": gcode_bytes, "tablets.3mf": threemf, "preview.html": preview}
     if stl:
         for m in meshes:
@@ -225,14 +275,73 @@ def compile_prescription(
                        verification, job, files)
 
 
+def check_print_order(
+    profile: PrinterProfile, order: PrintOrder, tallest_mm: float, tools: int
+) -> None:
+    """Refuse a tablet-by-tablet order the printer cannot do safely.
+
+    Raises
+    ------
+    InputError
+        The profile gives no ``gantry_clearance_mm``, a tablet is taller than it, or the
+        job needs more than one tool.
+    """
+    if order != "tablet":
+        return
+    if profile.gantry_clearance_mm is None:
+        raise InputError("is not set: printing tablet by tablet needs the height under the "
+                         "gantry above the nozzle tip; measure it or use --print-order layer",
+                         file=profile.path, key="gantry_clearance_mm")
+    if tallest_mm >= profile.gantry_clearance_mm:
+        raise InputError(f"is {profile.gantry_clearance_mm:g} mm but a tablet is "
+                         f"{tallest_mm:.2f} mm tall: the gantry would hit it printing the "
+                         "next one; use --print-order layer", file=profile.path,
+                         key="gantry_clearance_mm")
+    if tools > 1:
+        raise InputError(f"is \"tablet\" but the job uses {tools} tools; the purge tower "
+                         "rises layer by layer, so multi-material jobs print layer by layer",
+                         file="command line", key="--print-order")
+
+
+def _add_plate_and_flow(
+    job: dict[str, Any],
+    order: PrintOrder,
+    plate: Plate,
+    tower: PurgeTower | None,
+    profile: PrinterProfile,
+    flows: Sequence[tuple[FlowCalibration | None, str | None]],
+) -> None:
+    """Record the print order, the purge tower and each tool's flow calibration."""
+    job["print_order"] = order
+    job["purge_tower"] = None if tower is None or plate.tower_corner_mm is None else {
+        "corner_mm": [round(v, 3) for v in plate.tower_corner_mm],
+        "size_mm": [round(v, 3) for v in tower.size_mm],
+        "purge_volume_mm3": profile.purge_volume_mm3,
+        "standby_delta_c": profile.standby_delta_c,
+    }
+    for row, (cal, warning) in zip(job["tools"], flows, strict=True):
+        row["extrusion_multiplier"] = 1.0 if cal is None else cal.multiplier
+        row["flow_command"] = (None if cal is None
+                               else flow_command(profile, row["tool"], cal.multiplier))
+        row["flow_calibration"] = None if cal is None else {
+            "file": cal.file, "calibrated_utc": cal.calibrated_utc,
+            "masses_mg": list(cal.masses_mg), "nominal_mass_mg": cal.nominal_mass_mg,
+            "printer_sha256": cal.printer_sha256,
+            "formulation_sha256": cal.formulation_sha256}
+        if warning:
+            job["warnings"].append(warning)
+
+
 def _predict_3d(
     rx: Prescription,
     tablets: Sequence[DesignedTablet],
     meshes: Sequence[TabletMesh],
     formulations: Mapping[str, Formulation],
+    settings: SliceSettings,
 ) -> tuple[DesignedTablet, ...]:
     """Replace the designer's fast predictions with the 3D model's, once per distinct
-    design. A target the 3D model finds unmet is refused with both figures."""
+    design (a sparse one with its slicer gaps). A target the 3D model finds unmet is
+    refused with both figures."""
     actives = {a.api: a for a in rx.actives}
     cache: dict[tuple[Any, ...], tuple[PredictedRelease, ...]] = {}
     out = []
@@ -242,7 +351,10 @@ def _predict_3d(
         if key not in cache and all(r.model.startswith(MODEL_3D) for r in t.releases):
             cache[key] = t.releases  # confirmed by the designer with the 3D model already
         if key not in cache:
-            cache[key] = predict_3d(d, mesh.meshes, actives, formulations)
+            voids = (sparse_voids(d, plan_tablet(mesh, d, dict(formulations), settings))
+                     if d.infill < 1.0 else None)
+            cache[key] = predict_3d(d, mesh.meshes, actives, formulations, voids=voids,
+                                    road_mm=road_mm(settings))
             for fast, full in zip(t.releases, cache[key], strict=True):
                 if fast.judgement.met and not full.judgement.met:
                     i = rx.actives.index(actives[full.api])
@@ -363,9 +475,12 @@ def _job_json(
                 "dose_error_pct": round(check.error_pct, 4),
                 "release": release_json(active, t.release(comp.api)),
             })
+        design = t.design.to_json()
+        if t.design.infill < 1.0:
+            design["infill_pattern"] = rx.tablet.infill_pattern
         entry = {"index": t.design.index,
                  "center_mm": [round(center[0], 3), round(center[1], 3)],
-                 "design": t.design.to_json(), "actives": actives}
+                 "design": design, "actives": actives}
         if shell is not None:
             entry["shell"] = shell
         out_tablets.append(entry)
