@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import get_args
 
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from doseprint.design.tablet import TabletDesign
@@ -152,7 +153,15 @@ def _lay_compartment(
         more than the design's infill allows.
     """
     w = settings.width_mm
-    shells = [perimeters(r.region, w, r.height_mm, settings.perimeters) for r in regions]
+    # The layers of a prism-like compartment share their section: lay each distinct one
+    # once (perimeters here, infill in _lay).
+    shell_of: dict[tuple[bytes, float], tuple[list[Road], BaseGeometry]] = {}
+    keys = [(_shape_key(r.region), r.height_mm) for r in regions]
+    for r, key in zip(regions, keys, strict=True):
+        if key not in shell_of:
+            shell_of[key] = perimeters(r.region, w, r.height_mm, settings.perimeters)
+    shells = [shell_of[key] for key in keys]
+    memo: dict[tuple[object, ...], tuple[Road, ...]] = {}
     n = len(regions)
     bottom, top = settings.solid_bottom_layers, settings.solid_top_layers
     solid = [infill >= 1.0 or k < bottom or k >= n - top for k in range(n)]
@@ -161,7 +170,7 @@ def _lay_compartment(
         densities = _first_densities(regions, shells, solid, settings, infill, target_mm3,
                                      where)
     shift = _gyroid_shift(regions, shells, solid, densities, settings)
-    layers = [_lay(r, shell, densities[k], settings, shift) for k, (r, shell)
+    layers = [_lay(r, shell, densities[k], settings, shift, memo) for k, (r, shell)
               in enumerate(zip(regions, shells, strict=True))]
     for _ in range(DENSITY_PASSES - 1):
         if all(solid):
@@ -181,7 +190,7 @@ def _lay_compartment(
         shift = _gyroid_shift(regions, shells, solid, densities, settings)
         for k in range(n):
             if not solid[k]:
-                layers[k] = _lay(regions[k], shells[k], densities[k], settings, shift)
+                layers[k] = _lay(regions[k], shells[k], densities[k], settings, shift, memo)
     for r, lr in zip(regions, layers, strict=True):
         if not lr.roads:
             raise SlicingError(f"{where}: layer {r.layer} is too small for one bead of "
@@ -259,19 +268,42 @@ def _lay(
     density: float,
     settings: SliceSettings,
     gyroid_shift_mm: float = 0.0,
+    memo: dict[tuple[object, ...], tuple[Road, ...]] | None = None,
 ) -> LayerRoads:
     """One layer: its perimeters, then infill of ``settings.pattern`` at ``density``
-    (a gyroid shifted down by ``gyroid_shift_mm``, see :func:`_gyroid_shift`)."""
+    (a gyroid shifted down by ``gyroid_shift_mm``, see :func:`_gyroid_shift`). ``memo``
+    keeps the roads of layers already laid: a layer whose section, height, density and
+    direction match one of them gets the same roads (a gyroid's depend on z too)."""
     walls, left = shell
     w, h = settings.width_mm, r.height_mm
     angle = 45.0 if r.layer % 2 == 0 else 135.0
-    if settings.pattern == "concentric":
-        infill = concentric(left, w, h, density)
-    elif settings.pattern == "gyroid":
-        infill = gyroid(left, w, h, r.z_mm - h / 2.0 - gyroid_shift_mm, density, angle)
-    else:
-        infill = rectilinear(left, w, h, angle, density)
+    z = r.z_mm - h / 2.0 - gyroid_shift_mm
+    key = (_shape_key(left), h, density, settings.pattern, angle,
+           z if settings.pattern == "gyroid" else None)
+    infill = None if memo is None else memo.get(key)
+    if infill is None:
+        if settings.pattern == "concentric":
+            infill = tuple(concentric(left, w, h, density))
+        elif settings.pattern == "gyroid":
+            infill = tuple(gyroid(left, w, h, z, density, angle))
+        else:
+            infill = tuple(rectilinear(left, w, h, angle, density))
+        if memo is not None:
+            memo[key] = infill
     return LayerRoads(r.layer, r.z_mm, h, w, (*walls, *infill), r.region, density)
+
+
+SHAPE_KEY_GRID_MM = 1e-7
+"""Sections whose outlines agree to this are laid alike. The sections of a triangulated
+prism at different heights are the same polygon, but each also carries points where the
+plane crosses the side triangles' diagonals (on the straight edges, at heights that vary
+with z) and starts its rings at another vertex: both are removed before comparing."""
+
+
+def _shape_key(region: BaseGeometry) -> bytes:
+    plain = shapely.simplify(region, SHAPE_KEY_GRID_MM, preserve_topology=True)
+    return bytes(shapely.to_wkb(shapely.normalize(shapely.set_precision(plain,
+                                                                        SHAPE_KEY_GRID_MM))))
 
 
 def _volume(roads: list[Road], layer: LayerRoads) -> float:
