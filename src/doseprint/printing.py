@@ -37,6 +37,8 @@ from doseprint.records.store import EventKind, RecordStore
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.5
+TEMPERATURE_POLL_S = 5.0
+"""How often the print asks the firmware for its temperatures (M105 between lines)."""
 FLUSH_LINES = 200
 
 
@@ -315,7 +317,8 @@ def print_job(
             on_start(record_id, len(commands))
         try:
             result = stream_gcode(commands, transport, window=profile.rx_buffer_lines,
-                                  on_event=buffer, answer_timeout_s=answer_timeout_s)
+                                  on_event=buffer, answer_timeout_s=answer_timeout_s,
+                                  poll_interval_s=TEMPERATURE_POLL_S)
         except PrintFailedError as exc:
             stopped = safe_stop(transport, extruders=profile.extruders)
             kind: EventKind = "aborted" if isinstance(exc, PrintAbortedError) else "failed"

@@ -563,3 +563,37 @@ def test_any_corruption_pattern_delivers_every_line_once(window: int, corrupt: s
     assert protocol.done
     assert taken == ["M110 N0", *commands]
     assert protocol.last_acked == len(commands)
+
+
+def test_a_temperature_poll_waits_for_the_lines_in_flight_and_acknowledges_nothing() -> None:
+    protocol = started(["G1 X1", "G1 X2", "G1 X3"], window=4, send_ahead="always")
+    # started() sent lines 0-3 at once and took the ok for 0: lines 1-3 are in flight.
+    protocol.request_poll()
+    assert drain(protocol) == []          # lines 1-3 await their oks: no poll yet
+    assert feed(protocol, "ok", "ok") == [("ok", 1), ("ok", 2)]
+    assert drain(protocol) == []
+    assert feed(protocol, "ok") == [("ok", 3)]
+    assert protocol.done
+    assert drain(protocol) == []          # done: a poll then is pointless
+
+    protocol = started(["G1 X1", "G1 X2"])
+    protocol.request_poll()
+    assert drain(protocol) == ["M105"]    # nothing in flight: the poll goes first
+    assert drain(protocol) == []          # and nothing else until it is answered
+    assert feed(protocol, "ok T:210.0 /210.0 B:60.0 /60.0") == [("temperature", None)]
+    assert protocol.last_acked == 0 and protocol.polls == 1
+    assert numbers(drain(protocol)) == [1]
+    assert feed(protocol, "ok") == [("ok", 1)]
+
+
+def test_a_poll_answer_that_comes_after_the_ping_is_not_a_line_s_ok() -> None:
+    protocol = started(["G1 X1", "G1 X2"])
+    protocol.request_poll()
+    assert drain(protocol) == ["M105"]
+    assert protocol.on_timeout(2.0) == "M105"        # the poll's answer is overdue: ping
+    # The poll's late answer, then the ping's: neither acknowledges line 1.
+    assert feed(protocol, "ok T:210.0 /210.0") == [("temperature", None)]
+    assert feed(protocol, "ok T:210.0 /210.0") == [("temperature", None)]
+    assert protocol.last_acked == 0
+    assert numbers(drain(protocol)) == [1]
+    assert feed(protocol, "ok") == [("ok", 1)]

@@ -285,3 +285,29 @@ def test_a_host_sending_past_the_buffer_gets_the_overflow_error() -> None:
         stream_gcode(commands, QueueingLoopback(printer), window=8, send_ahead="always")
     assert printer.overflows >= 1
     assert caught.value.last_acked < len(commands)
+
+
+@pytest.mark.parametrize("window", [1, 4])
+def test_temperature_polls_between_lines_keep_delivery_exactly_once(
+    tmp_path: Path, window: int
+) -> None:
+    """Polling as often as possible (every pass of the loop), with resends: the numbered
+    lines still arrive once each, in order, and the polls' answers are temperatures."""
+    commands = job_commands(120)
+    log = tmp_path / "accepted.log"
+    events: list[StreamEvent] = []
+    with (
+        VirtualMarlin(log_path=log, resend_every=9, advanced_ok=window > 1) as printer,
+        LoopbackTransport(printer) as link,
+    ):
+        result = stream_gcode(commands, link, window=window, on_event=events.append,
+                              poll_interval_s=0.0)
+    accepted = accepted_log(log)
+    polls = accepted.count("M105")
+    assert polls >= 20
+    assert [c for c in accepted if c != "M105"] == ["M115", "M110 N0", *commands]
+    assert result.commands_acked == len(commands)
+    oks = [e.line_no for e in events if e.kind == "ok" and e.line_no is not None]
+    assert oks == list(range(len(commands) + 1))
+    answers = [e for e in events if e.kind == "temperature" and e.text.startswith("ok")]
+    assert len(answers) == polls

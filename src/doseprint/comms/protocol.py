@@ -714,6 +714,14 @@ class MarlinProtocol:
         # lines below it were lost; a resend request then also proves them processed.
         self._ping_mark: int | None = None
         self._recover_below: int | None = None
+        # Temperature poll: asked for by the host's clock (request_poll), sent as an
+        # unnumbered M105 once no numbered line is in flight, so the next ok is its answer.
+        self._poll_due = False
+        self._poll_pending = False
+        self._late_poll_oks = 0
+        self._polled_at = -2  # _sent_max when the last poll went out: one per line at most
+        self.polls = 0
+        """Temperature polls sent."""
         # Handshake bookkeeping.
         self._handshake_due = True
         self._m115_sent = 0
@@ -757,6 +765,15 @@ class MarlinProtocol:
         """True while an ``M105`` ping awaits its answer."""
         return self._ping_mark is not None
 
+    def request_poll(self) -> None:
+        """Ask for the temperatures: an unnumbered ``M105`` goes out as soon as no numbered
+        line awaits its ``ok`` (no new line is sent meanwhile), and its ``ok T:…`` is
+        reported as a ``temperature`` event, acknowledging nothing. At most one poll goes
+        out per numbered line sent, so polling never starves the print. Ignored outside
+        streaming and while a poll is out already."""
+        if self.state is ProtocolState.STREAMING and not self._poll_pending:
+            self._poll_due = True
+
     def command(self, line_no: int) -> str:
         """The command sent as line ``line_no`` (0 is the ``M110``)."""
         return self._commands[line_no]
@@ -777,7 +794,27 @@ class MarlinProtocol:
                 return None
             self._handshake_due = False
             return self._send_m115()
-        if self.state is ProtocolState.DONE or self._next >= len(self._wire):
+        if self.state is ProtocolState.DONE:
+            return None
+        if self._poll_pending:
+            return None  # its answer must come before any numbered line's
+        if self._poll_due:
+            quiet = (self._next - 1 - self._acked <= 0 and self._ping_mark is None
+                     and self._recover_below is None and self._swallow_oks == 0
+                     and not self._swallow_m115_ok and self._late_poll_oks == 0
+                     and self._sent_max > self._polled_at)
+            if quiet:
+                self._poll_due = False
+                self._poll_pending = True
+                self._polled_at = self._sent_max
+                self.polls += 1
+                self.lines_sent += 1
+                return PING_COMMAND
+            if self._next >= len(self._wire):
+                return None
+            if self._next - 1 - self._acked > 0 and self._sent_max > self._polled_at:
+                return None  # let the lines in flight drain first
+        if self._next >= len(self._wire):
             return None
         if self._throttle_until is not None and self._acked >= self._throttle_until:
             self._throttle_until = None
@@ -826,6 +863,11 @@ class MarlinProtocol:
                     "--baud matches the firmware (Marlin's default is 115200)",
                 )
             return self._send_m115()
+        if self._poll_pending:
+            # The poll's answer is overdue: the ping replaces it; should the poll's ok come
+            # after all, it is not taken for a line's.
+            self._poll_pending = False
+            self._late_poll_oks += 1
         if self._ping_mark is None:
             self._ping_mark = self._sent_max + 1
             self.lines_sent += 1
@@ -942,6 +984,12 @@ class MarlinProtocol:
         if self._swallow_m115_ok:
             self._swallow_m115_ok = False
             return [event]
+        if self._poll_pending and self._next - 1 - self._acked <= 0:
+            self._poll_pending = False
+            return [Event("temperature", None, reply.text)]
+        if self._late_poll_oks > 0 and reply.temperatures and not self._oldest_is_ping():
+            self._late_poll_oks -= 1
+            return [Event("temperature", None, reply.text)]
         if self._ping_mark is not None and reply.temperatures and not self._oldest_is_ping():
             return self._on_pong(reply)
         if self._acked + 1 >= self._next:

@@ -122,6 +122,7 @@ def stream_gcode(
     handshake_attempts: int = 5,
     max_resends_per_line: int = 10,
     clock: Callable[[], float] = time.monotonic,
+    poll_interval_s: float | None = None,
 ) -> StreamResult:
     """Send every command to the printer exactly once, in order, and wait for each ``ok``.
 
@@ -163,6 +164,10 @@ def stream_gcode(
         Resend requests honoured for one line.
     clock : callable
         Monotonic clock, s (tests may pass their own).
+    poll_interval_s : float, optional
+        Ask for the temperatures this often (an unnumbered ``M105`` once no line is in
+        flight; :meth:`~doseprint.comms.protocol.MarlinProtocol.request_poll`), so the
+        progress shows them live; None never polls.
 
     Returns
     -------
@@ -208,8 +213,12 @@ def stream_gcode(
             emit(event.kind, event.line_no, event.text)
 
     last_heard = clock()
+    last_poll = clock()
     try:
         while not protocol.done:
+            if poll_interval_s is not None and clock() - last_poll >= poll_interval_s:
+                protocol.request_poll()
+                last_poll = clock()
             while (line := protocol.next_to_send()) is not None:
                 send(line)
             limit = (
