@@ -143,6 +143,8 @@ def test_profile_keys_are_read_and_defaulted(tmp_path: Path) -> None:
     ('standby_delta_c = "30"', "standby_delta_c"),
     ("tool_change_retract_mm = 0.2", "tool_change_retract_mm"),  # below retract_mm
     ("purge_tower = true", "purge_tower"),                 # unknown keys stay refused
+    ("perimeters = 0", "perimeters"),
+    ("perimeters = 2.5", "perimeters"),
 ])
 def test_bad_profile_keys_are_named(tmp_path: Path, extra: str, key: str) -> None:
     path = write_profile(tmp_path, "\n" + extra + "\n")

@@ -324,6 +324,7 @@ def test_schedule_problem_reported_with_an_actives_problem(tmp_path: Path) -> No
 @pytest.mark.parametrize(("edits", "key"), [
     ([(("tablet",), {"infill": 0.1})], "tablet.infill"),
     ([(("tablet",), {"infill": 0.5, "infill_pattern": "honeycomb"})], "tablet.infill_pattern"),
+    ([(("tablet",), {"infill": 0.5, "solid_layers": -1})], "tablet.solid_layers"),
     ([(("tablet",), {"shape": "pyramid"})], "tablet.shape"),
     ([(("tablet",), {"diameter_mm": 20.0, "max_length_mm": 15.0})], "tablet.diameter_mm"),
     ([(("tablet",), {"max_length_mm": 0})], "tablet.max_length_mm"),

@@ -5,12 +5,27 @@ tests' own reader; the release from job.json's curve, here."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from conftest import ROOT
+from doseprint.design.cylinder import LayerGrid
+from doseprint.design.designer import design_tablets
 from doseprint.errors import InfeasibleDesignError
-from doseprint.job.compile import compile_prescription, write_job
+from doseprint.geometry.tablet import build_mesh
+from doseprint.job.compile import (
+    compile_prescription,
+    road_mm,
+    sparse_voids,
+    write_job,
+)
+from doseprint.library import load_formulations
+from doseprint.models.load import load_prescription
+from doseprint.release.predict import predict_3d
+from doseprint.slicer.plan import SliceSettings, plan_tablet
 from pipeline.rx import write_rx
 from pipeline.test_compile import doses_from_gcode
 
@@ -65,3 +80,42 @@ def test_a_gyroid_lattice_from_the_prescription(tmp_path: Path) -> None:
     assert abs(doses_from_gcode(out)[(0, "theophylline")] - 200.0) <= 0.005 * 200.0
     (a,) = t["actives"]
     assert a["release"]["met"] is True
+
+
+def test_a_solid_skin_seals_the_lattice_and_slows_its_release(tmp_path: Path) -> None:
+    """`[tablet] solid_layers` closes the lattice top and bottom: its gaps then hold air,
+    not medium (the 3D model leaves sealed gaps out), so the same tablet releases far
+    more slowly than as an open lattice."""
+    rx = load_prescription(write_rx(tmp_path, dose_mg=200.0, release="immediate",
+                                    extra_active='formulation = "theophylline-hpc-30"',
+                                    tablet="infill = 0.6", units=1))
+    formulations = load_formulations()
+    design = design_tablets(rx, formulations, LayerGrid(0.2, 0.2))[0].design
+    mesh = build_mesh(design)
+    actives = {a.api: a for a in rx.actives}
+    released = {}
+    for skin in (0, 2):
+        settings = replace(SliceSettings.for_nozzle(0.4, 0.2, 0.2), solid_bottom_layers=skin,
+                           solid_top_layers=skin)
+        paths = plan_tablet(mesh, design, dict(formulations), settings)
+        (r,) = predict_3d(design, mesh.meshes, actives, formulations,
+                          voids=sparse_voids(design, paths), road_mm=road_mm(settings))
+        released[skin] = float(np.interp(0.5, r.hours, r.fraction))
+    assert released[0] >= 0.85
+    assert released[2] < released[0] - 0.3
+
+
+def test_the_profile_sets_the_perimeter_count(tmp_path: Path) -> None:
+    profiles = tmp_path / "printers"
+    profiles.mkdir()
+    text = (ROOT / "printer_profiles" / "generic-marlin-1x175.toml").read_text()
+    (profiles / "three-walls.toml").write_text(
+        text.replace('id = "generic-marlin-1x175"', 'id = "three-walls"') + "perimeters = 3\n")
+    rx = write_rx(tmp_path, dose_mg=100.0, units=1)
+    compiled = compile_prescription(rx, "three-walls", printer_dirs=[profiles])
+    (t,) = compiled.job["tablets"]
+    assert t["design"]["perimeters"] == 3
+    walls = [r for r in compiled.toolpaths[0][0].layers[3].roads if r.kind == "perimeter"]
+    assert len(walls) == 3
+    write_job(compiled, tmp_path / "job")
+    assert abs(doses_from_gcode(tmp_path / "job")[(0, "theophylline")] - 100.0) <= 0.5

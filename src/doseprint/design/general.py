@@ -536,12 +536,14 @@ def _evaluate(
             area += shared * min(1.0, max(others) / f.diffusivity_mm2_s)
         volume = part.volume_mm3
         if infill < 1.0:
-            # A sparse lattice open to the medium: the drug leaves each road through its
-            # sides, about 2 / spacing of area per volume of material (the 3D model,
-            # with the slicer's real gaps, confirms and corrects this).
             volume = part.volume_mm3 * infill
-            spacing = bead_spacing_mm(limits.min_wall_mm / 2.0, limits.layer_mm)
-            area += LATTICE_EXPOSURE * 2.0 * volume / spacing
+            if rx.tablet.solid_layers == 0:
+                # A sparse lattice open to the medium: the drug leaves each road through
+                # its sides, about 2 / spacing of area per volume of material (the 3D
+                # model, with the slicer's real gaps, confirms and corrects this). Under a
+                # solid skin the gaps hold air and only the outside counts.
+                spacing = bead_spacing_mm(limits.min_wall_mm / 2.0, limits.layer_mm)
+                area += LATTICE_EXPOSURE * 2.0 * volume / spacing
         fraction = equivalent_released(
             hours * 3600.0, volume, area, f.diffusivity_mm2_s, f.release_mechanism,
             f.erosion_rate_mm_h, lag_s=membrane_lag_s(barriers))

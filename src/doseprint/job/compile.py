@@ -196,7 +196,8 @@ def compile_prescription(
     say("designing")
     settings = replace(
         SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm),
-        pattern=rx.tablet.infill_pattern)
+        perimeters=profile.perimeters, pattern=rx.tablet.infill_pattern,
+        solid_bottom_layers=rx.tablet.solid_layers, solid_top_layers=rx.tablet.solid_layers)
     tablets, meshes = design_and_predict(rx, lib, profile, grid, settings, say)
     by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
     tools = tuple(lib.formulations[by_tool[k]] for k in range(len(by_tool)))
@@ -478,6 +479,8 @@ def _job_json(
         design = t.design.to_json()
         if t.design.infill < 1.0:
             design["infill_pattern"] = rx.tablet.infill_pattern
+            design["solid_layers"] = rx.tablet.solid_layers
+        design["perimeters"] = profile.perimeters
         entry = {"index": t.design.index,
                  "center_mm": [round(center[0], 3), round(center[1], 3)],
                  "design": design, "actives": actives}

@@ -313,6 +313,8 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
     infill = t.take_number("infill", required=False, minimum=MIN_INFILL, maximum=1.0)
     infill_pattern = cast(InfillPattern, t.take_str(
         "infill_pattern", required=False, choices=INFILL_PATTERNS, default="rectilinear"))
+    solid_layers = t.take_int("solid_layers", required=False, minimum=0, maximum=10,
+                              default=0)
     shell = t.take_str("shell", required=False, default="none")
     shell_mm = t.take_number("shell_mm", required=False, exclusive_minimum=0.0, maximum=5.0)
     channels = t.take_int("channels", required=False, minimum=0, maximum=8, default=0)
@@ -337,7 +339,8 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
         shape=shape, layout=layout, max_length_mm=max_length,
         diameter_mm=dims["diameter_mm"], height_mm=dims["height_mm"],
         length_mm=dims["length_mm"], width_mm=dims["width_mm"], infill=infill,
-        infill_pattern=infill_pattern or "rectilinear", shell=shell,
+        infill_pattern=infill_pattern or "rectilinear", solid_layers=solid_layers or 0,
+        shell=shell,
         shell_mm=shell_mm, channels=channels, channel_mm=channel_mm, dome_mm=dome_mm,
     )
 
@@ -572,6 +575,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
                             default=0.0)
     tc_retract = t.take_number("tool_change_retract_mm", required=False, minimum=0.0,
                                maximum=50.0)
+    perimeters = t.take_int("perimeters", required=False, minimum=1, maximum=6, default=2)
     t.finish()
 
     if gantry is not None and max_z is not None and gantry > max_z:
@@ -627,6 +631,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
         templates=templates, templates_dir=templates_dir, schema=schema, path=str(path),
         sha256=sha256_hex(raw), print_order=order, gantry_clearance_mm=gantry,
         purge_volume_mm3=purge, standby_delta_c=standby, tool_change_retract_mm=tc_retract,
+        perimeters=perimeters if perimeters is not None else 2,
     )
 
 

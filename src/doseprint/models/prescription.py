@@ -37,6 +37,9 @@ class TabletConstraints:
     width_mm: float | None = None
     infill: float | None = None
     infill_pattern: InfillPattern = "rectilinear"
+    solid_layers: int = 0
+    """Solid layers at the bottom and at the top of a sparse tablet: a skin that closes
+    the lattice (0: the lattice is open to the medium)."""
     shell: str = "none"
     shell_mm: float | None = None
     channels: int = 0

@@ -57,6 +57,8 @@ class PrinterProfile:
     """An idle tool waits this much below its formulation's nozzle temperature."""
     tool_change_retract_mm: float | None = None
     """Total retraction of a tool put aside at a tool change; None: ``retract_mm``."""
+    perimeters: int = 2
+    """Perimeter loops the slicer lays round every layer of every compartment."""
     schema: str = PRINTER_SCHEMA
     path: str = ""
     sha256: str = ""
