@@ -19,6 +19,7 @@ from doseprint.calibration import (
 )
 from doseprint.cli import main
 from doseprint.library import load_formulations
+from helpers.cli import run_cli
 from helpers.independent_gcode import net_filament_mm
 
 PRINTER = "generic-marlin-1x175"
@@ -29,12 +30,7 @@ OVER = 1.03
 
 
 def run(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = done.value.code
-    assert isinstance(code, int)
-    return code, out, err
+    return run_cli(capsys, *args)
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,13 @@ import pytest
 import trimesh
 
 from conftest import EXAMPLES
-from doseprint.cli import main
+from helpers.cli import run_cli
 
 TWO = (EXAMPLES / "polypill-theophylline-hctz.toml").read_text()
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    err = capsys.readouterr().err
-    code = done.value.code
-    assert isinstance(code, int)
+    code, _, err = run_cli(capsys, *args)
     return code, err
 
 

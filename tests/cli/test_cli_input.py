@@ -20,6 +20,7 @@ import pytest
 import doseprint
 from doseprint.cli import cli, main
 from doseprint.library import shipped_dir
+from helpers.cli import run_cli as run
 from models.rules import RULES, Rule
 from models.rxfiles import base_rx, edited, toml_dumps, write_rx
 
@@ -31,17 +32,6 @@ def _no_site_folders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("DOSEPRINT_FORMULATIONS", "DOSEPRINT_PRINTERS"):
         monkeypatch.delenv(name, raising=False)
     yield
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """``doseprint ARGS`` in this process through :func:`doseprint.cli.main`."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = info.value.code
-    assert isinstance(code, int)
-    return code, out, err
 
 
 def subprocess_env() -> dict[str, str]:
@@ -486,7 +476,6 @@ def test_release_json_and_bad_rx(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_preview_of_a_job_and_of_a_prescription(tmp_path: Path) -> None:
     from conftest import EXAMPLES
-    from doseprint.cli import main
 
     rx = EXAMPLES / "hydrochlorothiazide-immediate.toml"
     job = tmp_path / "job"
@@ -514,7 +503,6 @@ def test_preview_of_a_job_and_of_a_prescription(tmp_path: Path) -> None:
 
 def test_preview_png_of_a_job(tmp_path: Path) -> None:
     from conftest import EXAMPLES
-    from doseprint.cli import main
 
     job = tmp_path / "job"
     with pytest.raises(SystemExit) as done:

@@ -10,19 +10,9 @@ import pytest
 import trimesh
 
 from conftest import EXAMPLES
-from doseprint.cli import main
 from doseprint.library import load_formulations
 from doseprint.release.analytical import finite_cylinder_released, sphere_released
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    captured = capsys.readouterr()
-    code = done.value.code
-    assert isinstance(code, int)
-    return code, captured.out, captured.err
-
+from helpers.cli import run_cli as run
 
 SOLIDS = {
     # name: (mesh, analytical fraction released at t_s with diffusivity d)

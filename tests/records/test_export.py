@@ -10,21 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from doseprint.cli import main
 from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT
 from doseprint.records.store import open_store
+from helpers.cli import run_cli as run
 
 from .helpers import Backend, FakeClock, pass_qc
 from .test_store import printed
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    captured = capsys.readouterr()
-    code = done.value.code
-    assert isinstance(code, int)
-    return code, captured.out, captured.err
 
 
 def released(url: str) -> str:
