@@ -1,6 +1,6 @@
 ; doseprint 0.1.0
 ; prescription RX-GOLDEN-1 sha256 c2420e8c2c726c6fac1a759c8def308498e56193845267e290ce30b122aefb31
-; printer generic-marlin-1x175 sha256 28dd135719a4e43c08908fe1651d8b45dd4769e463a7014e3f88ef5f8fe0ffbb
+; printer generic-marlin-1x175 sha256 4971be25a2f5d524945bfafcafff8a84fce7c3009a6181bdbdcd6ee4ec3141f4
 ; tool T0 formulation hydrochlorothiazide-eudragitepo-10 sha256 7520ac912fa99091def7044d05b4bd32c7688d0f9db6c479ad983e9e33aab04d
 ; flavor marlin, extrusion relative, layer 0.2 mm
 ; tablets 1

@@ -191,6 +191,15 @@ BAD_PRINTERS: list[tuple[str, list[Edit], str]] = [
     ("schema", [(("schema",), "doseprint.printer/2")], "schema"),
     ("id-not-file-name", [(("id",), "generic-marlin-9x175")], "id"),
     ("missing-baud", [(("baud",), DROP)], "baud"),
+    ("acceleration-zero", [(("acceleration_mm_s2",), 0)], "acceleration_mm_s2"),
+    ("corner-velocity-negative", [(("square_corner_velocity_mm_s",), -1)],
+     "square_corner_velocity_mm_s"),
+    ("z-speed-text", [(("max_z_speed_mm_s",), "fast")], "max_z_speed_mm_s"),
+    ("z-accel-zero", [(("max_z_acceleration_mm_s2",), 0.0)], "max_z_acceleration_mm_s2"),
+    ("extrude-only-speed-zero", [(("max_extrude_only_speed_mm_s",), 0)],
+     "max_extrude_only_speed_mm_s"),
+    ("extrude-only-accel-nan", [(("max_extrude_only_acceleration_mm_s2",), float("nan"))],
+     "max_extrude_only_acceleration_mm_s2"),
 ]
 
 

@@ -576,6 +576,18 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     tc_retract = t.take_number("tool_change_retract_mm", required=False, minimum=0.0,
                                maximum=50.0)
     perimeters = t.take_int("perimeters", required=False, minimum=1, maximum=6, default=2)
+    accel = t.take_number("acceleration_mm_s2", required=False, exclusive_minimum=0.0,
+                          maximum=100000.0, default=1000.0)
+    corner = t.take_number("square_corner_velocity_mm_s", required=False, minimum=0.0,
+                           maximum=100.0, default=5.0)
+    z_speed = t.take_number("max_z_speed_mm_s", required=False, exclusive_minimum=0.0,
+                            maximum=1000.0, default=10.0)
+    z_accel = t.take_number("max_z_acceleration_mm_s2", required=False,
+                            exclusive_minimum=0.0, maximum=100000.0, default=100.0)
+    e_speed = t.take_number("max_extrude_only_speed_mm_s", required=False,
+                            exclusive_minimum=0.0, maximum=1000.0)
+    e_accel = t.take_number("max_extrude_only_acceleration_mm_s2", required=False,
+                            exclusive_minimum=0.0, maximum=100000.0)
     t.finish()
 
     if gantry is not None and max_z is not None and gantry > max_z:
@@ -621,6 +633,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     assert min_layer and max_layer and speed and travel and retract is not None
     assert extrusion and baud and rx_buffer and templates
     assert order and purge is not None and standby is not None
+    assert accel and corner is not None and z_speed and z_accel
     return PrinterProfile(
         id=pid, name=name, flavor=flavor, bed_mm=bed, max_z_mm=max_z, origin=origin,
         nozzle_diameter_mm=nozzle, extruders=extruders, filament_diameter_mm=filament,
@@ -632,6 +645,9 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
         sha256=sha256_hex(raw), print_order=order, gantry_clearance_mm=gantry,
         purge_volume_mm3=purge, standby_delta_c=standby, tool_change_retract_mm=tc_retract,
         perimeters=perimeters if perimeters is not None else 2,
+        acceleration_mm_s2=accel, square_corner_velocity_mm_s=corner,
+        max_z_speed_mm_s=z_speed, max_z_acceleration_mm_s2=z_accel,
+        max_extrude_only_speed_mm_s=e_speed, max_extrude_only_acceleration_mm_s2=e_accel,
     )
 
 

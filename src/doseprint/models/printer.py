@@ -59,6 +59,22 @@ class PrinterProfile:
     """Total retraction of a tool put aside at a tool change; None: ``retract_mm``."""
     perimeters: int = 2
     """Perimeter loops the slicer lays round every layer of every compartment."""
+    acceleration_mm_s2: float = 1000.0
+    """Acceleration of printing and travel moves in XY (Klipper ``max_accel``, Marlin
+    ``M204``): the time estimate and the streamer's wait for an answer plan with it."""
+    square_corner_velocity_mm_s: float = 5.0
+    """Speed through a 90° corner (Klipper ``square_corner_velocity``; Marlin's junction
+    deviation JD = v²·(√2 − 1)/a gives the same cornering)."""
+    max_z_speed_mm_s: float = 10.0
+    """Top speed of a move with a Z component (Klipper ``max_z_velocity``)."""
+    max_z_acceleration_mm_s2: float = 100.0
+    """Acceleration of a move with a Z component (Klipper ``max_z_accel``)."""
+    max_extrude_only_speed_mm_s: float | None = None
+    """Top filament speed of a retraction or its recovery; None: Klipper's default,
+    ``travel_speed_mm_s`` × (4·nozzle²) / filament cross-section."""
+    max_extrude_only_acceleration_mm_s2: float | None = None
+    """Filament acceleration of an extrude-only move; None: Klipper's default,
+    ``acceleration_mm_s2`` × (4·nozzle²) / filament cross-section."""
     schema: str = PRINTER_SCHEMA
     path: str = ""
     sha256: str = ""
