@@ -88,9 +88,14 @@ def test_tablet_order_time_estimate_counts_the_crossings() -> None:
     for order in ("tablet", "layer"):
         program = render_gcode(profile, TOOLS[:1], plate, tablets, ["t"],
                                print_order=order)
-        body = program.text.split("; end")[0]
-        want = motion_seconds(trace(body)) + HEATING_ALLOWANCE_S
-        assert program.estimated_print_s == pytest.approx(want, abs=1.0)
+        # Every move at its feed rate is a floor: accelerating and cornering only add time
+        # (the plan itself is checked against closed forms and Klipper in test_motion).
+        # Retractions run at the extruder's own limit, below their feed rate, hence 5 s.
+        cruising = motion_seconds(trace(program.text))
+        assert program.estimated_motion_s >= cruising - 0.5
+        assert program.estimated_motion_s <= 1.4 * cruising + 5.0
+        assert program.estimated_print_s == pytest.approx(
+            program.estimated_motion_s + HEATING_ALLOWANCE_S, abs=1.0)
 
 
 def test_tablet_order_refuses_two_tools_and_too_tall_tablets() -> None:

@@ -19,6 +19,8 @@ import numpy as np
 from doseprint import __version__
 from doseprint.errors import InputError, TemplateRenderError
 from doseprint.gcode import format as fmt
+from doseprint.gcode.motion import motion_limits, plan_commands
+from doseprint.gcode.tokens import split_commands
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile, PrintOrder
 from doseprint.slicer.plate import Plate
@@ -65,11 +67,17 @@ TABLET_ORDER_LIFT_MM = 2.0
 
 @dataclass(frozen=True)
 class GcodeProgram:
-    """The rendered program and its estimated duration."""
+    """The rendered program and its estimated duration.
+
+    ``estimated_motion_s`` is the planned motion time (:mod:`doseprint.gcode.motion`:
+    trapezoids with the profile's acceleration and cornering); ``estimated_print_s`` adds
+    the allowances for heating and tool changes.
+    """
 
     text: str
     lines: int
     estimated_print_s: float
+    estimated_motion_s: float = 0.0
 
 
 def tool_table(profile: PrinterProfile, tools: Sequence[Formulation]) -> list[dict[str, Any]]:
@@ -141,7 +149,8 @@ class _Templates:
 
 
 class _Writer:
-    """Accumulates G-code lines, tracking position, extrusion and time."""
+    """Accumulates G-code lines, tracking position and extrusion; ``allowance_s`` sums the
+    time estimates for what the motion plan does not see (heating, tool changes)."""
 
     def __init__(self, profile: PrinterProfile) -> None:
         self.profile = profile
@@ -150,7 +159,7 @@ class _Writer:
         self.pos = np.zeros(3)
         self.e_exact = 0.0      # exact E position (mm of filament since the last reset)
         self.e_written = 0.0    # E position as the printer sees it after rounding
-        self.time_s = 0.0
+        self.allowance_s = 0.0
         self.filament_area = math.pi * profile.filament_diameter_mm**2 / 4.0
 
     def add(self, *lines: str) -> None:
@@ -175,7 +184,6 @@ class _Writer:
         new = self.pos.copy()
         if z is not None and abs(z - self.pos[2]) > 1e-9:
             self.add(f"G0 Z{fmt.xyz(z)} F{fmt.feed(10.0)}")
-            self.time_s += abs(z - self.pos[2]) / 10.0
             new[2] = z
             self.pos = new.copy()
         new[0], new[1] = x, y
@@ -185,7 +193,6 @@ class _Writer:
         speed = self.profile.travel_speed_mm_s
         words += [f"X{fmt.xyz(x)}", f"Y{fmt.xyz(y)}", f"F{fmt.feed(speed)}"]
         self.add(" ".join(words))
-        self.time_s += dist / speed
         self.pos = new
 
     def feed_filament(self, delta_mm: float) -> None:
@@ -193,7 +200,6 @@ class _Writer:
         if delta_mm == 0.0:
             return
         self.add(f"G1 E{self._e_word(delta_mm)} F{fmt.feed(RETRACT_SPEED_MM_S)}")
-        self.time_s += abs(delta_mm) / RETRACT_SPEED_MM_S
 
     def extrude(self, points: np.ndarray, area_mm2: float, speed_mm_s: float) -> None:
         """Extrude along ``points`` (from the current position to each in turn)."""
@@ -205,7 +211,6 @@ class _Writer:
             e_word = self._e_word(dist * area_mm2 / self.filament_area)
             self.add(f"G1 X{fmt.xyz(x)} Y{fmt.xyz(y)} E{e_word}{f_word}")
             f_word = ""
-            self.time_s += dist / speed_mm_s
             self.pos[0], self.pos[1] = x, y
 
 
@@ -307,7 +312,7 @@ def render_gcode(
     calibrated = any(k != 1.0 for k in k_tool)
     if calibrated:
         w.add(flow_command(profile, 0, k_tool[0]))
-    w.time_s += HEATING_ALLOWANCE_S
+    w.allowance_s += HEATING_ALLOWANCE_S
     w.pos[:] = 0.0
 
     # Purge: prime the nozzle on a line in front of the plate, counted as not swallowed.
@@ -333,7 +338,9 @@ def render_gcode(
                 if profile.flavor != "klipper" or k == 0))
     w.template_block(templates.render("end", context))
     text = "\n".join(w.lines) + "\n"
-    return GcodeProgram(text, len(w.lines), round(w.time_s))
+    motion = plan_commands(split_commands(text), motion_limits(profile))
+    return GcodeProgram(text, len(w.lines), round(motion.motion_s + w.allowance_s),
+                        estimated_motion_s=round(motion.motion_s, 1))
 
 
 _Section = tuple[int, CompartmentToolpaths, LayerRoads]
@@ -408,7 +415,7 @@ def _layer_by_layer(
                 w.template_block(templates.render("tool_change", {
                     **context, "old_tool": old, "new_tool": tool,
                     "old": tool_rows[old], "new": tool_rows[tool]}))
-                w.time_s += reheat_s
+                w.allowance_s += reheat_s
                 if k_tool is not None:
                     w.add(flow_command(w.profile, tool, k_tool[tool]))
                 active_tool = tool

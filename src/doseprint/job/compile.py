@@ -502,6 +502,7 @@ def _job_json(
                   for k, f in enumerate(tools)],
         "tablets": out_tablets,
         "gcode": {"file": "job.gcode", "sha256": sha256_bytes(gcode_bytes),
-                  "lines": program.lines, "estimated_print_s": program.estimated_print_s},
+                  "lines": program.lines, "estimated_print_s": program.estimated_print_s,
+                  "estimated_motion_s": program.estimated_motion_s},
         "warnings": warnings,
     }
