@@ -146,11 +146,16 @@ def test_ooze_control_standby_and_reheat_within_limits(flavor: str) -> None:
 def test_time_estimate_counts_every_move_heating_and_tool_change() -> None:
     profile = profile_for("marlin")
     program, _, _ = render(profile)
-    body = program.text.split("; end")[0]
-    changes = len(re.findall(r"; tool change", body))
-    want = (motion_seconds(trace(body)) + HEATING_ALLOWANCE_S
-            + changes * (TOOL_CHANGE_S + profile.standby_delta_c / REHEAT_C_PER_S))
-    assert program.estimated_print_s == pytest.approx(want, abs=1.0)
+    changes = len(re.findall(r"; tool change", program.text))
+    allowances = (HEATING_ALLOWANCE_S
+                  + changes * (TOOL_CHANGE_S + profile.standby_delta_c / REHEAT_C_PER_S))
+    assert program.estimated_print_s == pytest.approx(
+        program.estimated_motion_s + allowances, abs=1.0)
+    # Every move at its feed rate is a floor for the planned motion: accelerating and
+    # cornering only add time (the plan is checked against closed forms and Klipper's
+    # host elsewhere). Retractions run at the extruder's limit, below their feed rate.
+    cruising = motion_seconds(trace(program.text))
+    assert cruising - 0.5 <= program.estimated_motion_s <= 1.4 * cruising + 5.0
 
 
 def test_tower_holds_the_purge_volume_per_change() -> None:
