@@ -100,7 +100,7 @@ def test_both_back_ends_chain_the_same_hashes(
     import uuid
 
     from doseprint.records import store as store_module
-    from doseprint.records.store import record_to_json
+    from doseprint.records.export import record_to_json
 
     fixed = uuid.UUID("3f2a0000-0000-4000-8000-000000000001")
     monkeypatch.setattr(store_module.uuid, "uuid4", lambda: fixed)

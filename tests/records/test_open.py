@@ -12,14 +12,9 @@ import platformdirs
 import pytest
 
 from doseprint.errors import EXIT_ENVIRONMENT, InputError, RecordStoreError
-from doseprint.records.store import (
-    SCHEMA_VERSION,
-    SYSTEM_ACTOR,
-    open_store,
-    process_alive,
-    process_identity,
-    resolve_store_url,
-)
+from doseprint.records.liveness import process_alive, process_identity
+from doseprint.records.location import resolve_store_url
+from doseprint.records.store import SCHEMA_VERSION, SYSTEM_ACTOR, open_store
 
 from .conftest import pg_server_url
 from .helpers import Backend, FakeClock, pass_qc, sample_content

@@ -13,16 +13,11 @@ import pytest
 
 from doseprint.errors import EXIT_INPUT, EXIT_RESULT, InputError, RecordStateError, ResultError
 from doseprint.records import store as store_module
-from doseprint.records.store import (
-    GENESIS_HASH,
-    EventKind,
-    RecordStore,
-    content_hash,
-    open_store,
-    record_from_json,
-    record_to_json,
-    verify_record,
-)
+from doseprint.records.chain import content_hash, verify_record
+from doseprint.records.export import record_from_json, record_to_json
+from doseprint.records.states import EventKind
+from doseprint.records.store import RecordStore, open_store
+from doseprint.records.values import GENESIS_HASH
 
 from .helpers import FakeClock, fail_qc, pass_qc, sample_content
 

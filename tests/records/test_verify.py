@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from doseprint.errors import RecordChainError
-from doseprint.records.store import RecordStore, content_hash, open_store
+from doseprint.records.chain import content_hash
+from doseprint.records.store import RecordStore, open_store
 
 from .helpers import Backend, FakeClock, pass_qc
 from .test_store import printed

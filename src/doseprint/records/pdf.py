@@ -17,7 +17,7 @@ from typing import Any
 
 from doseprint.errors import EnvironmentFault
 from doseprint.records.report import batch_report_context
-from doseprint.records.store import Record
+from doseprint.records.values import Record
 
 __all__ = ["pdf_available", "render_batch_report_pdf", "require_pdf"]
 
