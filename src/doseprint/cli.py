@@ -1036,8 +1036,8 @@ def record_export(record_id: str, out: Path, db: str | None) -> None:
       doseprint record export 3f2a --out batch-3f2a.json
     """
     from doseprint.job.folder import write_file_atomic
+    from doseprint.records.batch_report import render_batch_report
     from doseprint.records.export import record_to_json
-    from doseprint.records.report import render_batch_report
     from doseprint.records.store import open_store
 
     suffix = out.suffix.lower()
@@ -1046,7 +1046,7 @@ def record_export(record_id: str, out: Path, db: str | None) -> None:
                          "lossless record), .html or .pdf (the batch report with its label)",
                          file=str(out), key="--out")
     if suffix == ".pdf":
-        from doseprint.records.pdf import render_batch_report_pdf, require_pdf
+        from doseprint.records.batch_report_pdf import render_batch_report_pdf, require_pdf
 
         require_pdf()  # before the store is opened: nothing is read or written without it
     with open_store(db) as store:

@@ -1,4 +1,8 @@
-"""The human-readable batch report of a record, with a dispensing label.
+"""The batch report: a record made readable for the pharmacist who releases the batch.
+
+Not to be confused with :mod:`doseprint.report`, the preview of a compiled job that a
+clinician reads before anything is printed; this page is written after the print, from
+the batch record.
 
 :func:`render_batch_report` turns a :class:`~doseprint.records.values.Record` into one
 self-contained HTML page (inline CSS, no scripts, no external address) that prints on A4:
