@@ -1,4 +1,5 @@
-"""`record export`: a lossless JSON file that verifies on its own, and the PDF report."""
+"""The lossless JSON form, and `record export`: a JSON file that verifies on its own, and
+the PDF report."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT
-from doseprint.records.store import open_store
+from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT, InputError
+from doseprint.records.chain import verify_record
+from doseprint.records.export import record_from_json, record_to_json
+from doseprint.records.store import RecordStore, open_store
 from helpers.cli import run_cli as run
 
-from .helpers import Backend, FakeClock, pass_qc
-from .test_store import printed
+from .helpers import Backend, FakeClock, pass_qc, printed
 
 
 def released(url: str) -> str:
@@ -37,6 +39,28 @@ def pdf_text(data: bytes) -> str:
             pass
         chunks.append(body.decode("latin-1"))
     return "\n".join(chunks)
+
+
+def test_json_form_is_lossless(store: RecordStore) -> None:
+    record_id = printed(store)
+    pass_qc(store, record_id)
+    store.release(record_id, "Dr Q. Person", "QA release for dispensing")
+    record = store.get(record_id)
+    document = json.loads(json.dumps(record_to_json(record)))
+    assert document["schema"] == "doseprint.record/1"
+    assert document["status"] == "released"
+    assert document["head_hash"] == record.events[-1].hash
+    assert document["events"][3]["hash"] == record.events[3].hash
+    again = record_from_json(document)
+    assert again == record
+    assert verify_record(again) == []
+
+    document["events"][2]["data"]["FIRMWARE_NAME"] = "Marlin 9"
+    assert "event 2" in verify_record(record_from_json(document))[0]
+    with pytest.raises(InputError, match="schema"):
+        record_from_json({"schema": "doseprint.record/99"}, source="x.json")
+    with pytest.raises(InputError, match=r"x\.json"):
+        record_from_json({"schema": "doseprint.record/1"}, source="x.json")
 
 
 def test_exported_json_verifies_on_its_own(
@@ -100,7 +124,6 @@ def test_both_back_ends_chain_the_same_hashes(
     import uuid
 
     from doseprint.records import store as store_module
-    from doseprint.records.export import record_to_json
 
     fixed = uuid.UUID("3f2a0000-0000-4000-8000-000000000001")
     monkeypatch.setattr(store_module.uuid, "uuid4", lambda: fixed)

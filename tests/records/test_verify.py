@@ -14,8 +14,7 @@ from doseprint.errors import RecordChainError
 from doseprint.records.chain import content_hash
 from doseprint.records.store import RecordStore, open_store
 
-from .helpers import Backend, FakeClock, pass_qc
-from .test_store import printed
+from .helpers import Backend, FakeClock, pass_qc, printed
 
 
 @pytest.fixture
