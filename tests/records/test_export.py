@@ -29,9 +29,12 @@ def released(url: str) -> str:
 
 
 def pdf_text(data: bytes) -> str:
-    """The text of a PDF's content streams (inflated where compressed)."""
+    """The text of a PDF's content streams (inflated where compressed).
+
+    Only the ``\\n`` before ``endstream`` is taken as the end of a stream: a compressed
+    stream may itself end in a ``\\r`` byte, which must stay in it."""
     chunks = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    for match in re.finditer(rb"stream\r?\n(.*?)\nendstream", data, re.S):
         body = match.group(1)
         try:
             body = zlib.decompress(body)
