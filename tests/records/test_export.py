@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT, InputError
+from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT, EnvironmentFault, InputError
 from doseprint.records.chain import verify_record
-from doseprint.records.export import record_from_json, record_to_json
+from doseprint.records.export import (
+    export_bytes,
+    export_format,
+    read_exported,
+    record_from_json,
+    record_to_json,
+)
 from doseprint.records.store import RecordStore, open_store
 from helpers.cli import run_cli as run
 
@@ -138,3 +144,93 @@ def test_both_back_ends_chain_the_same_hashes(
     assert exported[0] == exported[1]
     assert exported[0]["id"] == str(fixed)
     assert exported[0]["status"] == "released"
+
+
+# The files of `record export`, function by function
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("b.json", "json"), ("b.JSON", "json"), ("b.html", "html"), ("b.htm", "html")],
+)
+def test_export_format_follows_the_suffix(tmp_path: Path, name: str, fmt: str) -> None:
+    assert export_format(tmp_path / name) == fmt
+
+
+@pytest.mark.parametrize(("name", "shown"), [("b.txt", "is .txt"), ("b", "is without a suffix")])
+def test_export_format_refuses_other_suffixes(tmp_path: Path, name: str, shown: str) -> None:
+    with pytest.raises(InputError, match=shown) as info:
+        export_format(tmp_path / name)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.key) == (str(tmp_path / name), "--out")
+    assert ".json" in problem.message and ".pdf" in problem.message
+
+
+def test_export_format_needs_the_pdf_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "fpdf", None)  # import fpdf now raises ImportError
+    with pytest.raises(EnvironmentFault, match="fpdf2") as info:
+        export_format(tmp_path / "b.pdf")
+    assert info.value.exit_code == EXIT_ENVIRONMENT
+
+
+@pytest.mark.parametrize("suffix", [".json", ".html"])
+def test_export_bytes_are_what_record_export_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """The functions give the very bytes the command writes, so it can call them."""
+    db = str(tmp_path / "records.sqlite")
+    record_id = released(db)
+    out = tmp_path / f"batch{suffix}"
+    code, _, err = run(capsys, "record", "export", record_id, "--out", out, "--db", db)
+    assert code == 0, err
+    with open_store(db) as store:
+        record = store.get(record_id)
+    assert export_bytes(record, export_format(out)) == out.read_bytes()
+
+
+def test_export_bytes_pdf(tmp_path: Path) -> None:
+    pytest.importorskip("fpdf", reason="fpdf2 is in the dev extra; this covers the PDF")
+    db = str(tmp_path / "records.sqlite")
+    record_id = released(db)
+    with open_store(db) as store:
+        data = export_bytes(store.get(record_id), "pdf")
+    assert data.startswith(b"%PDF-")
+    assert record_id in pdf_text(data)
+
+
+def test_read_exported_gives_back_the_record(tmp_path: Path) -> None:
+    db = str(tmp_path / "records.sqlite")
+    record_id = released(db)
+    with open_store(db) as store:
+        record = store.get(record_id)
+    out = tmp_path / "batch.json"
+    out.write_bytes(export_bytes(record, "json"))
+    again = read_exported(str(out))
+    assert again == record
+    assert verify_record(again) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (None, "cannot read it"),
+        ("{not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        ("[1, 2]", "not an exported doseprint record"),
+        ('{"schema": "doseprint.record/1"}', "not a complete doseprint record"),
+        ('{"schema": "doseprint.record/2"}', "unknown record schema"),
+    ],
+)
+def test_read_exported_refuses_what_is_not_an_export(
+    tmp_path: Path, text: str | bytes | None, shown: str
+) -> None:
+    path = tmp_path / "batch.json"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=shown) as info:
+        read_exported(str(path))
+    assert info.value.problems[0].file == str(path)

@@ -1,24 +1,45 @@
-"""A record taken out of the store: its lossless JSON form.
+"""A record taken out of the store: the lossless JSON form, and the files of
+``doseprint record export``.
 
 The JSON form (:func:`record_to_json`) keeps every event with its hashes, so a record
-exported to a file can be checked again on its own (:func:`record_from_json`, then
-:func:`~doseprint.records.chain.verify_record`).
+exported to a file can be checked again on its own (:func:`read_exported`, then
+:func:`~doseprint.records.chain.verify_record`). By the file's suffix an export is that
+JSON, the HTML batch report, or the batch report as a PDF where fpdf2 is installed
+(:func:`export_format`, :func:`export_bytes`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 from doseprint.errors import InputError
+from doseprint.records.batch_report import render_batch_report
+from doseprint.records.batch_report_pdf import render_batch_report_pdf, require_pdf
 from doseprint.records.states import is_event_kind
 from doseprint.records.values import Event, JsonDict, Record
 
-__all__ = ["RECORD_SCHEMA", "record_from_json", "record_to_json"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "RECORD_SCHEMA",
+    "ExportFormat",
+    "export_bytes",
+    "export_format",
+    "read_exported",
+    "record_from_json",
+    "record_to_json",
+]
 
 RECORD_SCHEMA = "doseprint.record/1"
 """``schema`` of the lossless JSON form (:func:`record_to_json`)."""
 
+ExportFormat = Literal["json", "html", "pdf"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+
+_SUFFIXES: dict[str, ExportFormat] = {".json": "json", ".html": "html", ".htm": "html",
+                                      ".pdf": "pdf"}
 
 
 def _event_to_json(event: Event) -> JsonDict:
@@ -116,3 +137,87 @@ def record_from_json(document: Mapping[str, Any], *, source: str = "") -> Record
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"not a complete doseprint record: {exc}", file=source) from exc
+
+
+def read_exported(path: str) -> Record:
+    """Read a record exported as JSON (``record verify FILE.json``).
+
+    Parameters
+    ----------
+    path : str
+        The file, as the user named it (messages name it so).
+
+    Returns
+    -------
+    Record
+        Not yet verified: pass it to :func:`~doseprint.records.chain.verify_record`.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, is not JSON, or is not an exported record.
+    """
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read it: {exc.strerror or exc}", file=path) from exc
+    except ValueError as exc:
+        raise InputError(f"not JSON: {exc}", file=path) from exc
+    if not isinstance(document, dict):
+        raise InputError("not an exported doseprint record", file=path)
+    return record_from_json(document, source=path)
+
+
+def export_format(out: Path) -> ExportFormat:
+    """What ``record export --out FILE`` writes, from the file's suffix.
+
+    Call it before the store is opened: a name that cannot be written, or a PDF without
+    its library, is refused before anything is read or written.
+
+    Parameters
+    ----------
+    out : Path
+        ``.json`` (the lossless record), ``.html`` or ``.htm`` (the batch report with
+        its dispensing label), ``.pdf`` (the same as a PDF); any case.
+
+    Returns
+    -------
+    ExportFormat
+
+    Raises
+    ------
+    InputError
+        Another suffix, or none.
+    EnvironmentFault
+        ``.pdf`` and fpdf2 is not installed.
+    """
+    fmt = _SUFFIXES.get(out.suffix.lower())
+    if fmt is None:
+        raise InputError(f"is {out.suffix or 'without a suffix'}; export writes .json (the "
+                         "lossless record), .html or .pdf (the batch report with its label)",
+                         file=str(out), key="--out")
+    if fmt == "pdf":
+        require_pdf()
+    return fmt
+
+
+def export_bytes(record: Record, fmt: ExportFormat) -> bytes:
+    """The content of an export file in format ``fmt`` (:func:`export_format`).
+
+    Parameters
+    ----------
+    record : Record
+    fmt : ExportFormat
+        ``json``: :func:`record_to_json`, indented by one space, UTF-8, ending in a
+        newline; ``html``: the batch report page; ``pdf``: the batch report as a PDF.
+
+    Returns
+    -------
+    bytes
+        To be written atomically.
+    """
+    if fmt == "json":
+        return (json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n").encode()
+    if fmt == "pdf":
+        return render_batch_report_pdf(record)
+    return render_batch_report(record).encode()
