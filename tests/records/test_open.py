@@ -279,3 +279,17 @@ def test_killed_print_is_found_interrupted(backend: Backend) -> None:
         assert record.status == "interrupted"
         assert record.events[-1].data["last_acked"] == 17
         assert store.verify() == []
+
+
+def test_unreadable_start_is_left_to_verify(backend: Backend) -> None:
+    """A started event whose data was altered cannot name a process: nothing is marked,
+    and `record verify` reports it."""
+    record_id = start_print(backend.url, {"pid": dead_pid(), "host": socket.gethostname()})
+    backend.tamper(
+        ("UPDATE events SET data = 'not json' WHERE record_id = ? AND seq = 1", (record_id,))
+    )
+    with open_store(backend.url) as store:
+        assert store.mark_interrupted_stale() == []
+        (problem,) = store.verify(record_id)
+    assert problem.startswith(f"record {record_id}: event 1 (started at ")
+    assert problem.endswith("): data is not JSON (altered)")

@@ -13,7 +13,13 @@ from doseprint.errors import EXIT_INPUT, EXIT_RESULT, InputError, RecordStateErr
 from doseprint.records import store as store_module
 from doseprint.records.chain import content_hash
 from doseprint.records.states import EventKind
-from doseprint.records.store import RecordStore, open_store
+from doseprint.records.store import (
+    EVENT_COLUMNS,
+    RecordStore,
+    UnreadableEvent,
+    event_from_row,
+    open_store,
+)
 from doseprint.records.values import GENESIS_HASH
 
 from .helpers import FakeClock, fail_qc, pass_qc, printed, sample_content
@@ -263,3 +269,40 @@ def test_release_needs_a_passed_qc(store: RecordStore) -> None:
     pass_qc(store, record_id)  # a re-weighing that passes: the latest QC counts
     store.release(record_id, "Dr Q. Person", "QA release")
     assert store.get(record_id).status == "released"
+
+
+# One row, one event
+
+
+def test_every_stored_row_reads_as_the_event_appended(store: RecordStore) -> None:
+    record_id = printed(store)
+    rows = store._conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE record_id = ? ORDER BY seq", (record_id,)
+    ).fetchall()
+    assert tuple(event_from_row(row) for row in rows) == store.get(record_id).events
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "why", "problem"),
+    [
+        ("lines", "not json", "json", "event 4 data is not valid JSON (altered)"),
+        ("lines", "[1, 2]", "object", "event 4 is not a doseprint event (altered)"),
+        ("note", '{"a": 1}', "kind", "event 4 is not a doseprint event (altered)"),
+    ],
+)
+def test_a_row_that_is_not_an_event(kind: str, data: str, why: str, problem: str) -> None:
+    row = ("3f2a", 4, "2026-11-22T10:00:00.000Z", "doseprint", kind, data, "p" * 64, "h" * 64)
+    with pytest.raises(UnreadableEvent) as info:
+        event_from_row(row)
+    error = info.value
+    assert error.why == why
+    assert error.reading_problem() == f"record 3f2a: {problem}"
+    assert error.verify_problem() == (
+        f"record 3f2a: event 4 ({kind} at 2026-11-22T10:00:00.000Z): data is not JSON (altered)"
+    )
+    if why == "kind":
+        # Kept for the chain check, which names the kind after checking the hashes.
+        assert error.stored is not None
+        assert (error.stored.kind, error.stored.data) == ("note", {"a": 1})
+    else:
+        assert error.stored is None
