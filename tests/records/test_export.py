@@ -234,3 +234,24 @@ def test_read_exported_refuses_what_is_not_an_export(
     with pytest.raises(InputError, match=shown) as info:
         read_exported(str(path))
     assert info.value.problems[0].file == str(path)
+
+
+def test_a_garbled_printer_reply_is_exported(tmp_path: Path) -> None:
+    """The store keeps any text the printer sent, even a lone surrogate; the exported
+    JSON still reads back as the same record, and the page shows the character escaped."""
+    garbled = "ok T:21\udcff"
+    db = str(tmp_path / "records.sqlite")
+    with open_store(db, clock=FakeClock()) as store:
+        record_id = printed(store)
+        store.append(record_id, "error", {"response": garbled}, "doseprint")
+        entry = {"kind": "ok", "n": 4, "text": garbled, "utc": "2026-11-22T10:00:01.000Z"}
+        store.append(record_id, "lines", {"entries": [entry], "last_acked": 4}, "doseprint")
+        record = store.get(record_id)
+    out = tmp_path / "batch.json"
+    out.write_bytes(export_bytes(record, "json"))
+    again = read_exported(str(out))
+    assert again == record
+    assert again.events[-2].data["response"] == garbled
+    assert verify_record(again) == []
+    page = export_bytes(record, "html").decode("utf-8")
+    assert "ok T:21\\udcff" in page

@@ -11,6 +11,7 @@ JSON, the HTML batch report, or the batch report as a PDF where fpdf2 is install
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -40,6 +41,10 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 
 _SUFFIXES: dict[str, ExportFormat] = {".json": "json", ".html": "html", ".htm": "html",
                                       ".pdf": "pdf"}
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: what a garbled serial line can decode to, which the store keeps but
+UTF-8 cannot encode."""
 
 
 def _event_to_json(event: Event) -> JsonDict:
@@ -210,6 +215,9 @@ def export_bytes(record: Record, fmt: ExportFormat) -> bytes:
     fmt : ExportFormat
         ``json``: :func:`record_to_json`, indented by one space, UTF-8, ending in a
         newline; ``html``: the batch report page; ``pdf``: the batch report as a PDF.
+        Text that UTF-8 cannot hold (a lone surrogate from a garbled printer reply) is
+        written as its ``\\uXXXX`` escape: in the JSON, where it reads back as the same
+        text (so the file still verifies), and in the page, where it shows as such.
 
     Returns
     -------
@@ -217,7 +225,9 @@ def export_bytes(record: Record, fmt: ExportFormat) -> bytes:
         To be written atomically.
     """
     if fmt == "json":
-        return (json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n").encode()
+        text = json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n"
+        # Inside a JSON string, the escape reads back as the very same character.
+        return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text).encode()
     if fmt == "pdf":
         return render_batch_report_pdf(record)
-    return render_batch_report(record).encode()
+    return render_batch_report(record).encode("utf-8", "backslashreplace")
