@@ -176,6 +176,32 @@ def event_from_row(row: Sequence[Any]) -> Event:
     return Event(*fields, kind_text, parsed, str(prev_hash), str(digest))
 
 
+def _readable(rows: Iterable[Any]) -> Iterator[Event]:
+    """The rows that read as events; the others are left to `record verify`."""
+    for row in rows:
+        with contextlib.suppress(UnreadableEvent):
+            yield event_from_row(row)
+
+
+_CREATED_UTC, _PRESCRIPTION_ID, _PATIENT, _CONTENT, _CONTENT_SHA256 = range(5)
+
+
+def _record_row(conn: Database, record_id: str) -> Any:
+    """A record's row: created_utc, prescription_id, patient, content, content_sha256."""
+    return conn.execute(
+        "SELECT created_utc, prescription_id, patient, content, content_sha256"
+        " FROM records WHERE id = ?",
+        (record_id,),
+    ).fetchone()
+
+
+def _event_rows(conn: Database, record_id: str) -> Iterable[Any]:
+    """A record's event rows in order, for :func:`event_from_row`."""
+    return conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE record_id = ? ORDER BY seq", (record_id,)
+    )
+
+
 def _content_of(text: Any) -> JsonDict | None:
     """A record's stored content parsed, or None when it is not a JSON object."""
     try:
@@ -841,25 +867,6 @@ def _current_state(conn: Database, record_id: str) -> RecordState:
     return _state_of(row[0] if row is not None else None)
 
 
-_CREATED_UTC, _PRESCRIPTION_ID, _PATIENT, _CONTENT, _CONTENT_SHA256 = range(5)
-
-
-def _record_row(conn: Database, record_id: str) -> Any:
-    """A record's row: created_utc, prescription_id, patient, content, content_sha256."""
-    return conn.execute(
-        "SELECT created_utc, prescription_id, patient, content, content_sha256"
-        " FROM records WHERE id = ?",
-        (record_id,),
-    ).fetchone()
-
-
-def _event_rows(conn: Database, record_id: str) -> Iterable[Any]:
-    """A record's event rows in order, for :func:`event_from_row`."""
-    return conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE record_id = ? ORDER BY seq", (record_id,)
-    )
-
-
 _STATUS_KIND_SQL = (
     "SELECT r.id AS id, (SELECT e.kind FROM events e WHERE e.record_id = r.id"
     f" AND e.kind IN ({', '.join('?' for _ in STATUS_KINDS)})"
@@ -886,13 +893,6 @@ def _printing_processes(conn: Database) -> list[tuple[str, JsonDict]]:
         if isinstance(process, dict):
             found.append((record_id, process))
     return found
-
-
-def _readable(rows: Iterable[Any]) -> Iterator[Event]:
-    """The rows that read as events; the others are left to `record verify`."""
-    for row in rows:
-        with contextlib.suppress(UnreadableEvent):
-            yield event_from_row(row)
 
 
 def _stored_last_acked(conn: Database, record_id: str) -> int | None:
