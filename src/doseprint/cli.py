@@ -919,7 +919,8 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
     Example:
       doseprint record show 3f2a --json
     """
-    from doseprint.records.store import open_store, record_to_json
+    from doseprint.records.export import record_to_json
+    from doseprint.records.store import open_store
 
     with open_store(db) as store:
         record = store.get(record_id)
@@ -989,7 +990,9 @@ def record_verify(record_id: str | None, db: str | None) -> None:
       doseprint record verify batch-3f2a.json
     """
     from doseprint.errors import RecordChainError
-    from doseprint.records.store import open_store, record_from_json, verify_record
+    from doseprint.records.chain import verify_record
+    from doseprint.records.export import record_from_json
+    from doseprint.records.store import open_store
 
     if record_id is not None and record_id.lower().endswith(".json"):
         try:
@@ -1033,8 +1036,9 @@ def record_export(record_id: str, out: Path, db: str | None) -> None:
       doseprint record export 3f2a --out batch-3f2a.json
     """
     from doseprint.job.folder import write_file_atomic
-    from doseprint.records.report import render_batch_report
-    from doseprint.records.store import open_store, record_to_json
+    from doseprint.records.batch_report import render_batch_report
+    from doseprint.records.export import record_to_json
+    from doseprint.records.store import open_store
 
     suffix = out.suffix.lower()
     if suffix not in (".json", ".html", ".htm", ".pdf"):
@@ -1042,7 +1046,7 @@ def record_export(record_id: str, out: Path, db: str | None) -> None:
                          "lossless record), .html or .pdf (the batch report with its label)",
                          file=str(out), key="--out")
     if suffix == ".pdf":
-        from doseprint.records.pdf import render_batch_report_pdf, require_pdf
+        from doseprint.records.batch_report_pdf import render_batch_report_pdf, require_pdf
 
         require_pdf()  # before the store is opened: nothing is read or written without it
     with open_store(db) as store:

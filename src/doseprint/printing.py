@@ -32,7 +32,8 @@ from doseprint.errors import (
 )
 from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.library import load_printers
-from doseprint.records.store import EventKind, RecordStore
+from doseprint.records.states import EventKind
+from doseprint.records.store import RecordStore
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ schema of its own that is dropped afterwards. Without that variable they skip, u
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,19 +17,9 @@ import pytest
 
 from doseprint.records.store import RecordStore, open_store
 
-from .helpers import Backend, FakeClock
+from .helpers import Backend, FakeClock, pg_server_url
 
 BACKENDS = ("sqlite", "postgresql")
-
-
-def pg_server_url() -> str:
-    """The test server's URL; skips (or fails when it is required) without one."""
-    url = os.environ.get("DOSEPRINT_TEST_PG", "").strip()
-    if not url:
-        if os.environ.get("DOSEPRINT_REQUIRE_PG") == "1":
-            pytest.fail("DOSEPRINT_REQUIRE_PG=1 but DOSEPRINT_TEST_PG names no PostgreSQL server")
-        pytest.skip("no PostgreSQL test server (set DOSEPRINT_TEST_PG or run `make test`)")
-    return url
 
 
 @pytest.fixture

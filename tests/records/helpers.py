@@ -1,9 +1,18 @@
-"""Helpers for the record store tests: a deterministic clock and a sample content."""
+"""Helpers for the record store tests: a deterministic clock, a sample content, a printed
+record, raw access to a store's database, and the PostgreSQL test server."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
+
+from doseprint.records.states import EventKind
+from doseprint.records.store import RecordStore
 
 
 class FakeClock:
@@ -29,6 +38,40 @@ def sample_content(rx: str = "RX-2026-000123", patient: str = "PT-7F3A") -> dict
         "machine": {"printer": "marlin-dual-175", "port": "socket://127.0.0.1:5555"},
         "note": "Tablette für Frau Müller",  # non-ASCII survives canonical JSON
     }
+
+
+def printed(store: RecordStore, end: EventKind = "completed") -> str:
+    """A record whose print started, logged some lines and ended with ``end``."""
+    record_id = store.create(sample_content(), actor="Ana Operator")
+    store.append(record_id, "started", {"port": "socket://127.0.0.1:5555"}, "Ana Operator")
+    store.append(record_id, "firmware", {"FIRMWARE_NAME": "Marlin 2.1.2"}, "doseprint")
+    store.append_many(
+        record_id,
+        [
+            ("lines", {"entries": [[1, "G28", "ok"], [2, "G1 X1", "ok"]], "last_acked": 2}),
+            ("progress", {"lines_sent": 3, "last_acked": 3}),
+        ],
+        "doseprint",
+    )
+    store.append(record_id, end, {"last_acked": 3}, "doseprint")
+    return record_id
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended and been collected."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def pg_server_url() -> str:
+    """The test server's URL; skips (or fails when it is required) without one."""
+    url = os.environ.get("DOSEPRINT_TEST_PG", "").strip()
+    if not url:
+        if os.environ.get("DOSEPRINT_REQUIRE_PG") == "1":
+            pytest.fail("DOSEPRINT_REQUIRE_PG=1 but DOSEPRINT_TEST_PG names no PostgreSQL server")
+        pytest.skip("no PostgreSQL test server (set DOSEPRINT_TEST_PG or run `make test`)")
+    return url
 
 
 def pass_qc(store: Any, record_id: str) -> None:

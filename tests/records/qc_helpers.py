@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from doseprint.records.store import Event, Record, event_hash
+from doseprint.records.chain import event_hash
+from doseprint.records.values import Event, Record
 
 
 def full_content(

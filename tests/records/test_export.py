@@ -1,4 +1,5 @@
-"""`record export`: a lossless JSON file that verifies on its own, and the PDF report."""
+"""The lossless JSON form, and `record export`: a JSON file that verifies on its own, and
+the PDF report."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT
-from doseprint.records.store import open_store
+from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT, EnvironmentFault, InputError
+from doseprint.records.chain import verify_record
+from doseprint.records.export import (
+    export_bytes,
+    export_format,
+    read_exported,
+    record_from_json,
+    record_to_json,
+)
+from doseprint.records.store import RecordStore, open_store
 from helpers.cli import run_cli as run
 
-from .helpers import Backend, FakeClock, pass_qc
-from .test_store import printed
+from .helpers import Backend, FakeClock, pass_qc, printed
 
 
 def released(url: str) -> str:
@@ -27,9 +35,12 @@ def released(url: str) -> str:
 
 
 def pdf_text(data: bytes) -> str:
-    """The text of a PDF's content streams (inflated where compressed)."""
+    """The text of a PDF's content streams (inflated where compressed).
+
+    Only the ``\\n`` before ``endstream`` is taken as the end of a stream: a compressed
+    stream may itself end in a ``\\r`` byte, which must stay in it."""
     chunks = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    for match in re.finditer(rb"stream\r?\n(.*?)\nendstream", data, re.S):
         body = match.group(1)
         try:
             body = zlib.decompress(body)
@@ -37,6 +48,28 @@ def pdf_text(data: bytes) -> str:
             pass
         chunks.append(body.decode("latin-1"))
     return "\n".join(chunks)
+
+
+def test_json_form_is_lossless(store: RecordStore) -> None:
+    record_id = printed(store)
+    pass_qc(store, record_id)
+    store.release(record_id, "Dr Q. Person", "QA release for dispensing")
+    record = store.get(record_id)
+    document = json.loads(json.dumps(record_to_json(record)))
+    assert document["schema"] == "doseprint.record/1"
+    assert document["status"] == "released"
+    assert document["head_hash"] == record.events[-1].hash
+    assert document["events"][3]["hash"] == record.events[3].hash
+    again = record_from_json(document)
+    assert again == record
+    assert verify_record(again) == []
+
+    document["events"][2]["data"]["FIRMWARE_NAME"] = "Marlin 9"
+    assert "event 2" in verify_record(record_from_json(document))[0]
+    with pytest.raises(InputError, match="schema"):
+        record_from_json({"schema": "doseprint.record/99"}, source="x.json")
+    with pytest.raises(InputError, match=r"x\.json"):
+        record_from_json({"schema": "doseprint.record/1"}, source="x.json")
 
 
 def test_exported_json_verifies_on_its_own(
@@ -100,7 +133,6 @@ def test_both_back_ends_chain_the_same_hashes(
     import uuid
 
     from doseprint.records import store as store_module
-    from doseprint.records.store import record_to_json
 
     fixed = uuid.UUID("3f2a0000-0000-4000-8000-000000000001")
     monkeypatch.setattr(store_module.uuid, "uuid4", lambda: fixed)
@@ -112,3 +144,114 @@ def test_both_back_ends_chain_the_same_hashes(
     assert exported[0] == exported[1]
     assert exported[0]["id"] == str(fixed)
     assert exported[0]["status"] == "released"
+
+
+# The files of `record export`, function by function
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("b.json", "json"), ("b.JSON", "json"), ("b.html", "html"), ("b.htm", "html")],
+)
+def test_export_format_follows_the_suffix(tmp_path: Path, name: str, fmt: str) -> None:
+    assert export_format(tmp_path / name) == fmt
+
+
+@pytest.mark.parametrize(("name", "shown"), [("b.txt", "is .txt"), ("b", "is without a suffix")])
+def test_export_format_refuses_other_suffixes(tmp_path: Path, name: str, shown: str) -> None:
+    with pytest.raises(InputError, match=shown) as info:
+        export_format(tmp_path / name)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.key) == (str(tmp_path / name), "--out")
+    assert ".json" in problem.message and ".pdf" in problem.message
+
+
+def test_export_format_needs_the_pdf_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "fpdf", None)  # import fpdf now raises ImportError
+    with pytest.raises(EnvironmentFault, match="fpdf2") as info:
+        export_format(tmp_path / "b.pdf")
+    assert info.value.exit_code == EXIT_ENVIRONMENT
+
+
+@pytest.mark.parametrize("suffix", [".json", ".html"])
+def test_export_bytes_are_what_record_export_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """The functions give the very bytes the command writes, so it can call them."""
+    db = str(tmp_path / "records.sqlite")
+    record_id = released(db)
+    out = tmp_path / f"batch{suffix}"
+    code, _, err = run(capsys, "record", "export", record_id, "--out", out, "--db", db)
+    assert code == 0, err
+    with open_store(db) as store:
+        record = store.get(record_id)
+    assert export_bytes(record, export_format(out)) == out.read_bytes()
+
+
+def test_export_bytes_pdf(tmp_path: Path) -> None:
+    pytest.importorskip("fpdf", reason="fpdf2 is in the dev extra; this covers the PDF")
+    db = str(tmp_path / "records.sqlite")
+    record_id = released(db)
+    with open_store(db) as store:
+        data = export_bytes(store.get(record_id), "pdf")
+    assert data.startswith(b"%PDF-")
+    assert record_id in pdf_text(data)
+
+
+def test_read_exported_gives_back_the_record(tmp_path: Path) -> None:
+    db = str(tmp_path / "records.sqlite")
+    record_id = released(db)
+    with open_store(db) as store:
+        record = store.get(record_id)
+    out = tmp_path / "batch.json"
+    out.write_bytes(export_bytes(record, "json"))
+    again = read_exported(str(out))
+    assert again == record
+    assert verify_record(again) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (None, "cannot read it"),
+        ("{not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        ("[1, 2]", "not an exported doseprint record"),
+        ('{"schema": "doseprint.record/1"}', "not a complete doseprint record"),
+        ('{"schema": "doseprint.record/2"}', "unknown record schema"),
+    ],
+)
+def test_read_exported_refuses_what_is_not_an_export(
+    tmp_path: Path, text: str | bytes | None, shown: str
+) -> None:
+    path = tmp_path / "batch.json"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=shown) as info:
+        read_exported(str(path))
+    assert info.value.problems[0].file == str(path)
+
+
+def test_a_garbled_printer_reply_is_exported(tmp_path: Path) -> None:
+    """The store keeps any text the printer sent, even a lone surrogate; the exported
+    JSON still reads back as the same record, and the page shows the character escaped."""
+    garbled = "ok T:21\udcff"
+    db = str(tmp_path / "records.sqlite")
+    with open_store(db, clock=FakeClock()) as store:
+        record_id = printed(store)
+        store.append(record_id, "error", {"response": garbled}, "doseprint")
+        entry = {"kind": "ok", "n": 4, "text": garbled, "utc": "2026-11-22T10:00:01.000Z"}
+        store.append(record_id, "lines", {"entries": [entry], "last_acked": 4}, "doseprint")
+        record = store.get(record_id)
+    out = tmp_path / "batch.json"
+    out.write_bytes(export_bytes(record, "json"))
+    again = read_exported(str(out))
+    assert again == record
+    assert again.events[-2].data["response"] == garbled
+    assert verify_record(again) == []
+    page = export_bytes(record, "html").decode("utf-8")
+    assert "ok T:21\\udcff" in page

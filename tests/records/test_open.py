@@ -1,4 +1,6 @@
-"""Opening a store: where it is, what goes wrong, and prints found dead on the next start."""
+"""Opening a store: what goes wrong, migrations, and prints found dead on the next start.
+
+Where a store is (URLs, the default file) is in test_location.py."""
 
 from __future__ import annotations
 
@@ -8,70 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import platformdirs
 import pytest
 
-from doseprint.errors import EXIT_ENVIRONMENT, InputError, RecordStoreError
-from doseprint.records.store import (
-    SCHEMA_VERSION,
-    SYSTEM_ACTOR,
-    open_store,
-    process_alive,
-    process_identity,
-    resolve_store_url,
-)
+from doseprint.errors import EXIT_ENVIRONMENT, RecordStoreError
+from doseprint.records.store import SCHEMA_VERSION, SYSTEM_ACTOR, open_store
 
-from .conftest import pg_server_url
-from .helpers import Backend, FakeClock, pass_qc, sample_content
-from .test_store import printed
+from .helpers import Backend, FakeClock, dead_pid, pass_qc, pg_server_url, printed, sample_content
 
-# URLs and defaults
-
-
-def test_dose_print_db_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "from-env.sqlite"
-    monkeypatch.setenv("DOSEPRINT_DB", str(path))
-    with open_store() as store:
-        assert store.url == str(path)
-        store.create(sample_content(), "Ana Operator")
-    assert path.is_file()
-    # An explicit URL wins over the environment.
-    other = tmp_path / "explicit.sqlite"
-    with open_store(str(other)) as store:
-        assert store.url == str(other)
-        assert store.list_records() == []
-
-
-def test_default_store_in_user_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DOSEPRINT_DB", raising=False)
-    data_dir = tmp_path / "data" / "doseprint"
-    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *args, **kwargs: str(data_dir))
-    with open_store(None) as store:
-        assert store.url == str(data_dir / "records.sqlite")
-    assert (data_dir / "records.sqlite").is_file()
-
-
-def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert resolve_store_url("sqlite:///rel.sqlite") == ("sqlite:///rel.sqlite", "rel.sqlite")
-    absolute = tmp_path / "abs.sqlite"
-    assert resolve_store_url(f"sqlite:///{absolute}")[1] == str(absolute)
-    assert resolve_store_url(":memory:")[1] == ":memory:"
-    assert resolve_store_url("sqlite://")[1] == ":memory:"
-    with open_store("sqlite:///rel.sqlite") as store:
-        store.create(sample_content(), "Ana Operator")
-    assert (tmp_path / "rel.sqlite").is_file()
-
-
-def test_postgresql_urls() -> None:
-    shown, target = resolve_store_url("postgresql://pharmacy:s3cret@db.example.org:5433/records")
-    assert shown == "postgresql://pharmacy:***@db.example.org:5433/records"
-    assert target == "postgresql://pharmacy:s3cret@db.example.org:5433/records"
-    for scheme in ("postgres", "postgresql+psycopg", "PostgreSQL"):
-        assert resolve_store_url(f"{scheme}://h/db")[1] == "postgresql://h/db"
-    assert resolve_store_url("postgresql://h/db?password=s3cret")[0] == (
-        "postgresql://h/db?password=***"
-    )
+# Servers that cannot be used
 
 
 def refused(url: str, secret: str) -> RecordStoreError:
@@ -165,11 +111,6 @@ def test_migrations_stop_at_the_failing_one(backend: Backend, monkeypatch: pytes
         assert store.schema_version() == SCHEMA_VERSION
 
 
-def test_unknown_scheme() -> None:
-    with pytest.raises(InputError, match="mysql://"):
-        open_store("mysql://host/records")
-
-
 # What goes wrong
 
 
@@ -257,13 +198,6 @@ def test_postgresql_writer_waits_for_the_chain_lock(pg_url: str) -> None:
 # Prints whose process died
 
 
-def dead_pid() -> int:
-    """The pid of a process that has ended and been collected."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
 def start_print(url: str, process: dict[str, object] | None, last_acked: int = 41) -> str:
     with open_store(url, clock=FakeClock()) as store:
         record_id = store.create(sample_content(), "Ana Operator")
@@ -347,11 +281,15 @@ def test_killed_print_is_found_interrupted(backend: Backend) -> None:
         assert store.verify() == []
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-def test_reused_pid_and_reboot_count_as_dead() -> None:
-    mine = process_identity()
-    assert process_alive(mine) is True
-    assert process_alive({**mine, "proc_start": mine["proc_start"] + 1}) is False
-    assert process_alive({**mine, "boot_id": "another-boot"}) is False
-    assert process_alive({"pid": mine["pid"]}) is None
-    assert process_alive({**mine, "pid": dead_pid()}) is False
+def test_unreadable_start_is_left_to_verify(backend: Backend) -> None:
+    """A started event whose data was altered cannot name a process: nothing is marked,
+    and `record verify` reports it."""
+    record_id = start_print(backend.url, {"pid": dead_pid(), "host": socket.gethostname()})
+    backend.tamper(
+        ("UPDATE events SET data = 'not json' WHERE record_id = ? AND seq = 1", (record_id,))
+    )
+    with open_store(backend.url) as store:
+        assert store.mark_interrupted_stale() == []
+        (problem,) = store.verify(record_id)
+    assert problem.startswith(f"record {record_id}: event 1 (started at ")
+    assert problem.endswith("): data is not JSON (altered)")

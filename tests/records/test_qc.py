@@ -7,6 +7,7 @@ import math
 import pytest
 
 from doseprint.errors import InputError
+from doseprint.records.chain import verify_record
 from doseprint.records.qc import (
     designed_masses_mg,
     estimated_doses_mg,
@@ -15,7 +16,9 @@ from doseprint.records.qc import (
     qc_event_data,
     qc_passed,
 )
-from doseprint.records.store import EVENT_KINDS, Record, RecordStore, verify_record
+from doseprint.records.states import EVENT_KINDS
+from doseprint.records.store import RecordStore
+from doseprint.records.values import Record
 
 from .qc_helpers import extend, full_content
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from doseprint.errors import RecordChainError
-from doseprint.records.store import RecordStore, content_hash, open_store
+from doseprint.records.chain import content_hash, event_hash
+from doseprint.records.store import RecordStore, open_store
 
-from .helpers import Backend, FakeClock, pass_qc
-from .test_store import printed
+from .helpers import Backend, FakeClock, pass_qc, printed
 
 
 @pytest.fixture
@@ -154,4 +154,63 @@ def test_unparsable_event_data(two_records: tuple[RecordStore, str, str], backen
     )
     assert "event 2 (firmware at" in only_problem_about(store.verify(), first)
     with pytest.raises(RecordChainError, match="event 2"):
+        store.get(first)
+
+
+def _rehashed(backend: Backend, record_id: str, seq: int, kind: str) -> str:
+    """The hash event ``seq`` would have with ``kind``, as a careful intruder computes it."""
+    ((utc, actor, data, prev_hash),) = backend.query(
+        "SELECT utc, actor, data, prev_hash FROM events WHERE record_id = ? AND seq = ?",
+        (record_id, seq),
+    )
+    return event_hash(record_id, seq, utc, actor, kind, json.loads(data), prev_hash)
+
+
+def test_unknown_kind_with_its_hash_recomputed(
+    two_records: tuple[RecordStore, str, str], backend: Backend
+) -> None:
+    store, first, _ = two_records
+    backend.tamper(
+        (
+            "UPDATE events SET kind = 'note', hash = ? WHERE record_id = ? AND seq = 5",
+            (_rehashed(backend, first, 5, "note"), first),
+        ),
+    )
+    problem = only_problem_about(store.verify(), first)
+    assert problem.endswith("): unknown kind 'note'")
+    assert "event 5 (note at" in problem
+    with pytest.raises(RecordChainError, match="event 5 is not a doseprint event"):
+        store.get(first)
+
+
+def test_unknown_kind_is_reported_after_the_hash(
+    two_records: tuple[RecordStore, str, str], backend: Backend
+) -> None:
+    """A kind changed without recomputing the hash shows first as a broken hash."""
+    store, first, _ = two_records
+    backend.tamper(("UPDATE events SET kind = 'note' WHERE record_id = ? AND seq = 5", (first,)))
+    problem = only_problem_about(store.verify(), first)
+    assert "event 5 (note at" in problem
+    assert "hash does not match its contents" in problem
+
+
+def test_unknown_kind_of_the_first_event(
+    two_records: tuple[RecordStore, str, str], backend: Backend
+) -> None:
+    store, first, _ = two_records
+    backend.tamper(("UPDATE events SET kind = 'note' WHERE record_id = ? AND seq = 0", (first,)))
+    problem = only_problem_about(store.verify(), first)
+    assert "event 0 (note at" in problem
+    assert problem.endswith("should be 'created'")
+
+
+def test_event_data_that_is_json_but_not_an_object(
+    two_records: tuple[RecordStore, str, str], backend: Backend
+) -> None:
+    store, first, _ = two_records
+    backend.tamper(("UPDATE events SET data = '[1, 2]' WHERE record_id = ? AND seq = 2", (first,)))
+    problem = only_problem_about(store.verify(), first)
+    assert "event 2 (firmware at" in problem
+    assert problem.endswith("): data is not JSON (altered)")
+    with pytest.raises(RecordChainError, match="event 2 is not a doseprint event"):
         store.get(first)

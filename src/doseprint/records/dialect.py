@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from doseprint.errors import RecordStoreError
+from doseprint.records.location import redact_url
 
 __all__ = [
     "GUARD_TRIGGERS",
@@ -40,7 +41,6 @@ __all__ = [
     "PostgresDatabase",
     "SqliteDatabase",
     "migration_files",
-    "redact_url",
 ]
 
 GUARD_TRIGGERS = ("records_no_update", "records_no_delete", "events_no_update", "events_no_delete")
@@ -58,12 +58,6 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
     def __iter__(self) -> Iterator[Any]: ...
-
-
-def redact_url(url: str) -> str:
-    """Hide a password in a URL (``user:***@``) and in a ``password=`` query parameter."""
-    text = re.sub(r"//([^:/@?#]*):[^@/]*@", r"//\1:***@", url)
-    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", text)
 
 
 def migration_files(dialect: str) -> list[str]:

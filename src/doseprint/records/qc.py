@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doseprint.errors import InputError
-from doseprint.records.store import Record
+from doseprint.records.values import Record
 
 __all__ = [
     "MASS_UNIFORMITY_METHOD",
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 QC_EVENT_KIND = "qc"
-"""The event kind a QC result is stored under (must be in ``store.EVENT_KINDS``)."""
+"""The event kind a QC result is stored under (one of ``states.EVENT_KINDS``)."""
 
 MASS_UNIFORMITY_METHOD = "Ph. Eur. 2.9.5 uniformity of mass (tablets)"
 

@@ -1,7 +1,7 @@
 """The batch report as a PDF, with its dispensing label, where fpdf2 is installed.
 
 :func:`render_batch_report_pdf` lays out the same values as the HTML report
-(:func:`~doseprint.records.report.batch_report_context`) on A4 pages: status and
+(:func:`~doseprint.records.batch_report.batch_report_context`) on A4 pages: status and
 signatures first, then identity and hashes, what was made, materials and lots, machine,
 the print, QC, the audit trail and the dispensing label. It uses the PDF core fonts, so
 text outside Latin-1 is written with a close ASCII stand-in (``−`` as ``-``, ``≤`` as
@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from doseprint.errors import EnvironmentFault
-from doseprint.records.report import batch_report_context
-from doseprint.records.store import Record
+from doseprint.records.batch_report import batch_report_context
+from doseprint.records.values import Record
 
 __all__ = ["pdf_available", "render_batch_report_pdf", "require_pdf"]
 

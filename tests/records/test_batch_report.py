@@ -7,15 +7,16 @@ from typing import Any
 
 import pytest
 
-from doseprint.records.qc import qc_event_data
-from doseprint.records.report import BEYOND_USE_PLACEHOLDER, LOG_TAIL, render_batch_report
-from doseprint.records.store import (
-    EVENT_KINDS,
-    Record,
-    RecordStore,
-    record_from_json,
-    record_to_json,
+from doseprint.records.batch_report import (
+    BEYOND_USE_PLACEHOLDER,
+    LOG_TAIL,
+    render_batch_report,
 )
+from doseprint.records.export import record_from_json, record_to_json
+from doseprint.records.qc import qc_event_data
+from doseprint.records.states import EVENT_KINDS
+from doseprint.records.store import RecordStore
+from doseprint.records.values import Record
 
 from .qc_helpers import extend, full_content
 

@@ -1,6 +1,10 @@
-"""The human-readable batch report of a record, with a dispensing label.
+"""The batch report: a record made readable for the pharmacist who releases the batch.
 
-:func:`render_batch_report` turns a :class:`~doseprint.records.store.Record` into one
+Not to be confused with :mod:`doseprint.report`, the preview of a compiled job that a
+clinician reads before anything is printed; this page is written after the print, from
+the batch record.
+
+:func:`render_batch_report` turns a :class:`~doseprint.records.values.Record` into one
 self-contained HTML page (inline CSS, no scripts, no external address) that prints on A4:
 identity and hashes, what was prescribed and made, materials and lots, machine and
 firmware, a summary of the print log (counts and the last entries, not every line), the
@@ -8,7 +12,7 @@ QC result, status, every signature with who, when and what it means, the head ha
 the event chain, and a dispensing label.
 
 The page is built from the record alone, so an exported JSON record gives the same page
-(:func:`~doseprint.records.store.record_from_json`). Missing content keys show as "—".
+(:func:`~doseprint.records.export.record_from_json`). Missing content keys show as "—".
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any
 import jinja2
 
 from doseprint.records.qc import latest_qc
-from doseprint.records.store import Event, Record
+from doseprint.records.states import ENDED_KINDS, LOG_KINDS
+from doseprint.records.values import Event, Record
 
 __all__ = ["BEYOND_USE_PLACEHOLDER", "LOG_TAIL", "batch_report_context", "render_batch_report"]
 
@@ -30,7 +35,6 @@ LOG_TAIL = 20
 
 BEYOND_USE_PLACEHOLDER = "to be set by the pharmacist"
 
-_LOG_KINDS = frozenset({"lines", "progress"})
 _SIGNATURE_KINDS = frozenset({"released", "rejected"})
 
 _ENV = jinja2.Environment(
@@ -121,7 +125,7 @@ def _print_summary(record: Record) -> dict[str, Any]:
     entries_total = 0
     log_errors: list[str] = []
     for event in record.events:
-        if event.kind not in _LOG_KINDS:
+        if event.kind not in LOG_KINDS:
             continue
         for entry in _list(event.data.get("entries")):
             e = _map(entry)
@@ -141,14 +145,7 @@ def _print_summary(record: Record) -> dict[str, Any]:
             if len(tail) > LOG_TAIL:
                 del tail[0]
     started = next((e for e in record.events if e.kind == "started"), None)
-    ended = next(
-        (
-            e
-            for e in reversed(record.events)
-            if e.kind in ("completed", "failed", "aborted", "interrupted")
-        ),
-        None,
-    )
+    ended = next((e for e in reversed(record.events) if e.kind in ENDED_KINDS), None)
     end_data = _map(ended.data) if ended is not None else {}
     errors = [
         f"{e.utc} {e.actor}: {e.data.get('error') or e.data.get('message') or e.data}"
@@ -264,9 +261,9 @@ def batch_report_context(record: Record) -> dict[str, Any]:
     audit = [
         {"seq": e.seq, "utc": e.utc, "actor": e.actor, "kind": e.kind, "hash": e.hash}
         for e in record.events
-        if e.kind not in _LOG_KINDS
+        if e.kind not in LOG_KINDS
     ]
-    log_events = sum(1 for e in record.events if e.kind in _LOG_KINDS)
+    log_events = sum(1 for e in record.events if e.kind in LOG_KINDS)
     return {
         "record_id": record.id,
         "created_utc": record.created_utc,
