@@ -17,7 +17,7 @@ import jinja2
 import numpy as np
 
 from doseprint import __version__
-from doseprint.errors import InputError, TemplateRenderError
+from doseprint.errors import InputError, Problem, TemplateRenderError
 from doseprint.gcode import format as fmt
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile, PrintOrder
@@ -28,6 +28,7 @@ from doseprint.slicer.toolpaths import (
     bead_area_mm2,
     bead_spacing_mm,
 )
+from doseprint.tolerances import tol
 
 SHORT_TRAVEL_MM = 2.0
 """Travels inside a tablet shorter than this keep the filament primed (no ooze to fear)."""
@@ -61,6 +62,12 @@ purges above it at a quarter of the material)."""
 
 TABLET_ORDER_LIFT_MM = 2.0
 """Printing tablet by tablet, the nozzle crosses this far above everything printed."""
+
+MIN_EXTRUDE_TEMP_FLOOR_C = 50.0
+"""The lowest minimum extrusion temperature a job may set (``M302 S``): a limit nearer
+room temperature would not stop a nozzle whose heater is off (RepRapFirmware takes a
+heater that is switched off to settle at up to 45 °C, ``MaxAmbientTemperature`` in
+RRF3Common.h of Duet3D's CANlib)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,60 @@ def bed_temperature_c(profile: PrinterProfile, tools: Sequence[Formulation]) -> 
                          "max_bed_temp_c or a loaded material's max_temp_c)",
                          file=profile.path, key="max_bed_temp_c")
     return bed
+
+
+def min_extrude_temp_c(profile: PrinterProfile, tools: Sequence[Formulation]) -> float:
+    """The firmware's minimum extrusion temperature the job runs with.
+
+    The firmwares refuse to extrude below it: Marlin drops the E of the move ("cold
+    extrusion prevented"), RepRapFirmware moves without driving the extruder, Klipper
+    stops the print ("Extrude below minimum temp"). Every tool's formulation must print
+    at least ``tol.extrude_temp_margin_c`` above it, since a nozzle runs a little below
+    its target while printing. A profile with ``lower_min_extrude_temp`` sets it for the
+    job (``M302 S<t>`` in its start template) to the lower of its
+    ``min_extrude_temp_c`` and that margin below the coldest formulation; otherwise the
+    job runs with the profile's ``min_extrude_temp_c`` as the firmware is set.
+
+    Raises
+    ------
+    InputError
+        A formulation prints too close to (or below) the limit and the profile does not
+        lower it, or lowering it would take it below ``MIN_EXTRUDE_TEMP_FLOOR_C``; one
+        problem per formulation, naming it, its temperature and the profile's key.
+    """
+    margin = tol.extrude_temp_margin_c
+    firmware = profile.min_extrude_temp_c
+    where = profile.path or profile.id
+    coldest = min(f.nozzle_temp_c for f in tools)
+    if profile.lower_min_extrude_temp:
+        limit = min(firmware, coldest - margin)
+        if limit < MIN_EXTRUDE_TEMP_FLOOR_C:
+            raise InputError([Problem(
+                f.path or f.id, "nozzle_temp_c",
+                f"is {f.nozzle_temp_c:g} °C: the firmware's minimum extrusion temperature "
+                f"would have to go below {MIN_EXTRUDE_TEMP_FLOOR_C:g} °C for formulation "
+                f"{f.id} ({margin:g} °C under it), where it no longer stops a nozzle "
+                "whose heater is off")
+                for f in tools if f.nozzle_temp_c - margin < MIN_EXTRUDE_TEMP_FLOOR_C])
+        return limit
+    if profile.flavor == "klipper":
+        fix = ("lower min_extrude_temp in every [extruder] section of the printer's "
+               "printer.cfg and give the same value here")
+    else:
+        fix = ("set lower_min_extrude_temp = true so that the start template lowers it "
+               "for the job with M302 S<t>, or build the firmware with a lower limit and "
+               "give it here")
+    problems = [
+        Problem(where, "min_extrude_temp_c",
+                f"is {firmware:g} °C, but formulation {f.id} (tool T{k}) prints at "
+                f"nozzle_temp_c = {f.nozzle_temp_c:g} °C: the firmware refuses to extrude "
+                f"below its minimum extrusion temperature, and a formulation must print at "
+                f"least {margin:g} °C above it (a nozzle runs a few degrees under its "
+                f"target while printing); {fix}")
+        for k, f in enumerate(tools) if f.nozzle_temp_c < firmware + margin]
+    if problems:
+        raise InputError(problems)
+    return firmware
 
 
 class _Templates:
@@ -289,11 +350,19 @@ def render_gcode(
     Raises
     ------
     InputError
-        Tablet order was asked for a job with more than one tool.
+        Tablet order was asked for a job with more than one tool; a temperature is above
+        a limit (:func:`tool_table`, :func:`bed_temperature_c`); a formulation prints too
+        cold for the firmware (:func:`min_extrude_temp_c`).
     """
+    if print_order == "tablet" and (
+            len(tools) > 1 or any(len({comp.tool for comp in tablet}) > 1 for tablet in tablets)):
+        raise InputError("is \"tablet\"; printing tablet by tablet takes one tool "
+                         "(a purge tower rises layer by layer): use --print-order layer",
+                         file="command line", key="--print-order")
     templates = _Templates(profile)
     tool_rows = tool_table(profile, tools)
     bed_c = bed_temperature_c(profile, tools)
+    extrude_min_c = min_extrude_temp_c(profile, tools)
     k_tool = list(extrusion_multipliers) if extrusion_multipliers else [1.0] * len(tools)
     w = _Writer(profile)
     w.add(f"; doseprint {__version__}", *(f"; {h}" for h in header))
@@ -302,6 +371,8 @@ def render_gcode(
         "bed_temp_c": fmt.num(bed_c, 1), "extrusion": profile.extrusion,
         "park_xy_mm": [fmt.xyz(v) for v in plate.park_mm],
         "travel_feed_mm_min": fmt.feed(profile.travel_speed_mm_s),
+        "min_extrude_temp_c": fmt.num(extrude_min_c, 1),
+        "firmware_min_extrude_temp_c": fmt.num(profile.min_extrude_temp_c, 1),
     }
     w.template_block(templates.render("start", context))
     calibrated = any(k != 1.0 for k in k_tool)
