@@ -90,10 +90,11 @@ def test_shipped_library_contents() -> None:
     assert len({f.api for f in drug}) >= 6, sorted({f.api for f in drug})
     assert len(free) >= 2
     extruders = {"generic-marlin-1x175": 1, "generic-marlin-2x175": 2,
-                 "generic-klipper-1x175": 1}
+                 "generic-klipper-1x175": 1, "generic-klipper-2x175": 2}
     for pid, n in extruders.items():
         assert lib.printers[pid].extruders == n
     assert lib.printers["generic-klipper-1x175"].flavor == "klipper"
+    assert lib.printers["generic-klipper-2x175"].flavor == "klipper"
     assert lib.printers["generic-marlin-1x175"].flavor == "marlin"
 
 
