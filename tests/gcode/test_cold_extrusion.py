@@ -20,7 +20,7 @@ from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
 from doseprint.slicer.plate import place_tablets
 from doseprint.tolerances import tol
-from gcode.synthetic import LIB, one_tool_tablets
+from gcode.synthetic import LIB, TOOLS, one_tool_tablets, profile_for, two_tool_tablets
 
 THEOPHYLLINE = LIB.formulations["theophylline-hpc-30"]          # 170 °C
 HCTZ = LIB.formulations["hydrochlorothiazide-eudragitepo-10"]   # 135 °C
@@ -105,7 +105,8 @@ def test_a_limit_too_near_room_temperature_is_refused() -> None:
 
 
 @pytest.mark.parametrize("profile_id", ["generic-marlin-1x175", "generic-marlin-2x175",
-                                        "generic-rrf-1x175", "generic-klipper-1x175"])
+                                        "generic-rrf-1x175", "generic-klipper-1x175",
+                                        "generic-klipper-2x175"])
 def test_every_shipped_profile_prints_every_shipped_formulation(profile_id: str) -> None:
     profile = LIB.printers[profile_id]
     for f in LIB.formulations.values():
@@ -153,6 +154,15 @@ def test_a_template_that_does_not_lower_the_limit_is_caught_reading_the_gcode() 
     reading = read_gcode(text.splitlines())
     [problem] = limit_problems(reading, [HCTZ], MARLIN)
     assert "T0" in problem and HCTZ.id in problem and "170 °C" in problem
+
+
+def test_two_tools_each_extrude_under_the_lowered_limit() -> None:
+    profile = profile_for("marlin")
+    plate = place_tablets(profile, [9.0] * 2, "rx.toml", tools=2)
+    text = render_gcode(profile, TOOLS, plate, two_tool_tablets(2), ["t"]).text
+    reading = read_gcode(text.splitlines())
+    assert reading.extrude_limits_c == {0: frozenset({125.0}), 1: frozenset({125.0})}
+    assert limit_problems(reading, TOOLS, profile) == []
 
 
 # The reader ------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Render G-code from planned toolpaths and the printer profile's Jinja2 templates.
 
 Every extruding move lies in a section opened by ``;TABLET:<i>`` or ``;TABLET:NONE``
-(job.md). Inside a tablet section the nozzle is primed after the travel in and retracted
-before leaving, so a retraction and its recovery never straddle two sections.
+(job.md). Every tool of the job primes on its own purge line before the first layer.
+Inside a tablet section the nozzle is primed after the travel in and retracted before
+leaving, so a retraction and its recovery never straddle two sections.
 """
 
 from __future__ import annotations
@@ -334,8 +335,8 @@ def render_gcode(
     extrusion_multipliers: Sequence[float] | None = None,
     tower: PurgeTower | None = None,
 ) -> GcodeProgram:
-    """The whole program: header, start template, purge, every layer of every tablet,
-    end template.
+    """The whole program: header, start template, a purge line for every tool, every
+    layer of every tablet, end template.
 
     ``tablets[i]`` holds tablet *i*'s compartments; ``header`` adds lines (without the
     leading ``;``) after doseprint's version line. ``print_order`` ``"layer"`` prints
@@ -381,23 +382,15 @@ def render_gcode(
     w.time_s += HEATING_ALLOWANCE_S
     w.pos[:] = 0.0
 
-    # Purge: prime the nozzle on a line in front of the plate, counted as not swallowed.
-    w.add(";TABLET:NONE")
-    first_h = profile.first_layer_height_mm
-    w.travel(*plate.purge_start_mm, z=first_h)
-    purge_area = bead_area_mm2(PURGE_WIDTH_MM, first_h)
-    w.extrude(np.array([plate.purge_end_mm]), purge_area, profile.print_speed_mm_s / 2)
-    w.feed_filament(-profile.retract_mm)
+    state = _ToolState(retracted=[0.0] * len(tools))
+    _prime_tools(w, templates, context, plate, tool_rows, state,
+                 k_tool if calibrated else None)
 
     if print_order == "tablet":
-        if any(len({comp.tool for comp in tablet}) > 1 for tablet in tablets) or len(tools) > 1:
-            raise InputError("is \"tablet\"; printing tablet by tablet takes one tool "
-                             "(a purge tower rises layer by layer): use --print-order layer",
-                             file="command line", key="--print-order")
         _tablet_by_tablet(w, templates, context, plate, tablets)
     else:
         _layer_by_layer(w, templates, context, plate, tablets,
-                        k_tool if calibrated else None, tool_rows, tower)
+                        k_tool if calibrated else None, tool_rows, tower, state)
     w.add(";TABLET:NONE")
     if calibrated:
         w.add(*(flow_command(profile, k, 1.0) for k in range(len(tools))
@@ -405,6 +398,82 @@ def render_gcode(
     w.template_block(templates.render("end", context))
     text = "\n".join(w.lines) + "\n"
     return GcodeProgram(text, len(w.lines), round(w.time_s))
+
+
+@dataclass
+class _ToolState:
+    """The loaded tool and how far each tool's filament is drawn back from the nozzle."""
+
+    retracted: list[float]
+    active: int = 0
+
+
+def _change_tool(
+    w: _Writer,
+    templates: _Templates,
+    context: dict[str, Any],
+    tool_rows: Sequence[dict[str, Any]],
+    state: _ToolState,
+    new: int,
+    k_tool: Sequence[float] | None,
+) -> None:
+    """Put the loaded tool aside and select ``new`` through the ``tool_change`` template,
+    in a ``;TABLET:NONE`` section.
+
+    Ooze control: the tool put aside retracts to ``tool_change_retract_mm`` (the template
+    lets it cool to standby and heats the next one). A calibrated job sets the new tool's
+    flow factor after the template: Klipper resets it whenever the extruder changes
+    (klippy/extras/gcode_move.py, ``_handle_activate_extruder``), and on the other
+    firmwares the command is harmless.
+    """
+    profile = w.profile
+    tc_retract = profile.tool_change_retract_mm
+    if tc_retract is None:
+        tc_retract = profile.retract_mm
+    w.add(";TABLET:NONE")
+    old = state.active
+    if tc_retract > state.retracted[old]:
+        w.feed_filament(state.retracted[old] - tc_retract)
+        state.retracted[old] = tc_retract
+    w.template_block(templates.render("tool_change", {
+        **context, "old_tool": old, "new_tool": new,
+        "old": tool_rows[old], "new": tool_rows[new]}))
+    w.time_s += TOOL_CHANGE_S + profile.standby_delta_c / REHEAT_C_PER_S
+    if k_tool is not None:
+        w.add(flow_command(profile, new, k_tool[new]))
+    state.active = new
+
+
+def _prime_tools(
+    w: _Writer,
+    templates: _Templates,
+    context: dict[str, Any],
+    plate: Plate,
+    tool_rows: Sequence[dict[str, Any]],
+    state: _ToolState,
+    k_tool: Sequence[float] | None,
+) -> None:
+    """Prime every tool of the job on its own line in front of the plate, on the first
+    layer, in ``;TABLET:NONE``: whatever a tool's filament did before the job (a previous
+    job's retraction, ooze), its first road in a tablet starts from a primed nozzle. The
+    lines run back and forth, tool 0 first; the last tool primed stays loaded, each
+    leaves its filament retracted by ``retract_mm`` (the state every section starts from).
+    """
+    profile = w.profile
+    first_h = profile.first_layer_height_mm
+    purge_area = bead_area_mm2(PURGE_WIDTH_MM, first_h)
+    w.add(";TABLET:NONE")
+    for k in range(len(tool_rows)):
+        start, end = plate.purge_line_mm(k)
+        if k % 2:
+            start, end = end, start
+        if k != state.active:
+            _change_tool(w, templates, context, tool_rows, state, k, k_tool)
+        w.travel(*start, z=first_h)
+        w.feed_filament(state.retracted[k])
+        w.extrude(np.array([end]), purge_area, profile.print_speed_mm_s / 2)
+        w.feed_filament(-profile.retract_mm)
+        state.retracted[k] = profile.retract_mm
 
 
 _Section = tuple[int, CompartmentToolpaths, LayerRoads]
@@ -436,14 +505,16 @@ def _layer_by_layer(
     k_tool: Sequence[float] | None,
     tool_rows: Sequence[dict[str, Any]],
     tower: PurgeTower | None,
+    state: _ToolState,
 ) -> None:
-    """Layer n of every tablet, then layer n + 1; tablets back and forth across the plate."""
+    """Layer n of every tablet, then layer n + 1; tablets back and forth across the plate.
+    Starts with ``state``'s loaded tool (the last one primed)."""
     profile = w.profile
     by_layer = _layer_sections(tablets)
     # Which layers change tools: the tower rises up to the last of them, every layer of
     # it solid (strips no change used are filled by the loaded tool at the layer's end).
     last_change = -1
-    active = 0
+    active = state.active
     for layer in sorted(by_layer):
         order = _tool_order(by_layer[layer], active)
         if order and order[-1] != active:
@@ -452,14 +523,8 @@ def _layer_by_layer(
     use_tower = tower is not None and last_change >= 0
     if use_tower and plate.tower_corner_mm is None:
         raise ValueError("a purge tower was planned but the plate has no place for it")
-    retracted = [0.0] * len(tool_rows)
-    retracted[0] = profile.retract_mm  # after the purge line
-    tc_retract = profile.tool_change_retract_mm
-    if tc_retract is None:
-        tc_retract = profile.retract_mm
-    reheat_s = TOOL_CHANGE_S + profile.standby_delta_c / REHEAT_C_PER_S
+    retracted = state.retracted
 
-    active_tool = 0
     for layer in sorted(by_layer):
         sections = by_layer[layer]
         z, height = sections[0][2].z_mm, sections[0][2].height_mm
@@ -467,22 +532,9 @@ def _layer_by_layer(
             **context, "layer": layer, "z_mm": fmt.xyz(z), "height_mm": fmt.xyz(height)}))
         strips_done = 0
         forward = layer % 2 == 0
-        for tool in _tool_order(sections, active_tool):
-            if tool != active_tool:
-                # Ooze control: the tool put aside retracts further and cools to standby;
-                # the template re-heats the next one before it is used.
-                w.add(";TABLET:NONE")
-                old = active_tool
-                if tc_retract > retracted[old]:
-                    w.feed_filament(retracted[old] - tc_retract)
-                    retracted[old] = tc_retract
-                w.template_block(templates.render("tool_change", {
-                    **context, "old_tool": old, "new_tool": tool,
-                    "old": tool_rows[old], "new": tool_rows[tool]}))
-                w.time_s += reheat_s
-                if k_tool is not None:
-                    w.add(flow_command(w.profile, tool, k_tool[tool]))
-                active_tool = tool
+        for tool in _tool_order(sections, state.active):
+            if tool != state.active:
+                _change_tool(w, templates, context, tool_rows, state, tool, k_tool)
                 if use_tower and layer <= last_change:
                     assert tower is not None and plate.tower_corner_mm is not None
                     _purge_strip(w, tower, plate.tower_corner_mm, strips_done, z, height,
@@ -504,9 +556,9 @@ def _layer_by_layer(
                 w.add(";TABLET:NONE")
                 for strip in range(strips_done, tower.strips):
                     _purge_strip(w, tower, plate.tower_corner_mm, strip, z, height,
-                                 retracted[active_tool], step=1 if layer == 0 else
+                                 retracted[state.active], step=1 if layer == 0 else
                                  TOWER_SPARSE_STEP)
-                    retracted[active_tool] = profile.retract_mm
+                    retracted[state.active] = profile.retract_mm
 
 
 def _purge_strip(

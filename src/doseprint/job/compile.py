@@ -229,7 +229,8 @@ def compile_prescription(
     tower = purge_tower(profile, len(tools), settings.width_mm,
                         min(grid.first_mm, grid.layer_mm))
     plate = place_tablets(profile, [t.design.footprint_mm for t in tablets], rx.source,
-                          tower_mm=None if tower is None else tower.size_mm)
+                          tower_mm=None if tower is None else tower.size_mm,
+                          tools=len(tools))
     cache: dict[tuple[Any, ...], tuple[CompartmentToolpaths, ...]] = {}
     toolpaths = []
     for t, mesh in zip(tablets, meshes, strict=True):
