@@ -209,6 +209,9 @@ BAD_PRINTERS: list[tuple[str, list[Edit], str]] = [
      "lower_min_extrude_temp"),
     ("lower-min-extrude-temp-number", [(("lower_min_extrude_temp",), 1)],
      "lower_min_extrude_temp"),
+    # Marlin built without PREVENT_COLD_EXTRUSION: nothing to lower (M302 S0 would be refused)
+    ("lower-min-extrude-temp-of-nothing", [(("min_extrude_temp_c",), 0.0)],
+     "lower_min_extrude_temp"),
 ]
 
 

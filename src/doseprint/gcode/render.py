@@ -21,7 +21,7 @@ from doseprint import __version__
 from doseprint.errors import InputError, Problem, TemplateRenderError
 from doseprint.gcode import format as fmt
 from doseprint.models.formulation import Formulation
-from doseprint.models.printer import PrinterProfile, PrintOrder
+from doseprint.models.printer import MIN_EXTRUDE_TEMP_FLOOR_C, PrinterProfile, PrintOrder
 from doseprint.slicer.plate import Plate
 from doseprint.slicer.toolpaths import (
     CompartmentToolpaths,
@@ -63,12 +63,6 @@ purges above it at a quarter of the material)."""
 
 TABLET_ORDER_LIFT_MM = 2.0
 """Printing tablet by tablet, the nozzle crosses this far above everything printed."""
-
-MIN_EXTRUDE_TEMP_FLOOR_C = 50.0
-"""The lowest minimum extrusion temperature a job may set (``M302 S``): a limit nearer
-room temperature would not stop a nozzle whose heater is off (RepRapFirmware takes a
-heater that is switched off to settle at up to 45 °C, ``MaxAmbientTemperature`` in
-RRF3Common.h of Duet3D's CANlib)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from doseprint.models.prescription import (
 )
 from doseprint.models.printer import (
     DEFAULT_MIN_EXTRUDE_TEMP_C,
+    MIN_EXTRUDE_TEMP_FLOOR_C,
     OPTIONAL_TEMPLATE_NAMES,
     PRINT_ORDERS,
     PRINTER_SCHEMA,
@@ -597,6 +598,11 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     if min_extrude is not None and max_nozzle is not None and min_extrude >= max_nozzle:
         t.problem("min_extrude_temp_c", f"is {min_extrude:g} °C, not below max_nozzle_temp_c "
                   f"= {max_nozzle:g} °C: the firmware would let nothing extrude")
+    if lower_min_extrude and min_extrude is not None and min_extrude < MIN_EXTRUDE_TEMP_FLOOR_C:
+        t.problem("lower_min_extrude_temp", f"is true, but min_extrude_temp_c is "
+                  f"{min_extrude:g} °C: a job never sets the limit below "
+                  f"{MIN_EXTRUDE_TEMP_FLOOR_C:g} °C (an unheated nozzle would pass it), so "
+                  "there is nothing to lower; set lower_min_extrude_temp = false")
     if lower_min_extrude and flavor == "klipper":
         t.problem("lower_min_extrude_temp", "is true, but Klipper takes its minimum "
                   "extrusion temperature only from printer.cfg (min_extrude_temp in each "

@@ -18,6 +18,12 @@ DEFAULT_MIN_EXTRUDE_TEMP_C = 170.0
 """Marlin's ``EXTRUDE_MINTEMP`` (Configuration.h) and Klipper's ``min_extrude_temp``
 default (klippy/extras/heaters.py): the firmware refuses to extrude below it."""
 
+MIN_EXTRUDE_TEMP_FLOOR_C = 50.0
+"""The lowest minimum extrusion temperature a job may set (``M302 S``): a limit nearer
+room temperature would not stop a nozzle whose heater is off (RepRapFirmware takes a
+heater that is switched off to settle at up to 45 °C, ``MaxAmbientTemperature`` in
+RRF3Common.h of Duet3D's CANlib)."""
+
 TEMPLATE_NAMES = ("start", "end", "tool_change", "layer_change")
 """Templates every profile's folder must have, as ``<name>.gcode.j2``."""
 
