@@ -37,6 +37,12 @@ class Tolerances:
     sustained_t80_rel: float = 0.10
     # Profile release (prescription.md): f2 at least this.
     f2_similar: float = 50.0
+    # A formulation prints at least this far above the firmware's minimum extrusion
+    # temperature. The firmwares take a nozzle running a few degrees under its target as
+    # normal (Klipper's verify_heater: hysteresis 5 °C; Marlin's thermal protection:
+    # THERMAL_PROTECTION_HYSTERESIS 4 °C), and a cold extrusion check acts on the
+    # measured temperature: twice the larger of those.
+    extrude_temp_margin_c: float = 10.0
 
 
 tol = Tolerances()

@@ -18,6 +18,7 @@ import click
 import pytest
 
 import doseprint
+from conftest import EXAMPLES
 from doseprint.cli import cli, main
 from doseprint.library import shipped_dir
 from helpers.cli import run_cli as run
@@ -243,6 +244,29 @@ def test_printer_too_cool_for_the_formulation_exits_2(
     assert "nozzle_temp_c" in err
     assert "Traceback" not in out + err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["printers", rx.name]
+
+
+def test_formulation_below_the_firmwares_minimum_extrusion_temperature_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # hydrochlorothiazide-eudragitepo-10 prints at 135 °C; a stock Klipper printer.cfg
+    # keeps min_extrude_temp at 170 °C (klippy/extras/heaters.py), and says so here.
+    rx = tmp_path / "hctz.toml"
+    rx.write_text((EXAMPLES / "hydrochlorothiazide-immediate.toml").read_text())
+    site = tmp_path / "printers"
+    site.mkdir()
+    name = "generic-klipper-1x175"
+    text = (shipped_dir("printer_profiles") / f"{name}.toml").read_text()
+    text = text.replace(f'id = "{name}"', 'id = "stock-klipper"')
+    text = re.sub(r"(?m)^min_extrude_temp_c = .*$", "min_extrude_temp_c = 170", text)
+    (site / "stock-klipper.toml").write_text(text)
+    code, out, err = run(capsys, "compile", rx, "--printer", "stock-klipper",
+                         "--out", tmp_path / "job", "--printers", site)
+    assert code == 2, err
+    assert f"{site / 'stock-klipper.toml'}: min_extrude_temp_c: " in err
+    assert "hydrochlorothiazide-eudragitepo-10" in err and "135 °C" in err
+    assert "Traceback" not in out + err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [rx.name, "printers"]
 
 
 # --out and --force -------------------------------------------------------------------------

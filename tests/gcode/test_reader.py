@@ -241,6 +241,22 @@ M104 S0
     assert reading.max_bed_temp_c == 70.0
 
 
+def test_klipper_tool_change_temperatures_go_to_the_named_heater() -> None:
+    reading = read(
+        """\
+M104 T0 S170
+M104 T1 S105
+T0
+SET_HEATER_TEMPERATURE HEATER=extruder TARGET=140
+SET_HEATER_TEMPERATURE HEATER=extruder1 TARGET=135
+T1
+M109 T1 S135
+TEMPERATURE_WAIT SENSOR=extruder1 MINIMUM=300
+"""
+    )
+    assert reading.nozzle_temps_c == {0: 170.0, 1: 135.0}
+
+
 def test_no_temperatures_and_no_moves() -> None:
     reading = read("M83\nG1 E1\n")
     assert reading.max_nozzle_temp_c == 0.0
@@ -321,6 +337,9 @@ def test_unreadable_lines(line: str, fragment: str) -> None:
         ("M600\n", "filament change"),
         ("G54\n", "coordinate systems"),
         ("G10 L2 P1 X5\n", "coordinate systems"),
+        ("M83\nACTIVATE_EXTRUDER EXTRUDER=extruder1\nG1 E1\n", "T<k>"),
+        ("M302 P1\n", "M302 S<t>"),
+        ("M302 S0\n", "cold extrusion check off"),
     ],
 )
 def test_refused_programs(text: str, fragment: str) -> None:
@@ -337,6 +356,9 @@ def test_refused_programs(text: str, fragment: str) -> None:
         # M83 then G90 disagree between firmwares only when the E position is not 0.
         "M83\nG90\nG1 E1\n",
         "M117 Hello X1..2 E?\nPRINT_START EXTRUDER=200\nG4 P100\n",
+        # Klipper: waiting sets nothing, T<k> is a printer.cfg macro, heaters by name.
+        "TEMPERATURE_WAIT SENSOR=extruder1 MINIMUM=130\nT1\nTURN_OFF_HEATERS\n",
+        "M302\nM302 S120\nM302 P0 S170 R90\n",
     ],
 )
 def test_accepted_programs(text: str) -> None:

@@ -90,10 +90,11 @@ def test_shipped_library_contents() -> None:
     assert len({f.api for f in drug}) >= 6, sorted({f.api for f in drug})
     assert len(free) >= 2
     extruders = {"generic-marlin-1x175": 1, "generic-marlin-2x175": 2,
-                 "generic-klipper-1x175": 1}
+                 "generic-klipper-1x175": 1, "generic-klipper-2x175": 2}
     for pid, n in extruders.items():
         assert lib.printers[pid].extruders == n
     assert lib.printers["generic-klipper-1x175"].flavor == "klipper"
+    assert lib.printers["generic-klipper-2x175"].flavor == "klipper"
     assert lib.printers["generic-marlin-1x175"].flavor == "marlin"
 
 
@@ -200,6 +201,17 @@ BAD_PRINTERS: list[tuple[str, list[Edit], str]] = [
      "max_extrude_only_speed_mm_s"),
     ("extrude-only-accel-nan", [(("max_extrude_only_acceleration_mm_s2",), float("nan"))],
      "max_extrude_only_acceleration_mm_s2"),
+    ("min-extrude-temp-text", [(("min_extrude_temp_c",), "hot")], "min_extrude_temp_c"),
+    ("min-extrude-temp-negative", [(("min_extrude_temp_c",), -1.0)], "min_extrude_temp_c"),
+    ("min-extrude-temp-at-max-nozzle", [(("min_extrude_temp_c",), 260.0)],
+     "min_extrude_temp_c"),
+    ("lower-min-extrude-temp-text", [(("lower_min_extrude_temp",), "yes")],
+     "lower_min_extrude_temp"),
+    ("lower-min-extrude-temp-number", [(("lower_min_extrude_temp",), 1)],
+     "lower_min_extrude_temp"),
+    # Marlin built without PREVENT_COLD_EXTRUSION: nothing to lower (M302 S0 would be refused)
+    ("lower-min-extrude-temp-of-nothing", [(("min_extrude_temp_c",), 0.0)],
+     "lower_min_extrude_temp"),
 ]
 
 
@@ -210,6 +222,25 @@ def test_bad_printer(tmp_path: Path, edits: list[Edit], key: str) -> None:
     with pytest.raises(InputError) as info:
         load_printer(path, (SHIPPED_TEMPLATES,))
     assert_one_problem(info.value, path, key)
+
+
+def test_klipper_cannot_lower_its_minimum_extrusion_temperature(tmp_path: Path) -> None:
+    # Klipper reads min_extrude_temp from printer.cfg only; G-code cannot change it.
+    name = "generic-klipper-1x175"
+    path = write_toml(tmp_path, name, edited(shipped(PRINTERS, name),
+                                             [(("lower_min_extrude_temp",), True)]))
+    with pytest.raises(InputError) as info:
+        load_printer(path, (SHIPPED_TEMPLATES,))
+    assert_one_problem(info.value, path, "lower_min_extrude_temp")
+    assert "printer.cfg" in str(info.value) and "min_extrude_temp" in str(info.value)
+
+
+def test_cold_extrusion_keys_default_to_the_firmwares_170_c(tmp_path: Path) -> None:
+    data = shipped(PRINTERS, "generic-klipper-1x175")
+    del data["min_extrude_temp_c"]
+    p = load_printer(write_toml(tmp_path, "generic-klipper-1x175", data),
+                     (SHIPPED_TEMPLATES,))
+    assert p.min_extrude_temp_c == 170.0 and p.lower_min_extrude_temp is False
 
 
 def test_min_layer_above_max_layer(tmp_path: Path) -> None:

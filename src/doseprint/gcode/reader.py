@@ -41,8 +41,20 @@ that depends on the firmware cannot be checked:
 * **Markers** start the line: ``;TABLET:<i>`` or ``;TABLET:NONE``, trailing whitespace
   allowed. Any other comment that begins like one (``; tablet: 3``, ``;TABLET:x``) is
   refused rather than skipped, so no extrusion lands in the wrong section unnoticed.
+* **Cold extrusion.** ``M302 S<t>`` (Marlin, RepRapFirmware) sets the minimum extrusion
+  temperature; the reading lists, per tool, the limits in force while it fed filament
+  (``extrude_limits_c``, None for the firmware's own) for the caller to compare with the
+  tool's temperature. ``M302 P1`` (and an empty ``P``, which Marlin reads as true) turns
+  the check off and ``M302 S0`` does so on Marlin: both are refused. With the check off
+  a nozzle that never heated, or whose heater failed, extrudes unmelted filament, which
+  jams or under-feeds while every E value still claims the dose; with a low limit the
+  firmware still stops that.
 * **Not expanded.** Klipper macros and other extended commands are not expanded; only
-  ``SET_HEATER_TEMPERATURE`` is read. A macro that extrudes is not accounted.
+  ``SET_HEATER_TEMPERATURE`` is read (``TEMPERATURE_WAIT`` only waits, it sets nothing). A
+  macro that extrudes is not accounted. ``T<k>`` is read as the tool change it is on
+  every firmware (on Klipper, a macro of printer.cfg that runs ``ACTIVATE_EXTRUDER``);
+  ``ACTIVATE_EXTRUDER`` written in the program is refused, since the job's readers take
+  the tool from ``T<k>`` lines (job.md).
 
 Bounds are in machine coordinates (``G92 X…`` offsets removed). ``G28`` puts the homed
 axes (all, if none is named) at 0 mm and clears their ``G92`` offsets; the home point
@@ -100,6 +112,9 @@ class GcodeReading:
     tablet_flow_percent : dict of int to frozenset of float, %
         Per tool, the ``M221`` flow factors in force while it extruded inside tablet
         sections (``{100.0}`` when none was set).
+    extrude_limits_c : dict of int to frozenset of (float or None), °C
+        Per tool, the minimum extrusion temperatures (``M302 S``) in force while it fed
+        filament; None stands for the firmware's own, before any ``M302 S``.
     """
 
     filament_mm: dict[SectionTool, float]
@@ -112,6 +127,7 @@ class GcodeReading:
     tools_used: frozenset[int]
     moves: int
     tablet_flow_percent: dict[int, frozenset[float]] = field(default_factory=dict)
+    extrude_limits_c: dict[int, frozenset[float | None]] = field(default_factory=dict)
 
 
 # Line syntax. Every pattern is ASCII-only so that, e.g., Arabic-Indic digits are not numbers.
@@ -262,6 +278,9 @@ class _Reader:
         self.filament_mm: dict[SectionTool, float] = {}
         self.flow_percent: dict[int, float] = {}
         self.tablet_flow: dict[int, set[float]] = {}
+        # Cold extrusion: the M302 S limit in force (None: the firmware's own).
+        self.extrude_limit_c: float | None = None
+        self.extrude_limits: dict[int, set[float | None]] = {}
         # Modes. XYZ relativity is the same on every firmware; E relativity is kept twice,
         # once as Marlin sets it and once as Klipper's absolute_extrude flag.
         self.xyz_relative = False
@@ -336,6 +355,10 @@ class _Reader:
             self._fail("axis words without a command (a modal move on some firmwares only)")
         if first == "SET_HEATER_TEMPERATURE":
             self._set_heater_temperature(code[len(first) :])
+        elif first == "ACTIVATE_EXTRUDER":
+            self._fail("selects a tool without a T<k> line, and readers of the job take "
+                       "the tool from T<k> (job.md): write T<k>, and define it on Klipper "
+                       "as a [gcode_macro T<k>] that runs ACTIVATE_EXTRUDER")
         # Any other extended command or macro is not expanded (see the module docstring).
 
     def _words(self, params: str) -> dict[str, str]:
@@ -418,6 +441,8 @@ class _Reader:
         key = (self.section, self.tool)
         self.filament_mm[key] = self.filament_mm.get(key, 0.0) + feed_mm
         self.tools_used.add(self.tool)
+        if feed_mm != 0.0:
+            self.extrude_limits.setdefault(self.tool, set()).add(self.extrude_limit_c)
         if self.section is not None:
             self.tablet_flow.setdefault(self.tool, set()).add(
                 self.flow_percent.get(self.tool, 100.0))
@@ -539,6 +564,23 @@ class _Reader:
             tool = self._tool_word(words, "D")
         self.flow_percent[self.tool if tool is None else tool] = percent
 
+    def _cmd_M302(self, words: dict[str, str]) -> None:
+        """M302: the minimum extrusion temperature S; refuse turning the check off."""
+        if "P" in words:
+            allow = words["P"]
+            if allow == "" or self._number(words, "P") != 0.0:
+                self._fail("M302 P1 lets the firmware extrude at any temperature, so a cold "
+                           "nozzle feeds unmelted filament with no error; lower the limit "
+                           "with M302 S<t> instead")
+        limit_c = self._number(words, "S")
+        if limit_c is not None:
+            if limit_c <= 0.0:
+                self._fail("M302 S0 turns Marlin's cold extrusion check off, so a cold "
+                           "nozzle feeds unmelted filament with no error; give the lowest "
+                           "temperature the job may extrude at")
+            self.extrude_limit_c = limit_c
+        self._number(words, "R")  # RepRapFirmware's retraction minimum: a number
+
     def _cmd_M568(self, words: dict[str, str]) -> None:
         """M568 (RepRapFirmware): tool P (else the active tool) temperatures S and R."""
         tool = self._tool_word(words, "P")
@@ -584,6 +626,7 @@ class _Reader:
             tools_used=frozenset(self.tools_used),
             moves=self.moves,
             tablet_flow_percent={k: frozenset(v) for k, v in self.tablet_flow.items()},
+            extrude_limits_c={k: frozenset(v) for k, v in self.extrude_limits.items()},
         )
 
 
@@ -605,6 +648,7 @@ _HANDLERS: dict[str, Callable[[_Reader, dict[str, str]], None]] = {
     "M190": _Reader._cmd_M140,
     "M200": _Reader._cmd_M200,
     "M221": _Reader._cmd_M221,
+    "M302": _Reader._cmd_M302,
     "M568": _Reader._cmd_M568,
 }
 """Commands the reader acts on; any other classic command is skipped unread."""

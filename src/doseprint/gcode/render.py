@@ -1,8 +1,9 @@
 """Render G-code from planned toolpaths and the printer profile's Jinja2 templates.
 
 Every extruding move lies in a section opened by ``;TABLET:<i>`` or ``;TABLET:NONE``
-(job.md). Inside a tablet section the nozzle is primed after the travel in and retracted
-before leaving, so a retraction and its recovery never straddle two sections.
+(job.md). Every tool of the job primes on its own purge line before the first layer.
+Inside a tablet section the nozzle is primed after the travel in and retracted before
+leaving, so a retraction and its recovery never straddle two sections.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import jinja2
 import numpy as np
 
 from doseprint import __version__
-from doseprint.errors import InputError, TemplateRenderError
+from doseprint.errors import InputError, Problem, TemplateRenderError
 from doseprint.gcode import format as fmt
 from doseprint.gcode.motion import motion_limits, plan_commands
 from doseprint.gcode.tokens import split_commands
 from doseprint.models.formulation import Formulation
-from doseprint.models.printer import PrinterProfile, PrintOrder
+from doseprint.models.printer import MIN_EXTRUDE_TEMP_FLOOR_C, PrinterProfile, PrintOrder
 from doseprint.slicer.plate import Plate
 from doseprint.slicer.toolpaths import (
     CompartmentToolpaths,
@@ -30,6 +31,7 @@ from doseprint.slicer.toolpaths import (
     bead_area_mm2,
     bead_spacing_mm,
 )
+from doseprint.tolerances import tol
 
 SHORT_TRAVEL_MM = 2.0
 """Travels inside a tablet shorter than this keep the filament primed (no ooze to fear)."""
@@ -119,6 +121,60 @@ def bed_temperature_c(profile: PrinterProfile, tools: Sequence[Formulation]) -> 
                          "max_bed_temp_c or a loaded material's max_temp_c)",
                          file=profile.path, key="max_bed_temp_c")
     return bed
+
+
+def min_extrude_temp_c(profile: PrinterProfile, tools: Sequence[Formulation]) -> float:
+    """The firmware's minimum extrusion temperature the job runs with.
+
+    The firmwares refuse to extrude below it: Marlin drops the E of the move ("cold
+    extrusion prevented"), RepRapFirmware moves without driving the extruder, Klipper
+    stops the print ("Extrude below minimum temp"). Every tool's formulation must print
+    at least ``tol.extrude_temp_margin_c`` above it, since a nozzle runs a little below
+    its target while printing. A profile with ``lower_min_extrude_temp`` sets it for the
+    job (``M302 S<t>`` in its start template) to the lower of its
+    ``min_extrude_temp_c`` and that margin below the coldest formulation; otherwise the
+    job runs with the profile's ``min_extrude_temp_c`` as the firmware is set.
+
+    Raises
+    ------
+    InputError
+        A formulation prints too close to (or below) the limit and the profile does not
+        lower it, or lowering it would take it below ``MIN_EXTRUDE_TEMP_FLOOR_C``; one
+        problem per formulation, naming it, its temperature and the profile's key.
+    """
+    margin = tol.extrude_temp_margin_c
+    firmware = profile.min_extrude_temp_c
+    where = profile.path or profile.id
+    coldest = min(f.nozzle_temp_c for f in tools)
+    if profile.lower_min_extrude_temp:
+        limit = min(firmware, coldest - margin)
+        if limit < MIN_EXTRUDE_TEMP_FLOOR_C:
+            raise InputError([Problem(
+                f.path or f.id, "nozzle_temp_c",
+                f"is {f.nozzle_temp_c:g} °C: the firmware's minimum extrusion temperature "
+                f"would have to go below {MIN_EXTRUDE_TEMP_FLOOR_C:g} °C for formulation "
+                f"{f.id} ({margin:g} °C under it), where it no longer stops a nozzle "
+                "whose heater is off")
+                for f in tools if f.nozzle_temp_c - margin < MIN_EXTRUDE_TEMP_FLOOR_C])
+        return limit
+    if profile.flavor == "klipper":
+        fix = ("lower min_extrude_temp in every [extruder] section of the printer's "
+               "printer.cfg and give the same value here")
+    else:
+        fix = ("set lower_min_extrude_temp = true so that the start template lowers it "
+               "for the job with M302 S<t>, or build the firmware with a lower limit and "
+               "give it here")
+    problems = [
+        Problem(where, "min_extrude_temp_c",
+                f"is {firmware:g} °C, but formulation {f.id} (tool T{k}) prints at "
+                f"nozzle_temp_c = {f.nozzle_temp_c:g} °C: the firmware refuses to extrude "
+                f"below its minimum extrusion temperature, and a formulation must print at "
+                f"least {margin:g} °C above it (a nozzle runs a few degrees under its "
+                f"target while printing); {fix}")
+        for k, f in enumerate(tools) if f.nozzle_temp_c < firmware + margin]
+    if problems:
+        raise InputError(problems)
+    return firmware
 
 
 class _Templates:
@@ -278,8 +334,8 @@ def render_gcode(
     extrusion_multipliers: Sequence[float] | None = None,
     tower: PurgeTower | None = None,
 ) -> GcodeProgram:
-    """The whole program: header, start template, purge, every layer of every tablet,
-    end template.
+    """The whole program: header, start template, a purge line for every tool, every
+    layer of every tablet, end template.
 
     ``tablets[i]`` holds tablet *i*'s compartments; ``header`` adds lines (without the
     leading ``;``) after doseprint's version line. ``print_order`` ``"layer"`` prints
@@ -294,11 +350,19 @@ def render_gcode(
     Raises
     ------
     InputError
-        Tablet order was asked for a job with more than one tool.
+        Tablet order was asked for a job with more than one tool; a temperature is above
+        a limit (:func:`tool_table`, :func:`bed_temperature_c`); a formulation prints too
+        cold for the firmware (:func:`min_extrude_temp_c`).
     """
+    if print_order == "tablet" and (
+            len(tools) > 1 or any(len({comp.tool for comp in tablet}) > 1 for tablet in tablets)):
+        raise InputError("is \"tablet\"; printing tablet by tablet takes one tool "
+                         "(a purge tower rises layer by layer): use --print-order layer",
+                         file="command line", key="--print-order")
     templates = _Templates(profile)
     tool_rows = tool_table(profile, tools)
     bed_c = bed_temperature_c(profile, tools)
+    extrude_min_c = min_extrude_temp_c(profile, tools)
     k_tool = list(extrusion_multipliers) if extrusion_multipliers else [1.0] * len(tools)
     w = _Writer(profile)
     w.add(f"; doseprint {__version__}", *(f"; {h}" for h in header))
@@ -307,6 +371,8 @@ def render_gcode(
         "bed_temp_c": fmt.num(bed_c, 1), "extrusion": profile.extrusion,
         "park_xy_mm": [fmt.xyz(v) for v in plate.park_mm],
         "travel_feed_mm_min": fmt.feed(profile.travel_speed_mm_s),
+        "min_extrude_temp_c": fmt.num(extrude_min_c, 1),
+        "firmware_min_extrude_temp_c": fmt.num(profile.min_extrude_temp_c, 1),
     }
     w.template_block(templates.render("start", context))
     calibrated = any(k != 1.0 for k in k_tool)
@@ -315,23 +381,15 @@ def render_gcode(
     w.allowance_s += HEATING_ALLOWANCE_S
     w.pos[:] = 0.0
 
-    # Purge: prime the nozzle on a line in front of the plate, counted as not swallowed.
-    w.add(";TABLET:NONE")
-    first_h = profile.first_layer_height_mm
-    w.travel(*plate.purge_start_mm, z=first_h)
-    purge_area = bead_area_mm2(PURGE_WIDTH_MM, first_h)
-    w.extrude(np.array([plate.purge_end_mm]), purge_area, profile.print_speed_mm_s / 2)
-    w.feed_filament(-profile.retract_mm)
+    state = _ToolState(retracted=[0.0] * len(tools))
+    _prime_tools(w, templates, context, plate, tool_rows, state,
+                 k_tool if calibrated else None)
 
     if print_order == "tablet":
-        if any(len({comp.tool for comp in tablet}) > 1 for tablet in tablets) or len(tools) > 1:
-            raise InputError("is \"tablet\"; printing tablet by tablet takes one tool "
-                             "(a purge tower rises layer by layer): use --print-order layer",
-                             file="command line", key="--print-order")
         _tablet_by_tablet(w, templates, context, plate, tablets)
     else:
         _layer_by_layer(w, templates, context, plate, tablets,
-                        k_tool if calibrated else None, tool_rows, tower)
+                        k_tool if calibrated else None, tool_rows, tower, state)
     w.add(";TABLET:NONE")
     if calibrated:
         w.add(*(flow_command(profile, k, 1.0) for k in range(len(tools))
@@ -341,6 +399,82 @@ def render_gcode(
     motion = plan_commands(split_commands(text), motion_limits(profile))
     return GcodeProgram(text, len(w.lines), round(motion.motion_s + w.allowance_s),
                         estimated_motion_s=round(motion.motion_s, 1))
+
+
+@dataclass
+class _ToolState:
+    """The loaded tool and how far each tool's filament is drawn back from the nozzle."""
+
+    retracted: list[float]
+    active: int = 0
+
+
+def _change_tool(
+    w: _Writer,
+    templates: _Templates,
+    context: dict[str, Any],
+    tool_rows: Sequence[dict[str, Any]],
+    state: _ToolState,
+    new: int,
+    k_tool: Sequence[float] | None,
+) -> None:
+    """Put the loaded tool aside and select ``new`` through the ``tool_change`` template,
+    in a ``;TABLET:NONE`` section.
+
+    Ooze control: the tool put aside retracts to ``tool_change_retract_mm`` (the template
+    lets it cool to standby and heats the next one). A calibrated job sets the new tool's
+    flow factor after the template: Klipper resets it whenever the extruder changes
+    (klippy/extras/gcode_move.py, ``_handle_activate_extruder``), and on the other
+    firmwares the command is harmless.
+    """
+    profile = w.profile
+    tc_retract = profile.tool_change_retract_mm
+    if tc_retract is None:
+        tc_retract = profile.retract_mm
+    w.add(";TABLET:NONE")
+    old = state.active
+    if tc_retract > state.retracted[old]:
+        w.feed_filament(state.retracted[old] - tc_retract)
+        state.retracted[old] = tc_retract
+    w.template_block(templates.render("tool_change", {
+        **context, "old_tool": old, "new_tool": new,
+        "old": tool_rows[old], "new": tool_rows[new]}))
+    w.allowance_s += TOOL_CHANGE_S + profile.standby_delta_c / REHEAT_C_PER_S
+    if k_tool is not None:
+        w.add(flow_command(profile, new, k_tool[new]))
+    state.active = new
+
+
+def _prime_tools(
+    w: _Writer,
+    templates: _Templates,
+    context: dict[str, Any],
+    plate: Plate,
+    tool_rows: Sequence[dict[str, Any]],
+    state: _ToolState,
+    k_tool: Sequence[float] | None,
+) -> None:
+    """Prime every tool of the job on its own line in front of the plate, on the first
+    layer, in ``;TABLET:NONE``: whatever a tool's filament did before the job (a previous
+    job's retraction, ooze), its first road in a tablet starts from a primed nozzle. The
+    lines run back and forth, tool 0 first; the last tool primed stays loaded, each
+    leaves its filament retracted by ``retract_mm`` (the state every section starts from).
+    """
+    profile = w.profile
+    first_h = profile.first_layer_height_mm
+    purge_area = bead_area_mm2(PURGE_WIDTH_MM, first_h)
+    w.add(";TABLET:NONE")
+    for k in range(len(tool_rows)):
+        start, end = plate.purge_line_mm(k)
+        if k % 2:
+            start, end = end, start
+        if k != state.active:
+            _change_tool(w, templates, context, tool_rows, state, k, k_tool)
+        w.travel(*start, z=first_h)
+        w.feed_filament(state.retracted[k])
+        w.extrude(np.array([end]), purge_area, profile.print_speed_mm_s / 2)
+        w.feed_filament(-profile.retract_mm)
+        state.retracted[k] = profile.retract_mm
 
 
 _Section = tuple[int, CompartmentToolpaths, LayerRoads]
@@ -372,14 +506,16 @@ def _layer_by_layer(
     k_tool: Sequence[float] | None,
     tool_rows: Sequence[dict[str, Any]],
     tower: PurgeTower | None,
+    state: _ToolState,
 ) -> None:
-    """Layer n of every tablet, then layer n + 1; tablets back and forth across the plate."""
+    """Layer n of every tablet, then layer n + 1; tablets back and forth across the plate.
+    Starts with ``state``'s loaded tool (the last one primed)."""
     profile = w.profile
     by_layer = _layer_sections(tablets)
     # Which layers change tools: the tower rises up to the last of them, every layer of
     # it solid (strips no change used are filled by the loaded tool at the layer's end).
     last_change = -1
-    active = 0
+    active = state.active
     for layer in sorted(by_layer):
         order = _tool_order(by_layer[layer], active)
         if order and order[-1] != active:
@@ -388,14 +524,8 @@ def _layer_by_layer(
     use_tower = tower is not None and last_change >= 0
     if use_tower and plate.tower_corner_mm is None:
         raise ValueError("a purge tower was planned but the plate has no place for it")
-    retracted = [0.0] * len(tool_rows)
-    retracted[0] = profile.retract_mm  # after the purge line
-    tc_retract = profile.tool_change_retract_mm
-    if tc_retract is None:
-        tc_retract = profile.retract_mm
-    reheat_s = TOOL_CHANGE_S + profile.standby_delta_c / REHEAT_C_PER_S
+    retracted = state.retracted
 
-    active_tool = 0
     for layer in sorted(by_layer):
         sections = by_layer[layer]
         z, height = sections[0][2].z_mm, sections[0][2].height_mm
@@ -403,22 +533,9 @@ def _layer_by_layer(
             **context, "layer": layer, "z_mm": fmt.xyz(z), "height_mm": fmt.xyz(height)}))
         strips_done = 0
         forward = layer % 2 == 0
-        for tool in _tool_order(sections, active_tool):
-            if tool != active_tool:
-                # Ooze control: the tool put aside retracts further and cools to standby;
-                # the template re-heats the next one before it is used.
-                w.add(";TABLET:NONE")
-                old = active_tool
-                if tc_retract > retracted[old]:
-                    w.feed_filament(retracted[old] - tc_retract)
-                    retracted[old] = tc_retract
-                w.template_block(templates.render("tool_change", {
-                    **context, "old_tool": old, "new_tool": tool,
-                    "old": tool_rows[old], "new": tool_rows[tool]}))
-                w.allowance_s += reheat_s
-                if k_tool is not None:
-                    w.add(flow_command(w.profile, tool, k_tool[tool]))
-                active_tool = tool
+        for tool in _tool_order(sections, state.active):
+            if tool != state.active:
+                _change_tool(w, templates, context, tool_rows, state, tool, k_tool)
                 if use_tower and layer <= last_change:
                     assert tower is not None and plate.tower_corner_mm is not None
                     _purge_strip(w, tower, plate.tower_corner_mm, strips_done, z, height,
@@ -440,9 +557,9 @@ def _layer_by_layer(
                 w.add(";TABLET:NONE")
                 for strip in range(strips_done, tower.strips):
                     _purge_strip(w, tower, plate.tower_corner_mm, strip, z, height,
-                                 retracted[active_tool], step=1 if layer == 0 else
+                                 retracted[state.active], step=1 if layer == 0 else
                                  TOWER_SPARSE_STEP)
-                    retracted[active_tool] = profile.retract_mm
+                    retracted[state.active] = profile.retract_mm
 
 
 def _purge_strip(

@@ -35,6 +35,7 @@ from doseprint.gcode.render import (
     PurgeTower,
     bed_temperature_c,
     flow_command,
+    min_extrude_temp_c,
     purge_tower,
     render_gcode,
     tool_table,
@@ -192,6 +193,7 @@ def compile_prescription(
     grid = layer_grid(profile, layer_height_mm)
     if calibrations is not None:
         load_calibrations(calibrations)  # a broken file is bad input: say so before designing
+    check_cold_extrusion(rx, lib, profile)
 
     say("designing")
     settings = replace(
@@ -211,6 +213,7 @@ def compile_prescription(
     # here, before slicing, as bad input rather than as a failed G-code check.
     tool_table(profile, tools)
     bed_temperature_c(profile, tools)
+    min_extrude_temp_c(profile, tools)
     tallest = max(t.design.height_mm for t in tablets)
     if tallest + END_LIFT_MM > profile.max_z_mm:
         raise InputError(f"is {profile.max_z_mm:g} mm; the tablets are {tallest:.1f} mm tall "
@@ -226,7 +229,8 @@ def compile_prescription(
     tower = purge_tower(profile, len(tools), settings.width_mm,
                         min(grid.first_mm, grid.layer_mm))
     plate = place_tablets(profile, [t.design.footprint_mm for t in tablets], rx.source,
-                          tower_mm=None if tower is None else tower.size_mm)
+                          tower_mm=None if tower is None else tower.size_mm,
+                          tools=len(tools))
     cache: dict[tuple[Any, ...], tuple[CompartmentToolpaths, ...]] = {}
     toolpaths = []
     for t, mesh in zip(tablets, meshes, strict=True):
@@ -274,6 +278,29 @@ def compile_prescription(
     files["job.json"] = (json.dumps(job, indent=1, ensure_ascii=False) + "\n").encode()
     return CompiledJob(rx, profile, tools, tablets, meshes, tuple(toolpaths), program,
                        verification, job, files)
+
+
+def check_cold_extrusion(rx: Prescription, lib: Library, profile: PrinterProfile) -> None:
+    """Refuse, before designing, an active whose every candidate formulation prints too
+    cold for the printer's minimum extrusion temperature (:func:`min_extrude_temp_c`);
+    the tools the designer picks are checked again once they are known.
+
+    Raises
+    ------
+    InputError
+        Naming the formulation, its temperature and the profile's key.
+    """
+    for active in rx.actives:
+        candidates = ([lib.formulations[active.formulation]] if active.formulation
+                      else [f for f in lib.formulations.values() if f.api == active.api])
+        refusals = []
+        for f in candidates:
+            try:
+                min_extrude_temp_c(profile, [f])
+            except InputError as exc:
+                refusals.append(exc)
+        if candidates and len(refusals) == len(candidates):
+            raise InputError([problem for exc in refusals for problem in exc.problems])
 
 
 def check_print_order(

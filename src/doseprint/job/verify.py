@@ -121,6 +121,7 @@ def _limits(
     if reading.max_nozzle_temp_c > profile.max_nozzle_temp_c:
         problems.append(f"a nozzle is heated to {reading.max_nozzle_temp_c:g} °C, above the "
                         f"printer's max_nozzle_temp_c = {profile.max_nozzle_temp_c:g} °C")
+    problems += _cold_extrusion(reading, tools, profile)
     bed_limit = min([profile.max_bed_temp_c] + [f.max_temp_c for f in tools])
     if reading.max_bed_temp_c > bed_limit:
         problems.append(f"the bed is heated to {reading.max_bed_temp_c:g} °C, above "
@@ -164,4 +165,28 @@ def flow_problems(reading: GcodeReading, multipliers: Sequence[float]) -> list[s
             problems.append(f"T{tool} extrudes into tablets at flow "
                             f"{', '.join(f'{f:g} %' for f in sorted(found))}; its flow "
                             f"calibration is {want:g} %")
+    return problems
+
+
+def _cold_extrusion(
+    reading: GcodeReading, tools: Sequence[Formulation], profile: PrinterProfile
+) -> list[str]:
+    """Every tool that feeds filament under a minimum extrusion temperature its
+    formulation does not clear by ``tol.extrude_temp_margin_c``: the limit set by the
+    program's ``M302 S``, or the profile's ``min_extrude_temp_c`` before any."""
+    problems = []
+    for tool, limits in sorted(reading.extrude_limits_c.items()):
+        if tool >= len(tools) or not limits:
+            continue
+        strictest = max(profile.min_extrude_temp_c if v is None else v for v in limits)
+        f = tools[tool]
+        if f.nozzle_temp_c < strictest + tol.extrude_temp_margin_c:
+            whose = ("the firmware's (min_extrude_temp_c)"
+                     if strictest == profile.min_extrude_temp_c and None in limits
+                     else "set by M302 S")
+            problems.append(
+                f"T{tool} feeds filament where the minimum extrusion temperature is "
+                f"{strictest:g} °C ({whose}), but {f.id} prints at {f.nozzle_temp_c:g} °C, "
+                f"less than {tol.extrude_temp_margin_c:g} °C above it: the firmware would "
+                "refuse to extrude")
     return problems

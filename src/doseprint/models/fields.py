@@ -183,6 +183,17 @@ class Table:
             return None
         return value
 
+    def take_bool(
+        self, name: str, *, required: bool = True, default: bool | None = None
+    ) -> bool | None:
+        value = self._get(name, required)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(name, f"must be true or false, found {type_name(value)} {show(value)}")
+            return None
+        return value
+
     def take_list(self, name: str, *, required: bool = True) -> list[Any] | None:
         value = self._get(name, required)
         if value is None:

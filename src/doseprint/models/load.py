@@ -28,6 +28,8 @@ from doseprint.models.prescription import (
     TabletConstraints,
 )
 from doseprint.models.printer import (
+    DEFAULT_MIN_EXTRUDE_TEMP_C,
+    MIN_EXTRUDE_TEMP_FLOOR_C,
     OPTIONAL_TEMPLATE_NAMES,
     PRINT_ORDERS,
     PRINTER_SCHEMA,
@@ -588,7 +590,24 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
                             exclusive_minimum=0.0, maximum=1000.0)
     e_accel = t.take_number("max_extrude_only_acceleration_mm_s2", required=False,
                             exclusive_minimum=0.0, maximum=100000.0)
+    min_extrude = t.take_number("min_extrude_temp_c", required=False, minimum=0.0,
+                                maximum=500.0, default=DEFAULT_MIN_EXTRUDE_TEMP_C)
+    lower_min_extrude = t.take_bool("lower_min_extrude_temp", required=False, default=False)
     t.finish()
+
+    if min_extrude is not None and max_nozzle is not None and min_extrude >= max_nozzle:
+        t.problem("min_extrude_temp_c", f"is {min_extrude:g} °C, not below max_nozzle_temp_c "
+                  f"= {max_nozzle:g} °C: the firmware would let nothing extrude")
+    if lower_min_extrude and min_extrude is not None and min_extrude < MIN_EXTRUDE_TEMP_FLOOR_C:
+        t.problem("lower_min_extrude_temp", f"is true, but min_extrude_temp_c is "
+                  f"{min_extrude:g} °C: a job never sets the limit below "
+                  f"{MIN_EXTRUDE_TEMP_FLOOR_C:g} °C (an unheated nozzle would pass it), so "
+                  "there is nothing to lower; set lower_min_extrude_temp = false")
+    if lower_min_extrude and flavor == "klipper":
+        t.problem("lower_min_extrude_temp", "is true, but Klipper takes its minimum "
+                  "extrusion temperature only from printer.cfg (min_extrude_temp in each "
+                  "[extruder] section), not from G-code: set it there, give the same value "
+                  "as min_extrude_temp_c, and set lower_min_extrude_temp = false")
 
     if gantry is not None and max_z is not None and gantry > max_z:
         t.problem("gantry_clearance_mm", f"is {gantry:g} mm, above max_z_mm = {max_z:g}")
@@ -634,6 +653,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     assert extrusion and baud and rx_buffer and templates
     assert order and purge is not None and standby is not None
     assert accel and corner is not None and z_speed and z_accel
+    assert min_extrude is not None and lower_min_extrude is not None
     return PrinterProfile(
         id=pid, name=name, flavor=flavor, bed_mm=bed, max_z_mm=max_z, origin=origin,
         nozzle_diameter_mm=nozzle, extruders=extruders, filament_diameter_mm=filament,
@@ -648,6 +668,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
         acceleration_mm_s2=accel, square_corner_velocity_mm_s=corner,
         max_z_speed_mm_s=z_speed, max_z_acceleration_mm_s2=z_accel,
         max_extrude_only_speed_mm_s=e_speed, max_extrude_only_acceleration_mm_s2=e_accel,
+        min_extrude_temp_c=min_extrude, lower_min_extrude_temp=lower_min_extrude,
     )
 
 

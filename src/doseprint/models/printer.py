@@ -14,6 +14,16 @@ before the next (needs ``gantry_clearance_mm`` above the tallest tablet)."""
 
 PRINTER_SCHEMA = "doseprint.printer/1"
 
+DEFAULT_MIN_EXTRUDE_TEMP_C = 170.0
+"""Marlin's ``EXTRUDE_MINTEMP`` (Configuration.h) and Klipper's ``min_extrude_temp``
+default (klippy/extras/heaters.py): the firmware refuses to extrude below it."""
+
+MIN_EXTRUDE_TEMP_FLOOR_C = 50.0
+"""The lowest minimum extrusion temperature a job may set (``M302 S``): a limit nearer
+room temperature would not stop a nozzle whose heater is off (RepRapFirmware takes a
+heater that is switched off to settle at up to 45 °C, ``MaxAmbientTemperature`` in
+RRF3Common.h of Duet3D's CANlib)."""
+
 TEMPLATE_NAMES = ("start", "end", "tool_change", "layer_change")
 """Templates every profile's folder must have, as ``<name>.gcode.j2``."""
 
@@ -75,6 +85,13 @@ class PrinterProfile:
     max_extrude_only_acceleration_mm_s2: float | None = None
     """Filament acceleration of an extrude-only move; None: Klipper's default,
     ``acceleration_mm_s2`` × (4·nozzle²) / filament cross-section."""
+    min_extrude_temp_c: float = DEFAULT_MIN_EXTRUDE_TEMP_C
+    """The firmware's minimum extrusion temperature as the printer is set: below it the
+    firmware refuses to extrude (Marlin ``EXTRUDE_MINTEMP``, Klipper ``min_extrude_temp``
+    in printer.cfg, RepRapFirmware's ``M302 S``)."""
+    lower_min_extrude_temp: bool = False
+    """The start template lowers the firmware's limit for the job with ``M302 S<t>``
+    (Marlin built with ``PREVENT_COLD_EXTRUSION``, RepRapFirmware); Klipper cannot."""
     schema: str = PRINTER_SCHEMA
     path: str = ""
     sha256: str = ""

@@ -15,13 +15,17 @@ GAP_MM = 6.0
 """Between neighbouring tablets: room for the nozzle and a clean part removal."""
 
 PURGE_BAND_MM = 8.0
-"""Front strip of the bed reserved for the purge line."""
+"""Front strip of the bed reserved for the purge line (of the first tool)."""
+
+PURGE_PITCH_MM = 2.0
+"""Between the purge lines of consecutive tools: a 0.8 mm bead and 1.2 mm of bare bed."""
 
 
 @dataclass(frozen=True)
 class Plate:
-    """Tablet centres in machine coordinates, where the purge line goes, and the purge
-    tower's footprint (front-left corner and size, machine coordinates) if there is one."""
+    """Tablet centres in machine coordinates, where the purge lines go (one per tool,
+    ``purge_start_mm``–``purge_end_mm`` being the first tool's), and the purge tower's
+    footprint (front-left corner and size, machine coordinates) if there is one."""
 
     centers_mm: tuple[tuple[float, float], ...]
     purge_start_mm: tuple[float, float]
@@ -29,6 +33,19 @@ class Plate:
     park_mm: tuple[float, float]
     tower_corner_mm: tuple[float, float] | None = None
     tower_size_mm: tuple[float, float] | None = None
+    purge_lines_mm: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = ()
+    """(start, end) of each tool's purge line, tool 0 first, ``PURGE_PITCH_MM`` apart
+    behind one another; empty for a plate made without them (one line, the first)."""
+
+    def purge_line_mm(self, tool: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Where tool ``tool`` primes: its own line, or the first one on a plate placed
+        for one tool."""
+        if tool < len(self.purge_lines_mm):
+            return self.purge_lines_mm[tool]
+        if tool == 0:
+            return (self.purge_start_mm, self.purge_end_mm)
+        raise ValueError(f"the plate has no purge line for tool T{tool}: place the "
+                         "tablets for every tool of the job (place_tablets(tools=…))")
 
 
 def bed_to_machine(profile: PrinterProfile, x: float, y: float) -> tuple[float, float]:
@@ -43,6 +60,7 @@ def place_tablets(
     diameters_mm: list[float],
     source: str = "prescription",
     tower_mm: tuple[float, float] | None = None,
+    tools: int = 1,
 ) -> Plate:
     """A row-by-row grid of tablets behind the purge band, serpentine in order.
 
@@ -57,6 +75,9 @@ def place_tablets(
     tower_mm : (float, float) or None
         Width (X) and depth (Y) of a purge tower: it stands at the front right of the
         bed, and the front band grows so that it keeps ``GAP_MM`` from every tablet.
+    tools : int
+        Tools the job primes: one purge line each, ``PURGE_PITCH_MM`` apart, the band
+        growing by that much per tool beyond the first.
 
     Raises
     ------
@@ -67,7 +88,8 @@ def place_tablets(
     size = max(diameters_mm)
     pitch = size + GAP_MM
     usable_x = profile.bed_mm[0] - 2 * EDGE_MARGIN_MM
-    band = PURGE_BAND_MM if tower_mm is None else max(PURGE_BAND_MM, tower_mm[1] + GAP_MM)
+    lines_band = PURGE_BAND_MM + (max(tools, 1) - 1) * PURGE_PITCH_MM
+    band = lines_band if tower_mm is None else max(lines_band, tower_mm[1] + GAP_MM)
     purge_len = min(60.0, usable_x)
     if tower_mm is not None:
         # The purge line keeps a gap from the tower; both must find room at the front.
@@ -102,11 +124,16 @@ def place_tablets(
     if tower_mm is not None:
         corner = bed_to_machine(profile, profile.bed_mm[0] - EDGE_MARGIN_MM - tower_mm[0],
                                 EDGE_MARGIN_MM)
+    lines = tuple(
+        (bed_to_machine(profile, EDGE_MARGIN_MM, purge_y + k * PURGE_PITCH_MM),
+         bed_to_machine(profile, EDGE_MARGIN_MM + purge_len, purge_y + k * PURGE_PITCH_MM))
+        for k in range(max(tools, 1)))
     return Plate(
         centers_mm=tuple(centers),
-        purge_start_mm=bed_to_machine(profile, EDGE_MARGIN_MM, purge_y),
-        purge_end_mm=bed_to_machine(profile, EDGE_MARGIN_MM + purge_len, purge_y),
+        purge_start_mm=lines[0][0],
+        purge_end_mm=lines[0][1],
         park_mm=bed_to_machine(profile, EDGE_MARGIN_MM, profile.bed_mm[1] - EDGE_MARGIN_MM),
         tower_corner_mm=corner,
         tower_size_mm=tower_mm,
+        purge_lines_mm=lines,
     )
