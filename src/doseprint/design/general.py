@@ -29,6 +29,7 @@ from doseprint.design.tablet import (
 from doseprint.errors import InfeasibleDesignError, InputError, Problem
 from doseprint.geometry.build import size_tablet, try_size_tablet
 from doseprint.geometry.layering import layer_error, snap_to_layers
+from doseprint.geometry.layouts import LAYOUT_KINDS
 from doseprint.geometry.sized import TabletGeometry
 from doseprint.geometry.spec import SizeLimits, TabletSpec
 from doseprint.models.formulation import Formulation
@@ -36,7 +37,7 @@ from doseprint.models.prescription import Active, Prescription
 from doseprint.release.approx import equivalent_released, membrane_lag_s
 from doseprint.release.metrics import judge_release, release_time_grid_h
 from doseprint.slicer.toolpaths import bead_spacing_mm
-from doseprint.typed import Layout, Shape
+from doseprint.typed import LayoutName, ShapeName
 
 ASPECTS = (0.3, 0.4, 0.5, 0.65, 0.8)
 """Height / width of the envelope tried for each shape and layout."""
@@ -51,16 +52,14 @@ units of the thinnest wall the slicer can fill (``SizeLimits.min_wall_mm``, two 
 
 DEFAULT_CHANNEL_MM = 1.0
 
-LAYOUTS_FOR: dict[int, tuple[Layout, ...]] = {
+LAYOUTS_FOR: dict[int, tuple[LayoutName, ...]] = {
     1: ("single",),
     2: ("bilayer", "segments", "rings", "core-shell"),
     3: ("multilayer", "segments", "rings"),
     4: ("multilayer", "segments", "rings"),
 }
-COMPARTMENTS_OF: dict[str, tuple[int, ...]] = {
-    "single": (1,), "bilayer": (2,), "multilayer": (2, 3, 4), "core-shell": (2,),
-    "segments": (2, 3, 4), "rings": (2, 3, 4),
-}
+"""The layouts tried for each number of actives, in the order tried (each takes that many
+compartments: :data:`~doseprint.geometry.layouts.LAYOUT_KINDS`)."""
 
 MODEL = "shape-factor estimate (volume and exposed area)"
 
@@ -88,7 +87,7 @@ MAX_CONFIRM = 4
 """Candidates confirmed (each costs a slice and a 3D solve) before the designer gives up."""
 
 
-EXPLORE_SHAPES: tuple[Shape, ...] = ("cylinder", "caplet", "ring", "oval")
+EXPLORE_SHAPES: tuple[ShapeName, ...] = ("cylinder", "caplet", "ring", "oval")
 EXPLORE_CHANNELS = (0, 2, 4)
 EXPLORE_INFILLS = (0.6, 0.4)
 """With ``explore``: the shapes and channel counts tried when the prescription leaves
@@ -161,18 +160,19 @@ def design_general(
     )
 
 
-def _layouts(rx: Prescription, n: int) -> tuple[Layout, ...]:
+def _layouts(rx: Prescription, n: int) -> tuple[LayoutName, ...]:
     asked = rx.tablet.layout
     if asked == "auto":
         return LAYOUTS_FOR[n]
-    if n not in COMPARTMENTS_OF[asked]:
-        takes = " or ".join(str(k) for k in COMPARTMENTS_OF[asked])
+    kind = LAYOUT_KINDS[asked]
+    if not kind.takes(n):
+        takes = " or ".join(str(k) for k in kind.counts)
         raise InputError([Problem(rx.source, "tablet.layout",
                                   f'"{asked}" takes {takes} actives; the prescription has {n}')])
     return (asked,)
 
 
-def _shapes(rx: Prescription, explore: bool = False) -> tuple[Shape, ...]:
+def _shapes(rx: Prescription, explore: bool = False) -> tuple[ShapeName, ...]:
     if rx.tablet.shape != "auto":
         return (rx.tablet.shape,)
     return EXPLORE_SHAPES if explore else ("cylinder", "caplet")
@@ -191,13 +191,13 @@ def _candidates(active: Active, formulations: Mapping[str, Formulation]) -> list
 
 
 def _spec(
-    rx: Prescription, shape: Shape, layout: Layout, aspect: float, channels: int | None = None,
-    shell_mm: float | None = None,
+    rx: Prescription, shape: ShapeName, layout: LayoutName, aspect: float,
+    channels: int | None = None, shell_mm: float | None = None,
 ) -> TabletSpec:
     t = rx.tablet
     return TabletSpec(
-        shape=shape,  # type: ignore[arg-type]
-        layout=layout,  # type: ignore[arg-type]
+        shape=shape,
+        layout=layout,
         aspect=aspect,
         dome_mm=t.dome_mm if shape != "ring" else 0.0,
         dome_faces="top",
@@ -215,7 +215,7 @@ def _design_doses(
     rx: Prescription,
     doses: tuple[float, ...],
     combos: Sequence[tuple[Formulation, ...]],
-    layouts: tuple[Layout, ...],
+    layouts: tuple[LayoutName, ...],
     shell: Formulation | None,
     limits: SizeLimits,
     index: int,
@@ -290,8 +290,8 @@ class _Point:
     """Everything that fixes a candidate but its proportions."""
 
     combo: tuple[Formulation, ...]
-    shape: Shape
-    layout: Layout
+    shape: ShapeName
+    layout: LayoutName
     channels: int
     shell_mm: float
     infill: float
@@ -520,7 +520,7 @@ def _evaluate(
         barriers: list[tuple[float, float]] = []
         if shell is not None:
             barriers.append((geometry.spec.shell_mm, shell.diffusivity_mm2_s))
-        if geometry.spec.layout == "core-shell" and k == 0:
+        if LAYOUT_KINDS[geometry.spec.layout].core and k == 0:
             outer = api_parts[1]
             barriers.append((outer.min_thickness_mm, combo[1].diffusivity_mm2_s))
         shared = max(0.0, float(part.mesh.area) - area)

@@ -21,6 +21,7 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 
 from doseprint.geometry.build import size_tablet
+from doseprint.geometry.layouts import LAYOUT_KINDS
 from doseprint.geometry.sized import Compartment, TabletGeometry
 from doseprint.geometry.spec import TabletSpec
 from doseprint.typed import FloatArray
@@ -222,7 +223,7 @@ def _mid_band_mm(geometry: TabletGeometry) -> float:
     """Middle of the drug-loaded band (of the bottom layer for stacked layouts)."""
     api = geometry.api_compartments
     lo = min(c.z_range_mm[0] for c in api)
-    hi = api[0].z_range_mm[1] if geometry.spec.layout in ("bilayer", "multilayer") else max(
+    hi = api[0].z_range_mm[1] if LAYOUT_KINDS[geometry.spec.layout].stacked else max(
         c.z_range_mm[1] for c in api)
     return (lo + hi) / 2.0
 

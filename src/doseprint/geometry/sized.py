@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import manifold3d
 import trimesh
@@ -23,16 +23,14 @@ from doseprint.geometry.solids import (
     to_trimesh,
 )
 from doseprint.geometry.spec import SizeLimits, TabletSpec
+from doseprint.typed import CompartmentRole
 
 __all__ = [
     "MESH_VOLUME_REL",
     "Compartment",
     "MeshCache",
-    "Role",
     "TabletGeometry",
 ]
-
-Role = Literal["api", "shell"]
 
 MESH_VOLUME_REL = 1e-3
 """Largest relative difference between a compartment's mesh and analytic volumes: the
@@ -108,7 +106,7 @@ class Compartment:
         The constructive description the mesh and sections come from.
     """
 
-    role: Role
+    role: CompartmentRole
     index: int
     volume_mm3: float
     z_range_mm: tuple[float, float]

@@ -4,7 +4,6 @@ fraction, trim flow to the dose."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import get_args
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -58,7 +57,7 @@ class SliceSettings:
     def __post_init__(self) -> None:
         if self.pattern not in INFILL_PATTERNS:
             raise ValueError(f"pattern is {self.pattern!r}; choose one of "
-                             f"{', '.join(get_args(InfillPattern))}")
+                             f"{', '.join(INFILL_PATTERNS)}")
         for key in ("perimeters", "solid_bottom_layers", "solid_top_layers"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be 0 or more, got {getattr(self, key)}")
