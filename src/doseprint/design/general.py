@@ -32,11 +32,11 @@ from doseprint.geometry.layering import layer_error, snap_to_layers
 from doseprint.geometry.layouts import LAYOUT_KINDS
 from doseprint.geometry.sized import TabletGeometry
 from doseprint.geometry.spec import SizeLimits, TabletSpec
+from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Active, Prescription
 from doseprint.release.approx import equivalent_released, membrane_lag_s
 from doseprint.release.metrics import judge_release, release_time_grid_h
-from doseprint.slicer.toolpaths import bead_spacing_mm
 from doseprint.typed import LayoutName, ShapeName
 
 ASPECTS = (0.3, 0.4, 0.5, 0.65, 0.8)

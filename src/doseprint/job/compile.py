@@ -43,6 +43,7 @@ from doseprint.geometry.tablet import TabletMesh, build_mesh
 from doseprint.job.folder import sha256_bytes, write_job_folder
 from doseprint.job.verify import Verification, verify_reading
 from doseprint.library import Library, load_library
+from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription
 from doseprint.models.prescription import Active, Prescription
@@ -52,7 +53,7 @@ from doseprint.release.voxelize import default_pitch_mm
 from doseprint.report.preview import named_meshes, render_preview
 from doseprint.slicer.plan import SliceSettings, plan_tablet
 from doseprint.slicer.plate import Plate, place_tablets
-from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerVoids, bead_spacing_mm
+from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerVoids
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from shapely.geometry.base import BaseGeometry
 from doseprint.design.tablet import TabletDesign
 from doseprint.errors import SlicingError
 from doseprint.geometry.tablet import TabletMesh
+from doseprint.models.bead import BEAD_WIDTH_FACTOR, bead_area_mm2
 from doseprint.models.formulation import Formulation
 from doseprint.slicer.fill import (
     concentric,
@@ -20,7 +21,7 @@ from doseprint.slicer.fill import (
     rectilinear,
 )
 from doseprint.slicer.layers import LayerRegion, layer_tops_mm, slice_mesh
-from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads, Road, bead_area_mm2
+from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads, Road
 from doseprint.tolerances import tol
 from doseprint.typed import INFILL_PATTERNS, InfillPattern
 
@@ -64,9 +65,9 @@ class SliceSettings:
 
     @classmethod
     def for_nozzle(cls, nozzle_mm: float, first_layer_mm: float, layer_mm: float) -> SliceSettings:
-        # A bead 1.125 × the nozzle wide is the usual default of FDM slicers (Slic3r
-        # family); it presses the bead onto the layer below for a dense tablet.
-        return cls(first_layer_mm, layer_mm, round(1.125 * nozzle_mm, 4))
+        """Settings for a nozzle: beads :data:`~doseprint.models.bead.BEAD_WIDTH_FACTOR`
+        times its diameter wide."""
+        return cls(first_layer_mm, layer_mm, round(BEAD_WIDTH_FACTOR * nozzle_mm, 4))
 
 
 def plan_tablet(
