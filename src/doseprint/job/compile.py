@@ -39,6 +39,7 @@ from doseprint.gcode.render import (
     render_gcode,
     tool_table,
 )
+from doseprint.geometry.layer_voids import LayerVoids
 from doseprint.geometry.tablet import TabletMesh, build_mesh
 from doseprint.job.folder import sha256_bytes, write_job_folder
 from doseprint.job.verify import Verification, verify_reading
@@ -53,7 +54,7 @@ from doseprint.release.voxelize import default_pitch_mm
 from doseprint.report.preview import named_meshes, render_preview
 from doseprint.slicer.plan import SliceSettings, plan_tablet
 from doseprint.slicer.plate import Plate, place_tablets
-from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerVoids
+from doseprint.slicer.toolpaths import CompartmentToolpaths
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ import numpy as np
 import trimesh
 
 from doseprint.design.tablet import PredictedRelease, TabletDesign
+from doseprint.geometry.layer_voids import LayerVoids
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Active
 from doseprint.release.analytical import cylinder_released
@@ -17,7 +18,6 @@ from doseprint.release.approx import equivalent_released
 from doseprint.release.fv import solve_release
 from doseprint.release.metrics import judge_release, release_time_grid_h
 from doseprint.release.voids import solve_release_with_voids
-from doseprint.slicer.toolpaths import LayerVoids
 from doseprint.typed import FloatArray
 
 SECONDS_PER_HOUR = 3600.0

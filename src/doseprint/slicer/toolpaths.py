@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from doseprint.geometry.layer_voids import LayerVoids
 from doseprint.models.bead import bead_area_mm2, bead_spacing_mm
 from doseprint.tolerances import tol
 from doseprint.typed import FloatArray
@@ -103,15 +104,6 @@ class LayerRoads:
             gaps = gaps.buffer(-min_width_mm / 2.0, join_style="mitre").buffer(
                 min_width_mm / 2.0, join_style="mitre").intersection(self.region)
         return gaps
-
-
-class LayerVoids(NamedTuple):
-    """The voids of one layer between ``z0_mm`` and ``z1_mm`` (tablet coordinates)."""
-
-    layer: int
-    z0_mm: float
-    z1_mm: float
-    voids: BaseGeometry
 
 
 @dataclass(frozen=True)
