@@ -9,8 +9,8 @@ import pytest
 
 from doseprint.design import general
 from doseprint.design.cylinder import LayerGrid
+from doseprint.design.designed import DesignedTablet
 from doseprint.design.designer import design_tablets
-from doseprint.design.tablet import DesignedTablet
 from doseprint.errors import InfeasibleDesignError
 from doseprint.geometry.spec import SizeLimits
 from doseprint.library import load_formulations

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from doseprint.design.cylinder import MIN_DIAMETER_MM, MIN_LAYERS, LayerGrid, design_tablets
-from doseprint.design.tablet import DesignedTablet
+from doseprint.design.designed import DesignedTablet
 from doseprint.errors import InfeasibleDesignError
 from doseprint.library import load_formulations
 from doseprint.models.formulation import Formulation

@@ -17,9 +17,8 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 import doseprint.slicer.plan as plan_module
-from doseprint.design.tablet import Compartment, TabletDesign
 from doseprint.errors import SlicingError
-from doseprint.geometry.tablet import build_mesh
+from doseprint.geometry.tablet import Compartment, TabletDesign, build_mesh
 from doseprint.library import load_formulations
 from doseprint.models.bead import bead_spacing_mm
 from doseprint.slicer.fill import (

@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon
 
 from doseprint.design.cylinder import LayerGrid, design_tablets
-from doseprint.design.tablet import Compartment, TabletDesign
 from doseprint.errors import InputError, SlicingError
-from doseprint.geometry.tablet import build_mesh
+from doseprint.geometry.tablet import Compartment, TabletDesign, build_mesh
 from doseprint.library import load_formulations, shipped_dir
 from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation

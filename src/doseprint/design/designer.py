@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from doseprint.design.cylinder import LayerGrid
 from doseprint.design.cylinder import design_tablets as design_cylinders
+from doseprint.design.designed import DesignedTablet
 from doseprint.design.general import Confirm, design_general
-from doseprint.design.tablet import DesignedTablet
 from doseprint.errors import InfeasibleDesignError, Problem
 from doseprint.geometry.spec import SizeLimits
 from doseprint.models.bead import BEAD_WIDTH_FACTOR

@@ -20,23 +20,20 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from doseprint.design.tablet import (
-    Compartment,
-    DesignedTablet,
-    PredictedRelease,
-    TabletDesign,
-)
+from doseprint.design.designed import DesignedTablet
 from doseprint.errors import InfeasibleDesignError, InputError, Problem
 from doseprint.geometry.build import size_tablet, try_size_tablet
 from doseprint.geometry.layering import layer_error, snap_to_layers
 from doseprint.geometry.layouts import LAYOUT_KINDS
 from doseprint.geometry.sized import TabletGeometry
 from doseprint.geometry.spec import SizeLimits, TabletSpec
+from doseprint.geometry.tablet import Compartment, TabletDesign
 from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Active, Prescription
 from doseprint.release.approx import equivalent_released, membrane_lag_s
 from doseprint.release.metrics import judge_release, release_time_grid_h
+from doseprint.release.predict import PredictedRelease
 from doseprint.typed import LayoutName, ShapeName
 
 ASPECTS = (0.3, 0.4, 0.5, 0.65, 0.8)
@@ -551,19 +548,9 @@ def _evaluate(
                                   profile=np.asarray(active.profile)
                                   if active.profile is not None else None)
         releases.append(PredictedRelease(active.api, hours, fraction, judgement, MODEL))
-    dims = geometry.dimensions_mm
-    height = geometry.height_mm
-    layers = _layers(height, limits)
-    design = TabletDesign(
-        index=index, shape=geometry.spec.shape, layout=geometry.spec.layout,
-        dimensions=dict(dims), height_mm=height,
-        footprint_mm=2.0 * geometry.footprint_radius_mm, longest_mm=geometry.longest_mm,
-        layers=layers, infill=infill, compartments=tuple(compartments),
-        shell=shell.id if shell is not None else "none",
-        volume_mm3=geometry.envelope_volume_mm3, geometry=geometry,
-        extra={k: v for k, v in geometry.to_json().items()
-               if k not in ("shape", "layout", "dimensions_mm")},
-    )
+    design = TabletDesign.sized(index, geometry, _layers(geometry.height_mm, limits), infill,
+                                tuple(compartments),
+                                shell=shell.id if shell is not None else "none")
     return _Candidate(design, tuple(releases), combo, rx.actives)
 
 

@@ -42,7 +42,7 @@ from doseprint.geometry.shapes import (
     Stadium,
     dome_column_mm3,
 )
-from doseprint.geometry.sized import Compartment, MeshCache, TabletGeometry
+from doseprint.geometry.sized import CompartmentGeometry, MeshCache, TabletGeometry
 from doseprint.geometry.solids import Difference, DomedPrism, Prism, Solid
 from doseprint.geometry.spec import SizeLimits, TabletSpec, positive
 from doseprint.typed import CompartmentRole
@@ -659,7 +659,7 @@ def _geometry(
             medium=True),))
     meshes = MeshCache(tuple(solids), tuple(analytic), envelope_solid)
     compartments = tuple(
-        Compartment(role, index, volume, z_range, thinnest, solid, pos, meshes)
+        CompartmentGeometry(role, index, volume, z_range, thinnest, solid, pos, meshes)
         for pos, ((role, index, volume, z_range, thinnest), solid)
         in enumerate(zip(info, solids, strict=True)))
     outer = frame.outer

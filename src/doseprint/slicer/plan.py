@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from doseprint.design.tablet import TabletDesign
 from doseprint.errors import SlicingError
-from doseprint.geometry.tablet import TabletMesh
+from doseprint.geometry.tablet import TabletDesign, TabletMesh
 from doseprint.models.bead import BEAD_WIDTH_FACTOR, bead_area_mm2
 from doseprint.models.formulation import Formulation
 from doseprint.slicer.fill import (
