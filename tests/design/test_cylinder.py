@@ -28,7 +28,7 @@ from doseprint.library import load_formulations
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import load_prescription
 from doseprint.release.analytical import finite_cylinder_released
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 
 GRID = LayerGrid(0.2, 0.2)
 FORMULATIONS = load_formulations()

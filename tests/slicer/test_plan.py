@@ -30,7 +30,7 @@ from doseprint.slicer.plate import EDGE_MARGIN_MM, GAP_MM, PURGE_BAND_MM, place_
 from doseprint.slicer.toolpaths import CompartmentToolpaths
 from doseprint.tolerances import tol
 from doseprint.typed import ORIGINS, Origin
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 from slicer.strategies import BEAD_WIDTH_MM, GridDesign, cylinder_designs
 
 FORMULATIONS = load_formulations()
