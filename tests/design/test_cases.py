@@ -9,13 +9,13 @@ import pytest
 
 from doseprint.design import general
 from doseprint.design.cylinder import LayerGrid
+from doseprint.design.designed import DesignedTablet
 from doseprint.design.designer import design_tablets
-from doseprint.design.tablet import DesignedTablet
 from doseprint.errors import InfeasibleDesignError
 from doseprint.geometry.spec import SizeLimits
 from doseprint.library import load_formulations
 from doseprint.models.load import check_prescription, load_prescription
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 
 FORMULATIONS = load_formulations()
 GRID = LayerGrid(0.2, 0.2)

@@ -22,13 +22,13 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from doseprint.design.cylinder import MIN_DIAMETER_MM, MIN_LAYERS, LayerGrid, design_tablets
-from doseprint.design.tablet import DesignedTablet
+from doseprint.design.designed import DesignedTablet
 from doseprint.errors import InfeasibleDesignError
 from doseprint.library import load_formulations
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import load_prescription
 from doseprint.release.analytical import finite_cylinder_released
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 
 GRID = LayerGrid(0.2, 0.2)
 FORMULATIONS = load_formulations()

@@ -187,7 +187,7 @@ def test_compile_refuses_a_too_cold_formulation_before_designing(tmp_path: Path)
     # The same check compile runs before the designer (job/compile.py).
     from doseprint.job.compile import check_cold_extrusion
     from doseprint.models.load import load_prescription
-    from pipeline.rx import write_rx
+    from helpers.rx import write_rx
 
     rx = load_prescription(write_rx(tmp_path, api="hydrochlorothiazide", dose_mg=10.0,
                                     release="immediate", extra_active=""))

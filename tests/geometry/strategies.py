@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from doseprint.geometry.spec import COMPARTMENT_COUNTS, LAYOUT_NAMES, SHAPE_NAMES, TabletSpec
+from doseprint.geometry.layouts import LAYOUT_KINDS
+from doseprint.geometry.spec import TabletSpec
+from doseprint.typed import LAYOUT_NAMES, SHAPE_NAMES
 
 volumes_mm3 = st.floats(min_value=1.0, max_value=600.0, allow_nan=False, allow_infinity=False)
 """One compartment's volume: from a low-dose mini-tablet to most of a large caplet."""
@@ -27,7 +29,7 @@ def designs(draw: st.DrawFn) -> tuple[TabletSpec, list[float]]:
     """A tablet spec and the compartment volumes to size it for (not always feasible)."""
     shape = draw(st.sampled_from(SHAPE_NAMES))
     layout = draw(st.sampled_from(LAYOUT_NAMES))
-    lo, hi = COMPARTMENT_COUNTS[layout]
+    lo, hi = LAYOUT_KINDS[layout].compartments
     n = draw(st.integers(lo, hi))
     volumes = draw(volume_lists(n))
     dome = 0.0

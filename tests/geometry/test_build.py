@@ -11,7 +11,7 @@ import pytest
 from doseprint.errors import InfeasibleDesignError, InputError
 from doseprint.geometry.build import size_tablet
 from doseprint.geometry.layering import layer_error, snap_to_layers
-from doseprint.geometry.sized import Compartment, TabletGeometry
+from doseprint.geometry.sized import CompartmentGeometry, TabletGeometry
 from doseprint.geometry.spec import SizeLimits, TabletSpec
 
 LIMITS = SizeLimits()
@@ -20,7 +20,7 @@ LIMITS = SizeLimits()
 def test_basic() -> None:
     g = size_tablet(TabletSpec(layout="bilayer"), [150.0, 80.0])
     assert isinstance(g, TabletGeometry)
-    assert all(isinstance(c, Compartment) for c in g.compartments)
+    assert all(isinstance(c, CompartmentGeometry) for c in g.compartments)
     assert [c.role for c in g.compartments] == ["api", "api"]
     assert [c.index for c in g.compartments] == [0, 1]
     assert set(g.dimensions_mm) >= {"diameter", "height", "layer_heights", "interfaces_z"}

@@ -16,7 +16,7 @@ from doseprint.job.compile import compile_prescription, write_job
 from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.library import load_formulations
 from helpers.independent_gcode import net_filament_mm
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 
 
 def doses_from_gcode(job_dir: Path) -> dict[tuple[int, str], float]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from doseprint.errors import InfeasibleDesignError
 from doseprint.job.compile import compile_prescription, write_job
 from helpers.independent_gcode import net_filament_mm
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 from pipeline.test_compile import doses_from_gcode
 
 # (api, smallest dose tried, largest) and the release text; sustained targets near what a

@@ -21,7 +21,7 @@ from doseprint.comms.protocol import commands_from_gcode
 from doseprint.comms.virtual import VirtualMarlin, serve_pty
 from doseprint.job.compile import compile_prescription, write_job
 from doseprint.printing import Temperatures
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals need POSIX")
 

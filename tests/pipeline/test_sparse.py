@@ -26,7 +26,7 @@ from doseprint.library import load_formulations
 from doseprint.models.load import load_prescription
 from doseprint.release.predict import predict_3d
 from doseprint.slicer.plan import SliceSettings, plan_tablet
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 from pipeline.test_compile import doses_from_gcode
 
 

@@ -13,10 +13,10 @@ import pytest
 import trimesh
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from doseprint.geometry.layer_voids import LayerVoids
 from doseprint.release.analytical import slab_released
 from doseprint.release.voids import solve_release_with_voids, void_mask, void_pitch_mm
 from doseprint.release.voxelize import voxelize
-from doseprint.slicer.toolpaths import LayerVoids
 
 D = 1.0e-4  # mm²/s
 PLATES = [(0.0, 1.0), (1.5, 2.5), (3.0, 4.0), (4.5, 5.5)]  # x-ranges, mm

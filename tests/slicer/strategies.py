@@ -16,7 +16,7 @@ import shapely
 from hypothesis import strategies as st
 from shapely.geometry import MultiPoint, Point, Polygon
 
-from doseprint.design.tablet import Compartment, TabletDesign
+from doseprint.geometry.tablet import Compartment, TabletDesign
 from doseprint.models.formulation import Formulation
 
 BEAD_WIDTH_MM = 0.45

@@ -1,5 +1,5 @@
-"""Properties of one layer's roads: perimeters and solid rectilinear infill (slicer/fill.py)
-and the bead model (slicer/toolpaths.py), on random discs, annuli and convex polygons."""
+"""Properties of one layer's roads: perimeters and solid rectilinear infill (slicer/fill.py),
+on random discs, annuli and convex polygons."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import shapely
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from doseprint.geometry.tablet import polygon_radius_mm
+from doseprint.models.bead import bead_area_mm2, bead_spacing_mm
 from doseprint.slicer.fill import perimeters, rectilinear
-from doseprint.slicer.toolpaths import Road, bead_area_mm2, bead_spacing_mm
+from doseprint.slicer.toolpaths import Road
 from doseprint.tolerances import tol
 from slicer.strategies import (
     BEAD_WIDTH_MM,
@@ -100,26 +100,6 @@ def test_basic() -> None:
 def test_a_region_too_thin_for_a_perimeter_gets_no_roads() -> None:
     roads, inner = perimeters(Point(0, 0).buffer(0.2), W, 0.2, PERIMETERS)
     assert roads == [] and inner.is_empty
-
-
-# Bead model ---------------------------------------------------------------------------------
-
-
-@given(width=st.floats(0.2, 1.2), share=st.floats(0.05, 1.0))
-def test_spacing_times_height_is_the_bead_area(width: float, share: float) -> None:
-    height = share * width
-    area = bead_area_mm2(width, height)
-    assert math.isclose(bead_spacing_mm(width, height) * height, area, rel_tol=1e-12)
-    # The rounded-side bead is thinner than its bounding rectangle, so beads sit closer
-    # than their width, and never closer than a height apart.
-    assert 0 < area <= width * height * (1 + 1e-12)
-    spacing = bead_spacing_mm(width, height)
-    assert height * math.pi / 4 * (1 - 1e-12) <= spacing <= width * (1 + 1e-12)
-
-
-def test_bead_area_matches_slic3r_for_the_usual_bead() -> None:
-    # (0.45 − 0.2) × 0.2 + π × 0.2² / 4
-    assert bead_area_mm2(0.45, 0.2) == pytest.approx(0.05 + math.pi * 0.01, rel=1e-12)
 
 
 # (a) Every road point within the region grown by half a bead ----------------------------------

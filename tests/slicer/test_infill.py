@@ -17,10 +17,10 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 import doseprint.slicer.plan as plan_module
-from doseprint.design.tablet import Compartment, TabletDesign
 from doseprint.errors import SlicingError
-from doseprint.geometry.tablet import build_mesh
+from doseprint.geometry.tablet import Compartment, TabletDesign, build_mesh
 from doseprint.library import load_formulations
+from doseprint.models.bead import bead_spacing_mm
 from doseprint.slicer.fill import (
     concentric,
     gyroid,
@@ -28,12 +28,7 @@ from doseprint.slicer.fill import (
     rectilinear,
 )
 from doseprint.slicer.plan import SliceSettings, plan_tablet
-from doseprint.slicer.toolpaths import (
-    CompartmentToolpaths,
-    LayerRoads,
-    Road,
-    bead_spacing_mm,
-)
+from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads, Road
 from doseprint.tolerances import tol
 from doseprint.typed import INFILL_PATTERNS, InfillPattern
 from slicer.strategies import (

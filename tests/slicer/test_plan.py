@@ -17,20 +17,20 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon
 
 from doseprint.design.cylinder import LayerGrid, design_tablets
-from doseprint.design.tablet import Compartment, TabletDesign
 from doseprint.errors import InputError, SlicingError
-from doseprint.geometry.tablet import build_mesh
+from doseprint.geometry.tablet import Compartment, TabletDesign, build_mesh
 from doseprint.library import load_formulations, shipped_dir
+from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import load_prescription, load_printer
 from doseprint.models.printer import PrinterProfile
 from doseprint.slicer.layers import layer_tops_mm, slice_mesh
 from doseprint.slicer.plan import SliceSettings, plan_tablet
 from doseprint.slicer.plate import EDGE_MARGIN_MM, GAP_MM, PURGE_BAND_MM, place_tablets
-from doseprint.slicer.toolpaths import CompartmentToolpaths, bead_spacing_mm
+from doseprint.slicer.toolpaths import CompartmentToolpaths
 from doseprint.tolerances import tol
 from doseprint.typed import ORIGINS, Origin
-from pipeline.rx import write_rx
+from helpers.rx import write_rx
 from slicer.strategies import BEAD_WIDTH_MM, GridDesign, cylinder_designs
 
 FORMULATIONS = load_formulations()

@@ -12,11 +12,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from doseprint.design.tablet import Compartment, DesignedTablet, PredictedRelease, TabletDesign
+from doseprint.design.designed import DesignedTablet
 from doseprint.errors import InfeasibleDesignError, InputError, Problem
+from doseprint.geometry.tablet import Compartment, TabletDesign
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Active, Prescription, TabletConstraints
-from doseprint.release.predict import predict_cylinder
+from doseprint.release.predict import PredictedRelease, predict_cylinder
 
 MIN_LAYERS = 3
 """Fewest layers of a compartment: a bottom, a middle and a top layer."""

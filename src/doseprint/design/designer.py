@@ -6,15 +6,13 @@ from collections.abc import Mapping
 
 from doseprint.design.cylinder import LayerGrid
 from doseprint.design.cylinder import design_tablets as design_cylinders
+from doseprint.design.designed import DesignedTablet
 from doseprint.design.general import Confirm, design_general
-from doseprint.design.tablet import DesignedTablet
 from doseprint.errors import InfeasibleDesignError, Problem
 from doseprint.geometry.spec import SizeLimits
+from doseprint.models.bead import BEAD_WIDTH_FACTOR
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Prescription
-
-BEAD_WIDTH_FACTOR = 1.125
-"""Bead width / nozzle diameter (as the slicer lays them)."""
 
 
 def is_plain_cylinder(rx: Prescription) -> bool:

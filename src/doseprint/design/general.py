@@ -20,23 +20,21 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from doseprint.design.tablet import (
-    Compartment,
-    DesignedTablet,
-    PredictedRelease,
-    TabletDesign,
-)
+from doseprint.design.designed import DesignedTablet
 from doseprint.errors import InfeasibleDesignError, InputError, Problem
 from doseprint.geometry.build import size_tablet, try_size_tablet
 from doseprint.geometry.layering import layer_error, snap_to_layers
+from doseprint.geometry.layouts import LAYOUT_KINDS
 from doseprint.geometry.sized import TabletGeometry
 from doseprint.geometry.spec import SizeLimits, TabletSpec
+from doseprint.geometry.tablet import Compartment, TabletDesign
+from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Active, Prescription
 from doseprint.release.approx import equivalent_released, membrane_lag_s
 from doseprint.release.metrics import judge_release, release_time_grid_h
-from doseprint.slicer.toolpaths import bead_spacing_mm
-from doseprint.typed import Layout, Shape
+from doseprint.release.predict import PredictedRelease
+from doseprint.typed import LayoutName, ShapeName
 
 ASPECTS = (0.3, 0.4, 0.5, 0.65, 0.8)
 """Height / width of the envelope tried for each shape and layout."""
@@ -51,16 +49,14 @@ units of the thinnest wall the slicer can fill (``SizeLimits.min_wall_mm``, two 
 
 DEFAULT_CHANNEL_MM = 1.0
 
-LAYOUTS_FOR: dict[int, tuple[Layout, ...]] = {
+LAYOUTS_FOR: dict[int, tuple[LayoutName, ...]] = {
     1: ("single",),
     2: ("bilayer", "segments", "rings", "core-shell"),
     3: ("multilayer", "segments", "rings"),
     4: ("multilayer", "segments", "rings"),
 }
-COMPARTMENTS_OF: dict[str, tuple[int, ...]] = {
-    "single": (1,), "bilayer": (2,), "multilayer": (2, 3, 4), "core-shell": (2,),
-    "segments": (2, 3, 4), "rings": (2, 3, 4),
-}
+"""The layouts tried for each number of actives, in the order tried (each takes that many
+compartments: :data:`~doseprint.geometry.layouts.LAYOUT_KINDS`)."""
 
 MODEL = "shape-factor estimate (volume and exposed area)"
 
@@ -88,7 +84,7 @@ MAX_CONFIRM = 4
 """Candidates confirmed (each costs a slice and a 3D solve) before the designer gives up."""
 
 
-EXPLORE_SHAPES: tuple[Shape, ...] = ("cylinder", "caplet", "ring", "oval")
+EXPLORE_SHAPES: tuple[ShapeName, ...] = ("cylinder", "caplet", "ring", "oval")
 EXPLORE_CHANNELS = (0, 2, 4)
 EXPLORE_INFILLS = (0.6, 0.4)
 """With ``explore``: the shapes and channel counts tried when the prescription leaves
@@ -161,18 +157,19 @@ def design_general(
     )
 
 
-def _layouts(rx: Prescription, n: int) -> tuple[Layout, ...]:
+def _layouts(rx: Prescription, n: int) -> tuple[LayoutName, ...]:
     asked = rx.tablet.layout
     if asked == "auto":
         return LAYOUTS_FOR[n]
-    if n not in COMPARTMENTS_OF[asked]:
-        takes = " or ".join(str(k) for k in COMPARTMENTS_OF[asked])
+    kind = LAYOUT_KINDS[asked]
+    if not kind.takes(n):
+        takes = " or ".join(str(k) for k in kind.counts)
         raise InputError([Problem(rx.source, "tablet.layout",
                                   f'"{asked}" takes {takes} actives; the prescription has {n}')])
     return (asked,)
 
 
-def _shapes(rx: Prescription, explore: bool = False) -> tuple[Shape, ...]:
+def _shapes(rx: Prescription, explore: bool = False) -> tuple[ShapeName, ...]:
     if rx.tablet.shape != "auto":
         return (rx.tablet.shape,)
     return EXPLORE_SHAPES if explore else ("cylinder", "caplet")
@@ -191,13 +188,13 @@ def _candidates(active: Active, formulations: Mapping[str, Formulation]) -> list
 
 
 def _spec(
-    rx: Prescription, shape: Shape, layout: Layout, aspect: float, channels: int | None = None,
-    shell_mm: float | None = None,
+    rx: Prescription, shape: ShapeName, layout: LayoutName, aspect: float,
+    channels: int | None = None, shell_mm: float | None = None,
 ) -> TabletSpec:
     t = rx.tablet
     return TabletSpec(
-        shape=shape,  # type: ignore[arg-type]
-        layout=layout,  # type: ignore[arg-type]
+        shape=shape,
+        layout=layout,
         aspect=aspect,
         dome_mm=t.dome_mm if shape != "ring" else 0.0,
         dome_faces="top",
@@ -215,7 +212,7 @@ def _design_doses(
     rx: Prescription,
     doses: tuple[float, ...],
     combos: Sequence[tuple[Formulation, ...]],
-    layouts: tuple[Layout, ...],
+    layouts: tuple[LayoutName, ...],
     shell: Formulation | None,
     limits: SizeLimits,
     index: int,
@@ -290,8 +287,8 @@ class _Point:
     """Everything that fixes a candidate but its proportions."""
 
     combo: tuple[Formulation, ...]
-    shape: Shape
-    layout: Layout
+    shape: ShapeName
+    layout: LayoutName
     channels: int
     shell_mm: float
     infill: float
@@ -520,7 +517,7 @@ def _evaluate(
         barriers: list[tuple[float, float]] = []
         if shell is not None:
             barriers.append((geometry.spec.shell_mm, shell.diffusivity_mm2_s))
-        if geometry.spec.layout == "core-shell" and k == 0:
+        if LAYOUT_KINDS[geometry.spec.layout].core and k == 0:
             outer = api_parts[1]
             barriers.append((outer.min_thickness_mm, combo[1].diffusivity_mm2_s))
         shared = max(0.0, float(part.mesh.area) - area)
@@ -551,19 +548,9 @@ def _evaluate(
                                   profile=np.asarray(active.profile)
                                   if active.profile is not None else None)
         releases.append(PredictedRelease(active.api, hours, fraction, judgement, MODEL))
-    dims = geometry.dimensions_mm
-    height = geometry.height_mm
-    layers = _layers(height, limits)
-    design = TabletDesign(
-        index=index, shape=geometry.spec.shape, layout=geometry.spec.layout,
-        dimensions=dict(dims), height_mm=height,
-        footprint_mm=2.0 * geometry.footprint_radius_mm, longest_mm=geometry.longest_mm,
-        layers=layers, infill=infill, compartments=tuple(compartments),
-        shell=shell.id if shell is not None else "none",
-        volume_mm3=geometry.envelope_volume_mm3, geometry=geometry,
-        extra={k: v for k, v in geometry.to_json().items()
-               if k not in ("shape", "layout", "dimensions_mm")},
-    )
+    design = TabletDesign.sized(index, geometry, _layers(geometry.height_mm, limits), infill,
+                                tuple(compartments),
+                                shell=shell.id if shell is not None else "none")
     return _Candidate(design, tuple(releases), combo, rx.actives)
 
 

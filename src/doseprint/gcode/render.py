@@ -22,15 +22,11 @@ from doseprint.errors import InputError, Problem, TemplateRenderError
 from doseprint.gcode import format as fmt
 from doseprint.gcode.motion import motion_limits, plan_commands
 from doseprint.gcode.tokens import split_commands
+from doseprint.models.bead import bead_area_mm2, bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import MIN_EXTRUDE_TEMP_FLOOR_C, PrinterProfile, PrintOrder
 from doseprint.slicer.plate import Plate
-from doseprint.slicer.toolpaths import (
-    CompartmentToolpaths,
-    LayerRoads,
-    bead_area_mm2,
-    bead_spacing_mm,
-)
+from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads
 from doseprint.tolerances import tol
 
 SHORT_TRAVEL_MM = 2.0

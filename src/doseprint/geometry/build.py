@@ -24,7 +24,15 @@ from scipy import optimize
 from shapely.geometry import MultiPolygon, Point
 
 from doseprint.errors import InfeasibleDesignError, InputError, Problem
-from doseprint.geometry.layouts import Body, Channel, DimensionValue, Measure, Partition, divide
+from doseprint.geometry.layouts import (
+    LAYOUT_KINDS,
+    Body,
+    Channel,
+    DimensionValue,
+    Measure,
+    Partition,
+    divide,
+)
 from doseprint.geometry.shapes import (
     Annulus,
     Circle,
@@ -34,9 +42,10 @@ from doseprint.geometry.shapes import (
     Stadium,
     dome_column_mm3,
 )
-from doseprint.geometry.sized import Compartment, MeshCache, Role, TabletGeometry
+from doseprint.geometry.sized import CompartmentGeometry, MeshCache, TabletGeometry
 from doseprint.geometry.solids import Difference, DomedPrism, Prism, Solid
-from doseprint.geometry.spec import COMPARTMENT_COUNTS, SizeLimits, TabletSpec, positive
+from doseprint.geometry.spec import SizeLimits, TabletSpec, positive
+from doseprint.typed import CompartmentRole
 
 __all__ = [
     "FIXED_MATCH_REL",
@@ -513,7 +522,7 @@ def _explain(
 def check_volumes(spec: TabletSpec, volumes_mm3: Sequence[float]) -> tuple[float, ...]:
     """The volumes as floats, or InputError: a count the layout does not take, or a
     volume that is not a positive number."""
-    lo, hi = COMPARTMENT_COUNTS[spec.layout]
+    lo, hi = LAYOUT_KINDS[spec.layout].compartments
     n = len(volumes_mm3)
     if not lo <= n <= hi:
         many = f"{lo}" if lo == hi else f"{lo} to {hi}"
@@ -622,13 +631,13 @@ def _geometry(
     # Which compartments each channel runs through, for their thinnest walls.
     through: list[set[int]] = []
     for owner in partition.channel_owners:
-        if spec.layout in ("single", "bilayer", "multilayer") or owner < 0:
+        if LAYOUT_KINDS[spec.layout].stacked or owner < 0:
             through.append(set(range(k)))
         else:
             through.append({owner})
     solids: list[Solid] = [p.solid for p in partition.parts]
     analytic = [p.volume_mm3 for p in partition.parts]
-    info: list[tuple[Role, int, float, tuple[float, float], float]] = []
+    info: list[tuple[CompartmentRole, int, float, tuple[float, float], float]] = []
     for p in partition.parts:
         walls = [m.value_mm for m in p.measures]
         walls += [plan.clearances[j] for j, ids in enumerate(through) if p.index in ids]
@@ -650,7 +659,7 @@ def _geometry(
             medium=True),))
     meshes = MeshCache(tuple(solids), tuple(analytic), envelope_solid)
     compartments = tuple(
-        Compartment(role, index, volume, z_range, thinnest, solid, pos, meshes)
+        CompartmentGeometry(role, index, volume, z_range, thinnest, solid, pos, meshes)
         for pos, ((role, index, volume, z_range, thinnest), solid)
         in enumerate(zip(info, solids, strict=True)))
     outer = frame.outer

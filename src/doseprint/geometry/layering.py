@@ -18,6 +18,7 @@ from doseprint.geometry.build import (
     solve_width,
     try_size_tablet,
 )
+from doseprint.geometry.layouts import LAYOUT_KINDS
 from doseprint.geometry.sized import TabletGeometry
 from doseprint.geometry.solids import section
 from doseprint.geometry.spec import SizeLimits, TabletSpec
@@ -134,7 +135,7 @@ def snap_to_layers(
         except InfeasibleDesignError:
             continue
         aspects.append(height / width)
-    if spec.layout in ("bilayer", "multilayer"):
+    if LAYOUT_KINDS[spec.layout].stacked and len(volumes) > 1:
         # The snapped width stays near the requested design's (the aspect window is
         # narrow), which keeps the bracket clear of widths where channels fill the section.
         lo, hi = base.width_mm / 2.0, base.width_mm * 2.0

@@ -22,14 +22,22 @@ that contains it and removes its whole column (band and dome) from it; interface
 kept ``clearance_mm`` away from channels by solving only on the stretches between them.
 The one exception is a single channel at the centre of pie segments, which every sector
 shares by angle.
+
+Every layout is one entry of the registry :data:`LAYOUT_KINDS`: how many compartments it
+takes, the function that divides a body into them, and the two facts about its geometry
+that sizing and design read (its compartments are stacked layers; its compartment 0 is a
+core enclosed by compartment 1). A new layout is a divide function and one entry; its
+name joins :data:`~doseprint.typed.LayoutName`, and the registry is checked against that
+vocabulary when this module loads.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, Protocol
 
 import numpy as np
 import shapely
@@ -51,19 +59,22 @@ from doseprint.geometry.shapes import (
     stadium_volume_left_mm3,
 )
 from doseprint.geometry.solids import Difference, DomedPrism, Intersection, Prism, Solid
-from doseprint.typed import FloatArray
+from doseprint.typed import LAYOUT_NAMES, FloatArray, LayoutName
 
 __all__ = [
+    "LAYOUT_KINDS",
     "Body",
     "Channel",
+    "Divide",
+    "DivideOptions",
     "Interface",
+    "LayoutKind",
     "Measure",
     "Part",
     "Partition",
     "divide",
+    "layout_kind",
 ]
-
-LayoutName = Literal["single", "bilayer", "multilayer", "core-shell", "segments", "rings"]
 
 DimensionValue = float | tuple[float, ...]
 
@@ -271,7 +282,7 @@ def _place(
 # Stacked layers
 
 
-def _stacked(body: Body, volumes: Sequence[float]) -> Partition:
+def _stacked(body: Body, volumes: Sequence[float], options: DivideOptions) -> Partition:
     k = len(volumes)
     area = body.outline.area_mm2
     holes = sum(c.area_mm2 for c in body.channels)
@@ -324,7 +335,8 @@ def _core_outline(outline: Outline, wall_mm: float) -> Outline:
     return outline.scaled(1.0 - wall_mm / half)
 
 
-def _core_shell(body: Body, volumes: Sequence[float], wall_ratio: float) -> Partition:
+def _core_shell(body: Body, volumes: Sequence[float], options: DivideOptions) -> Partition:
+    wall_ratio = options.core_wall_ratio
     v_core = volumes[0]
     outline = body.outline
     band = body.band_mm
@@ -446,6 +458,13 @@ def _sector_thickness(outline: Outline, span: float, wedge: Polygon, hole_mm: fl
         region = region.difference(Point(0.0, 0.0).buffer(hole_mm, quad_segs=16))
     tolerance = 1e-3 * outline.thinnest_mm
     return 2.0 * float(shapely.maximum_inscribed_circle(region, tolerance).length)
+
+
+def _segments(body: Body, volumes: Sequence[float], options: DivideOptions) -> Partition:
+    """Slabs across the length of a caplet, pie sectors of anything else."""
+    if isinstance(body.outline, Stadium):
+        return _slabs(body, volumes, options.clearance_mm)
+    return _pie(body, volumes, options.clearance_mm)
 
 
 def _pie(body: Body, volumes: Sequence[float], clearance_mm: float) -> Partition:
@@ -570,7 +589,8 @@ def _slabs(body: Body, volumes: Sequence[float], clearance_mm: float) -> Partiti
 # Concentric rings
 
 
-def _rings(body: Body, volumes: Sequence[float], clearance_mm: float) -> Partition:
+def _rings(body: Body, volumes: Sequence[float], options: DivideOptions) -> Partition:
+    clearance_mm = options.clearance_mm
     outline = body.outline
     if isinstance(outline, OffsetEllipse):
         raise _refuse("rings cannot be cut from a shell's outline")
@@ -655,6 +675,97 @@ def _rings(body: Body, volumes: Sequence[float], clearance_mm: float) -> Partiti
     return Partition(tuple(parts), dims, interfaces, tuple(owners))
 
 
+# The registry
+
+
+@dataclass(frozen=True)
+class DivideOptions:
+    """What a divide function may need besides the body and the volumes.
+
+    Attributes
+    ----------
+    core_wall_ratio : float
+        Core-shell: wall above and below the core / wall around it.
+    clearance_mm : float, mm
+        Nearest an interface may come to a channel's edge.
+    """
+
+    core_wall_ratio: float = 1.0
+    clearance_mm: float = 0.9
+
+
+class Divide(Protocol):
+    """Divides a body into compartments of the given volumes (mm³), index order."""
+
+    def __call__(
+        self, body: Body, volumes: Sequence[float], options: DivideOptions
+    ) -> Partition: ...
+
+
+@dataclass(frozen=True)
+class LayoutKind:
+    """One layout, as the rest of doseprint sees it.
+
+    Attributes
+    ----------
+    compartments : (int, int)
+        Fewest and most drug-loaded compartments it takes.
+    divide : Divide
+        Places the interfaces so that compartment i holds V_i.
+    stacked : bool
+        The compartments are horizontal layers, bottom first: every channel runs through
+        all of them, and the interfaces can be put on layer boundaries.
+    core : bool
+        Compartment 0 is a core enclosed by compartment 1, through which its drug
+        diffuses to reach the medium.
+    """
+
+    compartments: tuple[int, int]
+    divide: Divide
+    stacked: bool = False
+    core: bool = False
+
+    def takes(self, count: int) -> bool:
+        """Whether the layout takes ``count`` drug-loaded compartments."""
+        lo, hi = self.compartments
+        return lo <= count <= hi
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        """Every number of drug-loaded compartments it takes, in order."""
+        lo, hi = self.compartments
+        return tuple(range(lo, hi + 1))
+
+
+LAYOUT_KINDS: Mapping[LayoutName, LayoutKind] = MappingProxyType({
+    "single": LayoutKind((1, 1), _stacked, stacked=True),
+    "bilayer": LayoutKind((2, 2), _stacked, stacked=True),
+    "multilayer": LayoutKind((2, 4), _stacked, stacked=True),
+    "core-shell": LayoutKind((2, 2), _core_shell, core=True),
+    "segments": LayoutKind((2, 4), _segments),
+    "rings": LayoutKind((2, 4), _rings),
+})
+"""Every layout by name (the vocabulary :data:`~doseprint.typed.LAYOUT_NAMES`)."""
+
+if tuple(LAYOUT_KINDS) != LAYOUT_NAMES:
+    raise RuntimeError(f"the layout registry {tuple(LAYOUT_KINDS)} does not match the layout "
+                       f"vocabulary {LAYOUT_NAMES}")
+
+
+def layout_kind(layout: str) -> LayoutKind:
+    """The registry's entry for ``layout``.
+
+    Raises
+    ------
+    InfeasibleDesignError
+        No layout has that name.
+    """
+    for name, kind in LAYOUT_KINDS.items():
+        if name == layout:
+            return kind
+    raise _refuse(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_KINDS)}")
+
+
 def divide(
     layout: LayoutName,
     body: Body,
@@ -668,7 +779,8 @@ def divide(
     Parameters
     ----------
     layout : str
-        ``single``, ``bilayer``, ``multilayer``, ``core-shell``, ``segments`` or ``rings``.
+        A name of :data:`LAYOUT_KINDS`: ``single``, ``bilayer``, ``multilayer``,
+        ``core-shell``, ``segments`` or ``rings``.
     body : Body
         The drug-loaded region; its drug volume must equal ``sum(volumes)``.
     volumes : sequence of float, mm³
@@ -685,16 +797,8 @@ def divide(
     Raises
     ------
     InfeasibleDesignError
-        An interface cannot be placed (it would cut a channel) or channels miss the core.
+        An unknown layout, an interface that cannot be placed (it would cut a channel),
+        or channels that miss the core.
     """
-    if layout in ("single", "bilayer", "multilayer"):
-        return _stacked(body, volumes)
-    if layout == "core-shell":
-        return _core_shell(body, volumes, core_wall_ratio)
-    if layout == "segments":
-        if isinstance(body.outline, Stadium):
-            return _slabs(body, volumes, clearance_mm)
-        return _pie(body, volumes, clearance_mm)
-    if layout == "rings":
-        return _rings(body, volumes, clearance_mm)
-    raise _refuse(f"unknown layout {layout!r}")
+    options = DivideOptions(core_wall_ratio=core_wall_ratio, clearance_mm=clearance_mm)
+    return layout_kind(layout).divide(body, volumes, options)

@@ -21,7 +21,8 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 
 from doseprint.geometry.build import size_tablet
-from doseprint.geometry.sized import Compartment, TabletGeometry
+from doseprint.geometry.layouts import LAYOUT_KINDS
+from doseprint.geometry.sized import CompartmentGeometry, TabletGeometry
 from doseprint.geometry.spec import TabletSpec
 from doseprint.typed import FloatArray
 
@@ -50,14 +51,14 @@ _SECTION_Y_MM = 1e-3
 """The vertical section is taken just off y = 0, so it never lies in a pie interface."""
 
 
-def compartment_colour(compartment: Compartment) -> str:
+def compartment_colour(compartment: CompartmentGeometry) -> str:
     """The colour a compartment is drawn in (shell grey, then one per index)."""
     if compartment.role == "shell":
         return _SHELL
     return _PALETTE[compartment.index % len(_PALETTE)]
 
 
-def _label(c: Compartment) -> str:
+def _label(c: CompartmentGeometry) -> str:
     if c.role == "shell":
         return f"shell (drug-free), {c.volume_mm3:.1f} mm³"
     return f"compartment {c.index}, {c.volume_mm3:.1f} mm³"
@@ -222,7 +223,7 @@ def _mid_band_mm(geometry: TabletGeometry) -> float:
     """Middle of the drug-loaded band (of the bottom layer for stacked layouts)."""
     api = geometry.api_compartments
     lo = min(c.z_range_mm[0] for c in api)
-    hi = api[0].z_range_mm[1] if geometry.spec.layout in ("bilayer", "multilayer") else max(
+    hi = api[0].z_range_mm[1] if LAYOUT_KINDS[geometry.spec.layout].stacked else max(
         c.z_range_mm[1] for c in api)
     return (lo + hi) / 2.0
 

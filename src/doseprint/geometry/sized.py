@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import manifold3d
 import trimesh
@@ -23,16 +23,14 @@ from doseprint.geometry.solids import (
     to_trimesh,
 )
 from doseprint.geometry.spec import SizeLimits, TabletSpec
+from doseprint.typed import CompartmentRole
 
 __all__ = [
     "MESH_VOLUME_REL",
-    "Compartment",
+    "CompartmentGeometry",
     "MeshCache",
-    "Role",
     "TabletGeometry",
 ]
-
-Role = Literal["api", "shell"]
 
 MESH_VOLUME_REL = 1e-3
 """Largest relative difference between a compartment's mesh and analytic volumes: the
@@ -87,8 +85,9 @@ class MeshCache:
 
 
 @dataclass(frozen=True)
-class Compartment:
-    """One compartment of a sized tablet.
+class CompartmentGeometry:
+    """One compartment of a sized tablet: its solid, figures and mesh (what it carries is
+    the design's :class:`~doseprint.geometry.tablet.Compartment`).
 
     Attributes
     ----------
@@ -108,7 +107,7 @@ class Compartment:
         The constructive description the mesh and sections come from.
     """
 
-    role: Role
+    role: CompartmentRole
     index: int
     volume_mm3: float
     z_range_mm: tuple[float, float]
@@ -144,7 +143,7 @@ class TabletGeometry:
     limits : SizeLimits
     volumes_mm3 : tuple of float, mm³
         The volumes asked for, compartment order.
-    compartments : tuple of Compartment
+    compartments : tuple of CompartmentGeometry
         Drug-loaded compartments in index order, then the shell if any.
     envelope_volume_mm3 : float, mm³
         Volume of the whole tablet (channels and ring hole excluded): the sum of the
@@ -162,7 +161,7 @@ class TabletGeometry:
     spec: TabletSpec
     limits: SizeLimits
     volumes_mm3: tuple[float, ...]
-    compartments: tuple[Compartment, ...]
+    compartments: tuple[CompartmentGeometry, ...]
     envelope_volume_mm3: float
     longest_mm: float
     height_mm: float
@@ -180,7 +179,7 @@ class TabletGeometry:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.dimensions}
 
     @property
-    def api_compartments(self) -> tuple[Compartment, ...]:
+    def api_compartments(self) -> tuple[CompartmentGeometry, ...]:
         """The drug-loaded compartments, in index order."""
         return tuple(c for c in self.compartments if c.role == "api")
 

@@ -10,39 +10,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from doseprint.errors import InputError, Problem
-from doseprint.geometry.layouts import LayoutName
+from doseprint.typed import LAYOUT_NAMES, SHAPE_NAMES, LayoutName, ShapeName
 
 __all__ = [
-    "COMPARTMENT_COUNTS",
+    "DOME_FACES",
     "FIXABLE",
-    "LAYOUT_NAMES",
-    "SHAPE_NAMES",
     "DomeFaces",
-    "LayoutName",
-    "ShapeName",
     "SizeLimits",
     "TabletSpec",
     "positive",
 ]
 
-ShapeName = Literal["cylinder", "caplet", "oval", "ring"]
-SHAPE_NAMES: tuple[ShapeName, ...] = ("cylinder", "caplet", "oval", "ring")
-LAYOUT_NAMES: tuple[LayoutName, ...] = (
-    "single", "bilayer", "multilayer", "core-shell", "segments", "rings")
 DomeFaces = Literal["both", "top"]
-
-COMPARTMENT_COUNTS: dict[LayoutName, tuple[int, int]] = {
-    "single": (1, 1),
-    "bilayer": (2, 2),
-    "multilayer": (2, 4),
-    "core-shell": (2, 2),
-    "segments": (2, 4),
-    "rings": (2, 4),
-}
-"""Fewest and most drug-loaded compartments of each layout."""
+DOME_FACES: tuple[DomeFaces, ...] = get_args(DomeFaces)
 
 FIXABLE: dict[ShapeName, tuple[str, ...]] = {
     "cylinder": ("diameter_mm", "height_mm"),
@@ -157,8 +140,9 @@ def _spec_problems(spec: TabletSpec) -> list[Problem]:
         value = getattr(spec, key)
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0.0):
             add(key, f"must be zero or a positive number of mm, got {value!r}")
-    if spec.dome_faces not in ("both", "top"):
-        add("dome_faces", f"must be 'both' or 'top', got {spec.dome_faces!r}")
+    if spec.dome_faces not in DOME_FACES:
+        add("dome_faces", f"must be {' or '.join(map(repr, DOME_FACES))}, got "
+                          f"{spec.dome_faces!r}")
     if spec.shape == "ring" and spec.dome_mm > 0.0:
         add("dome_mm", "a ring cannot be domed; use 0")
     if not isinstance(spec.channels, int) or isinstance(spec.channels, bool) \

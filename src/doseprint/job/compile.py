@@ -17,8 +17,8 @@ import trimesh
 from doseprint import __version__
 from doseprint.calibration import FlowCalibration, find_flow_calibration, load_calibrations
 from doseprint.design.cylinder import LayerGrid
+from doseprint.design.designed import DesignedTablet
 from doseprint.design.designer import design_tablets
-from doseprint.design.tablet import DesignedTablet, PredictedRelease, TabletDesign
 from doseprint.errors import (
     DoseCheckError,
     GeometryError,
@@ -40,20 +40,22 @@ from doseprint.gcode.render import (
     render_gcode,
     tool_table,
 )
-from doseprint.geometry.tablet import TabletMesh, build_mesh
+from doseprint.geometry.layer_voids import LayerVoids
+from doseprint.geometry.tablet import TabletDesign, TabletMesh, build_mesh
 from doseprint.job.folder import sha256_bytes, write_job_folder
 from doseprint.job.verify import Verification, verify_reading
 from doseprint.library import Library, load_library
+from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription
 from doseprint.models.prescription import Active, Prescription
 from doseprint.models.printer import PrinterProfile, PrintOrder
-from doseprint.release.predict import MODEL_3D, predict_3d
+from doseprint.release.predict import MODEL_3D, PredictedRelease, predict_3d
 from doseprint.release.voxelize import default_pitch_mm
 from doseprint.report.preview import named_meshes, render_preview
 from doseprint.slicer.plan import SliceSettings, plan_tablet
 from doseprint.slicer.plate import Plate, place_tablets
-from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerVoids, bead_spacing_mm
+from doseprint.slicer.toolpaths import CompartmentToolpaths
 
 log = logging.getLogger(__name__)
 

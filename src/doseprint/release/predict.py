@@ -5,22 +5,35 @@ for everything a job records."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import trimesh
 
-from doseprint.design.tablet import PredictedRelease, TabletDesign
+from doseprint.geometry.layer_voids import LayerVoids
+from doseprint.geometry.tablet import TabletDesign
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Active
 from doseprint.release.analytical import cylinder_released
 from doseprint.release.approx import equivalent_released
 from doseprint.release.fv import solve_release
-from doseprint.release.metrics import judge_release, release_time_grid_h
+from doseprint.release.metrics import ReleaseJudgement, judge_release, release_time_grid_h
 from doseprint.release.voids import solve_release_with_voids
-from doseprint.slicer.toolpaths import LayerVoids
 from doseprint.typed import FloatArray
 
 SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class PredictedRelease:
+    """One API's predicted release from one tablet and its judgement against the target;
+    ``model`` names the model that predicted it."""
+
+    api: str
+    hours: FloatArray
+    fraction: FloatArray
+    judgement: ReleaseJudgement
+    model: str
 
 
 def predict_cylinder(

@@ -24,9 +24,9 @@ import shapely
 import trimesh
 from numpy.typing import ArrayLike, NDArray
 
+from doseprint.geometry.layer_voids import LayerVoids
 from doseprint.release.fv import release_from_grid
 from doseprint.release.voxelize import VoxelGrid, default_pitch_mm, voxelize, with_medium
-from doseprint.slicer.toolpaths import LayerVoids
 from doseprint.typed import FloatArray
 
 __all__ = ["MAX_VOID_CELLS", "solve_release_with_voids", "void_mask", "void_pitch_mm"]

@@ -12,7 +12,8 @@ import shapely
 from shapely.geometry import LineString, MultiLineString, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from doseprint.slicer.toolpaths import Road, bead_spacing_mm
+from doseprint.models.bead import bead_spacing_mm
+from doseprint.slicer.toolpaths import Road
 from doseprint.tolerances import tol
 from doseprint.typed import FloatArray
 

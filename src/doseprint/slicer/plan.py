@@ -4,14 +4,13 @@ fraction, trim flow to the dose."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import get_args
 
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from doseprint.design.tablet import TabletDesign
 from doseprint.errors import SlicingError
-from doseprint.geometry.tablet import TabletMesh
+from doseprint.geometry.tablet import TabletDesign, TabletMesh
+from doseprint.models.bead import BEAD_WIDTH_FACTOR, bead_area_mm2
 from doseprint.models.formulation import Formulation
 from doseprint.slicer.fill import (
     concentric,
@@ -21,7 +20,7 @@ from doseprint.slicer.fill import (
     rectilinear,
 )
 from doseprint.slicer.layers import LayerRegion, layer_tops_mm, slice_mesh
-from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads, Road, bead_area_mm2
+from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads, Road
 from doseprint.tolerances import tol
 from doseprint.typed import INFILL_PATTERNS, InfillPattern
 
@@ -58,16 +57,16 @@ class SliceSettings:
     def __post_init__(self) -> None:
         if self.pattern not in INFILL_PATTERNS:
             raise ValueError(f"pattern is {self.pattern!r}; choose one of "
-                             f"{', '.join(get_args(InfillPattern))}")
+                             f"{', '.join(INFILL_PATTERNS)}")
         for key in ("perimeters", "solid_bottom_layers", "solid_top_layers"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be 0 or more, got {getattr(self, key)}")
 
     @classmethod
     def for_nozzle(cls, nozzle_mm: float, first_layer_mm: float, layer_mm: float) -> SliceSettings:
-        # A bead 1.125 × the nozzle wide is the usual default of FDM slicers (Slic3r
-        # family); it presses the bead onto the layer below for a dense tablet.
-        return cls(first_layer_mm, layer_mm, round(1.125 * nozzle_mm, 4))
+        """Settings for a nozzle: beads :data:`~doseprint.models.bead.BEAD_WIDTH_FACTOR`
+        times its diameter wide."""
+        return cls(first_layer_mm, layer_mm, round(BEAD_WIDTH_FACTOR * nozzle_mm, 4))
 
 
 def plan_tablet(

@@ -1,32 +1,21 @@
-"""Toolpath values: roads (bead centre lines) per layer per compartment, and the bead model."""
+"""Toolpath values: roads (bead centre lines) per layer per compartment."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from doseprint.geometry.layer_voids import LayerVoids
+from doseprint.models.bead import bead_area_mm2, bead_spacing_mm
 from doseprint.tolerances import tol
 from doseprint.typed import FloatArray
 
 RoadKind = Literal["perimeter", "infill"]
-
-
-def bead_area_mm2(width_mm: float, height_mm: float) -> float:
-    """Cross-section of a bead: a rectangle with semicircular sides (Slic3r's model),
-    ``(w − h)·h + π·h²/4``."""
-    return (width_mm - height_mm) * height_mm + math.pi * height_mm**2 / 4.0
-
-
-def bead_spacing_mm(width_mm: float, height_mm: float) -> float:
-    """Centre distance at which neighbouring beads of that cross-section tile a solid
-    layer exactly: the bead area divided by the layer height."""
-    return bead_area_mm2(width_mm, height_mm) / height_mm
 
 
 @dataclass(frozen=True)
@@ -115,15 +104,6 @@ class LayerRoads:
             gaps = gaps.buffer(-min_width_mm / 2.0, join_style="mitre").buffer(
                 min_width_mm / 2.0, join_style="mitre").intersection(self.region)
         return gaps
-
-
-class LayerVoids(NamedTuple):
-    """The voids of one layer between ``z0_mm`` and ``z1_mm`` (tablet coordinates)."""
-
-    layer: int
-    z0_mm: float
-    z1_mm: float
-    voids: BaseGeometry
 
 
 @dataclass(frozen=True)

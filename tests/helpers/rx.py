@@ -1,4 +1,4 @@
-"""Small prescriptions for pipeline tests, written as TOML text."""
+"""Small prescriptions for tests, written as TOML text."""
 
 from __future__ import annotations
 
