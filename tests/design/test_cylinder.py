@@ -51,7 +51,7 @@ def sustained(t80_h: float, formulation: str | None = None) -> str:
 
 
 def design(folder: Path, **rx: Any) -> tuple[DesignedTablet, ...]:
-    """Write a prescription with tests/pipeline/rx.py, load it and design it."""
+    """Write a prescription with tests/helpers/rx.py, load it and design it."""
     prescription = load_prescription(write_rx(folder, **rx))
     return design_tablets(prescription, FORMULATIONS, GRID)
 
