@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("slicer",),
     ("gcode",),
     ("report",),
-    ("job", "calibration"),
+    ("job",),
     ("comms", "records"),
     ("printing",),
     ("cli", "__main__"),
@@ -37,10 +37,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 and from any below it. ``report`` (the preview page and its still) sits below ``job``
 because the job folder carries ``preview.html``: the compile renders it."""
 
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset({frozenset({"job", "calibration"})})
-"""Stages of one layer that import each other. ``job/compile.py`` applies the flow
-calibration (``calibration.py``), which writes and checks its own calibration job with
-``job/folder.py`` and ``job/verify.py``. Remove the entry when that cycle is broken."""
+KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
+"""Stages of one layer that import each other (none: the flow calibration, which writes
+and checks its own calibration job, is part of the job stage, ``job/flow_calibration.py``)."""
 
 
 @dataclass(frozen=True)

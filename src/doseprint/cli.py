@@ -98,8 +98,8 @@ def compile_cmd(
     Example:
       doseprint compile rx-123.toml --printer generic-marlin-1x175 --out job-123
     """
-    from doseprint.calibration import default_calibrations_path
     from doseprint.job.compile import compile_prescription, write_job
+    from doseprint.job.flow_calibration import default_calibrations_path
     from doseprint.job.folder import check_out_dir
 
     check_out_dir(out, force)
@@ -580,7 +580,7 @@ def calibrate_flow(
       doseprint calibrate flow --printer generic-marlin-1x175 \\
           --formulation theophylline-hpc-30 --job cal-job --mass-mg 641.2 638.9 640.5
     """
-    from doseprint.calibration import (
+    from doseprint.job.flow_calibration import (
         compute_flow_calibration,
         default_calibrations_path,
         make_flow_job,

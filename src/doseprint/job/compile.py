@@ -15,7 +15,6 @@ import numpy as np
 import trimesh
 
 from doseprint import __version__
-from doseprint.calibration import FlowCalibration, find_flow_calibration, load_calibrations
 from doseprint.design.cylinder import LayerGrid
 from doseprint.design.designed import DesignedTablet
 from doseprint.design.designer import design_tablets
@@ -42,6 +41,11 @@ from doseprint.gcode.render import (
 )
 from doseprint.geometry.layer_voids import LayerVoids
 from doseprint.geometry.tablet import TabletDesign, TabletMesh, build_mesh
+from doseprint.job.flow_calibration import (
+    FlowCalibration,
+    find_flow_calibration,
+    load_calibrations,
+)
 from doseprint.job.folder import sha256_bytes, write_job_folder
 from doseprint.job.verify import Verification, verify_reading
 from doseprint.library import Library, load_library

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from doseprint.calibration import (
+from doseprint.cli import main
+from doseprint.job.flow_calibration import (
     CALIBRATIONS_ENV,
     DISCS,
     default_calibrations_path,
     load_calibrations,
 )
-from doseprint.cli import main
 from doseprint.library import load_formulations
 from helpers.cli import run_cli
 from helpers.independent_gcode import net_filament_mm
