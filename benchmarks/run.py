@@ -11,7 +11,7 @@ from pathlib import Path
 import slice_bench  # benchmarks/slice_bench.py, beside this file
 import stream_bench  # benchmarks/stream_bench.py, beside this file
 
-from doseprint.job.compile import compile_prescription
+from doseprint.compile import compile_prescription
 
 ROOT = Path(__file__).resolve().parent.parent
 

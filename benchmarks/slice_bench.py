@@ -50,9 +50,9 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from doseprint.compile import CompiledJob, compile_prescription
 from doseprint.errors import DoseprintError
 from doseprint.gcode.reader import read_gcode
-from doseprint.job.compile import CompiledJob, compile_prescription
 from doseprint.library import Library, load_library
 
 ROOT = Path(__file__).resolve().parent.parent

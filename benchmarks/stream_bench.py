@@ -133,7 +133,7 @@ def printcore_client() -> Client | None:
 def compiled_job(job: Path | None) -> list[str]:
     """The commands of ``job``'s job.gcode; by default the example compiled afresh."""
     if job is None:
-        from doseprint.job.compile import compile_prescription
+        from doseprint.compile import compile_prescription
 
         compiled = compile_prescription(EXAMPLE, PRINTER)
         return commands_from_gcode(compiled.program.text)

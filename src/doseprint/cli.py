@@ -98,7 +98,7 @@ def compile_cmd(
     Example:
       doseprint compile rx-123.toml --printer generic-marlin-1x175 --out job-123
     """
-    from doseprint.job.compile import compile_prescription, write_job
+    from doseprint.compile import compile_prescription, write_job
     from doseprint.job.flow_calibration import default_calibrations_path
     from doseprint.job.folder import check_out_dir
 
@@ -111,19 +111,19 @@ def compile_cmd(
         calibrations=calibrations or default_calibrations_path(),
     )
     write_job(compiled, out, force=force)
-    job = compiled.job
-    for t in job["tablets"]:
-        for a in t["actives"]:
-            rel = a["release"]
-            fed = f"{a['gcode_dose_mg']:>9.3f}"
-            click.echo(f"tablet {t['index']:>3}  {a['api']:<18} {a['dose_mg']:>8g} mg  "
-                       f"G-code {fed} mg ({a['dose_error_pct']:+.3f} %)  "
-                       f"{compiled.tablets[t['index']].design.describe()}  "
-                       f"{rel['kind']} {'met' if rel['met'] else 'NOT met'}")
-    for w in job["warnings"]:
+    job = compiled.manifest
+    for t in job.tablets:
+        for a in t.actives:
+            rel = a.release
+            fed = f"{a.gcode_dose_mg:>9.3f}"
+            click.echo(f"tablet {t.index:>3}  {a.api:<18} {a.dose_mg:>8g} mg  "
+                       f"G-code {fed} mg ({a.dose_error_pct:+.3f} %)  "
+                       f"{compiled.tablets[t.index].design.describe()}  "
+                       f"{rel.kind} {'met' if rel.met else 'NOT met'}")
+    for w in job.warnings:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"wrote {out} ({job['gcode']['lines']} G-code lines, about "
-               f"{job['gcode']['estimated_print_s'] / 60:.0f} min to print)")
+    click.echo(f"wrote {out} ({job.gcode.lines} G-code lines, about "
+               f"{job.gcode.estimated_print_s / 60:.0f} min to print)")
 
 
 # release ----------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def release_cmd(
 def _release_of_prescription(
     lib: Any, rx: Path, printer_id: str, csv_path: Path | None, as_json: bool
 ) -> None:
-    from doseprint.job.compile import design_and_predict, layer_grid
+    from doseprint.compile import design_and_predict, layer_grid
     from doseprint.models.load import check_prescription, load_prescription
     from doseprint.slicer.plan import SliceSettings
 
@@ -309,36 +309,22 @@ def gcode_check(job_dir: Path, as_json: bool) -> None:
     Example:
       doseprint gcode check job-123
     """
-    from doseprint.gcode.reader import dose_mg, read_gcode_file
+    from doseprint.gcode.reader import read_gcode_file
     from doseprint.job.folder import read_job
-    from doseprint.job.verify import flow_problems
+    from doseprint.job.verify import verify_job
     from doseprint.tolerances import tol
 
     job = read_job(job_dir, check_hashes=False)
-    reading = read_gcode_file(job_dir / job["gcode"]["file"])
-    tools = {int(t["tool"]): t for t in job["tools"]}
-    rows = []
-    failed = []
-    for t in job["tablets"]:
-        for a in t["actives"]:
-            tool = tools[int(a["tool"])]
-            length = reading.filament_mm.get((int(t["index"]), int(a["tool"])), 0.0)
-            got = dose_mg(length, float(tool["filament_diameter_mm"]),
-                          float(tool["density_g_cm3"]),
-                          float(tool["drug_loading"]))
-            want = float(a["dose_mg"])
-            err = 100.0 * (got - want) / want
-            ok = abs(got - want) <= tol.dose_rel * want
-            rows.append({"tablet": t["index"], "api": a["api"], "dose_mg": want,
-                         "gcode_dose_mg": round(got, 4), "error_pct": round(err, 4), "ok": ok})
-            if not ok:
-                failed.append(f"tablet {t['index']}: {a['api']} {got:.3f} mg from the G-code, "
-                              f"prescribed {want:g} mg ({err:+.2f} %)")
-    # A flow calibration is the printer's M221 factor; any other factor in force while a
-    # tool lays tablets means the printer does not lay what the E values say.
-    multipliers = [float(tools[k].get("extrusion_multiplier", 1.0)) if k in tools else 1.0
-                   for k in range(max(tools, default=-1) + 1)]
-    failed += flow_problems(reading, multipliers)
+    # The same check compile ran before it wrote the job: every dose, drug no line of the
+    # prescription accounts for, and the flow factor in force while a tool lays tablets.
+    verification = verify_job(read_gcode_file(job_dir / job.gcode.file), job)
+    rows = [{"tablet": c.tablet, "api": c.api, "dose_mg": c.prescribed_mg,
+             "gcode_dose_mg": round(c.gcode_mg, 4), "error_pct": round(c.error_pct, 4),
+             "ok": c.ok} for c in verification.doses]
+    failed = [f"tablet {c.tablet}: {c.api} {c.gcode_mg:.3f} mg from the G-code, prescribed "
+              f"{c.prescribed_mg:g} mg ({c.error_pct:+.2f} %)"
+              for c in verification.doses if not c.ok]
+    failed += verification.other_problems
     if as_json:
         _echo_json({"ok": not failed, "tablets": rows})
     else:
@@ -376,7 +362,7 @@ def preview_cmd(
     """
     import trimesh
 
-    from doseprint.job.compile import compile_prescription
+    from doseprint.compile import compile_prescription
     from doseprint.job.folder import read_job, write_file_atomic
     from doseprint.report.preview import named_meshes, render_preview
     from doseprint.report.still import render_still
@@ -396,7 +382,7 @@ def preview_cmd(
     else:
         compiled = compile_prescription(source, printer_id, formulation_dirs=formulation_dirs,
                                         printer_dirs=printer_dirs)
-        job = compiled.job
+        job = compiled.manifest
         target = out or source.with_suffix(".html")
         page = compiled.files["preview.html"].decode()
         meshes = named_meshes(compiled.meshes)

@@ -23,6 +23,7 @@ from doseprint.comms.protocol import HeaterReading, commands_from_gcode, parse_t
 from doseprint.comms.streamer import StreamEvent, StreamResult, safe_stop, stream_gcode
 from doseprint.comms.transport import SerialTransport
 from doseprint.errors import (
+    DoseCheckError,
     DoseprintError,
     InputError,
     PortOpenError,
@@ -30,7 +31,10 @@ from doseprint.errors import (
     PrintFailedError,
     Problem,
 )
+from doseprint.gcode.reader import read_gcode
 from doseprint.job.folder import read_job, sha256_bytes
+from doseprint.job.manifest import JobManifest, thaw_json
+from doseprint.job.verify import verify_job
 from doseprint.library import load_printers
 from doseprint.records.states import EventKind
 from doseprint.records.store import RecordStore
@@ -150,7 +154,7 @@ def parse_lots(lots: Sequence[str], tools: int) -> dict[int, str]:
 
 
 def record_content(
-    job_dir: Path, job: Mapping[str, Any], port: str, baud: int, operator: str,
+    job_dir: Path, job: JobManifest, port: str, baud: int, operator: str,
     lots: Mapping[int, str],
 ) -> dict[str, Any]:
     """The immutable content of a print's record (record.md "What a record holds")."""
@@ -158,36 +162,38 @@ def record_content(
     return {
         "schema": "doseprint.record-content/1",
         "doseprint_version": __version__,
-        "prescription": {"id": job["prescription"]["id"],
-                         "sha256": job["prescription"]["sha256"],
-                         "patient": job["prescription"]["content"]["patient"]},
+        "prescription": {"id": job.prescription.id,
+                         "sha256": job.prescription.sha256,
+                         "patient": job.prescription.patient},
         "job": {"folder": str(job_dir), "json_sha256": sha256_bytes(job_json),
-                "gcode_sha256": job["gcode"]["sha256"], "gcode_lines": job["gcode"]["lines"],
-                "doseprint_version": job["doseprint_version"],
-                "created_utc": job["created_utc"]},
+                "gcode_sha256": job.gcode.sha256, "gcode_lines": job.gcode.lines,
+                "doseprint_version": job.doseprint_version,
+                "created_utc": job.created_utc},
         "tablets": [
-            {"index": t["index"], "design": t["design"],
-             **({"shell": {"tool": t["shell"]["tool"],
-                           "design_volume_mm3": t["shell"]["design_volume_mm3"]}}
-                if "shell" in t else {}),
-             "actives": [{"api": a["api"], "tool": a["tool"], "dose_mg": a["dose_mg"],
-                          "design_volume_mm3": a["design_volume_mm3"],
-                          "gcode_dose_mg": a["gcode_dose_mg"],
-                          "dose_error_pct": a["dose_error_pct"],
-                          "release": {k: a["release"].get(k) for k in
-                                      ("kind", "target", "t50_h", "t80_h", "f2", "met")}}
-                         for a in t["actives"]]}
-            for t in job["tablets"]
+            {"index": t.index, "design": thaw_json(t.design),
+             **({"shell": {"tool": t.shell.tool,
+                           "design_volume_mm3": t.shell.design_volume_mm3}}
+                if t.shell is not None else {}),
+             "actives": [{"api": a.api, "tool": a.tool, "dose_mg": a.dose_mg,
+                          "design_volume_mm3": a.design_volume_mm3,
+                          "gcode_dose_mg": a.gcode_dose_mg,
+                          "dose_error_pct": a.dose_error_pct,
+                          "release": {"kind": a.release.kind,
+                                      "target": thaw_json(a.release.target),
+                                      "t50_h": a.release.t50_h, "t80_h": a.release.t80_h,
+                                      "f2": a.release.f2, "met": a.release.met}}
+                         for a in t.actives]}
+            for t in job.tablets
         ],
-        "materials": [{"tool": t["tool"], "formulation": t["formulation"], "api": t["api"],
-                       "formulation_sha256": t["formulation_sha256"],
-                       "density_g_cm3": t["density_g_cm3"],
-                       "drug_loading": t["drug_loading"],
-                       "lot": lots.get(int(t["tool"]))} for t in job["tools"]],
-        "machine": {"printer": job["printer"]["id"], "printer_sha256": job["printer"]["sha256"],
+        "materials": [{"tool": t.tool, "formulation": t.formulation, "api": t.api,
+                       "formulation_sha256": t.formulation_sha256,
+                       "density_g_cm3": t.density_g_cm3,
+                       "drug_loading": t.drug_loading,
+                       "lot": lots.get(t.tool)} for t in job.tools],
+        "machine": {"printer": job.printer.id, "printer_sha256": job.printer.sha256,
                     "port": port, "baud": baud},
         "operator": operator,
-        "warnings": job.get("warnings", []),
+        "warnings": list(job.warnings),
     }
 
 
@@ -277,6 +283,9 @@ def print_job(
     InputError
         The job is invalid or changed since compile, its printer profile changed, or a
         lot is malformed (no record is created: nothing was attempted).
+    DoseCheckError
+        The G-code, read back, misses a dose by the check compile ran (no record: nothing
+        was sent).
     PortOpenError
         The port cannot be opened (the record says ``failed``).
     PrintFailedError
@@ -284,20 +293,28 @@ def print_job(
     """
     job = read_job(job_dir)  # refuses a job whose files no longer match its hashes
     printers = load_printers(printer_dirs)
-    pid = job["printer"]["id"]
+    pid = job.printer.id
     if pid not in printers:
         raise InputError(f"the job was compiled for printer {pid!r}, which is not in the "
                          "printer library", file=str(job_dir / "job.json"), key="printer.id")
     profile = printers[pid]
-    if profile.sha256 != job["printer"]["sha256"]:
+    if profile.sha256 != job.printer.sha256:
         raise InputError(f"printer profile {pid} has changed since the job was compiled "
                          f"({profile.path}); compile the job again",
                          file=str(job_dir / "job.json"), key="printer.sha256")
-    lot_map = parse_lots(lots, len(job["tools"]))
+    lot_map = parse_lots(lots, len(job.tools))
     if not operator.strip():
         raise InputError("must name the operator", file="command line", key="--operator")
     baud = baud or profile.baud
-    commands = commands_from_gcode((job_dir / job["gcode"]["file"]).read_text("utf-8"))
+    text = (job_dir / job.gcode.file).read_text("utf-8")
+    # The dose is proved again from the file about to be sent, by the check compile ran.
+    verification = verify_job(read_gcode(text.splitlines(), source=str(job_dir / job.gcode.file)),
+                              job)
+    if not verification.ok:
+        raise DoseCheckError(f"{job_dir / job.gcode.file}: the G-code fails its dose check; "
+                             "nothing was sent:\n  " + "\n  ".join(verification.problems),
+                             hint="compile the prescription again; do not print this job")
+    commands = commands_from_gcode(text)
 
     content = record_content(job_dir, job, port, baud, operator, lot_map)
     record_id = store.create(content, actor=operator)

@@ -184,8 +184,8 @@ def test_reader_refuses_turning_the_cold_extrusion_check_off(line: str) -> None:
 
 
 def test_compile_refuses_a_too_cold_formulation_before_designing(tmp_path: Path) -> None:
-    # The same check compile runs before the designer (job/compile.py).
-    from doseprint.job.compile import check_cold_extrusion
+    # The same check compile runs before the designer (compile.py).
+    from doseprint.compile import check_cold_extrusion
     from doseprint.models.load import load_prescription
     from helpers.rx import write_rx
 

@@ -11,13 +11,13 @@ import pytest
 
 from conftest import ROOT
 from doseprint.cli import main
+from doseprint.compile import check_print_order
 from doseprint.errors import InputError
 from doseprint.gcode.render import (
     HEATING_ALLOWANCE_S,
     TABLET_ORDER_LIFT_MM,
     render_gcode,
 )
-from doseprint.job.compile import check_print_order
 from doseprint.models.load import load_printer
 from doseprint.slicer.plate import place_tablets
 from gcode.synthetic import (

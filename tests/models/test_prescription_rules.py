@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from doseprint.compile import compile_prescription
 from doseprint.errors import InfeasibleDesignError, InputError
-from doseprint.job.compile import compile_prescription
 from doseprint.library import load_formulations
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription

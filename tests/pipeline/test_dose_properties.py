@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
+from doseprint.compile import compile_prescription, write_job
 from doseprint.errors import InfeasibleDesignError
-from doseprint.job.compile import compile_prescription, write_job
 from helpers.independent_gcode import net_filament_mm
 from helpers.rx import write_rx
 from pipeline.test_compile import doses_from_gcode

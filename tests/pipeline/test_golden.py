@@ -11,7 +11,7 @@ import difflib
 from pathlib import Path
 
 from conftest import ROOT
-from doseprint.job.compile import compile_prescription
+from doseprint.compile import compile_prescription
 
 RX = ROOT / "tests" / "data" / "golden-rx.toml"
 GOLDEN = ROOT / "tests" / "golden" / "hctz-12.5mg.gcode"

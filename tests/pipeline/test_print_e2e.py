@@ -19,7 +19,7 @@ import pytest
 from conftest import EXAMPLES
 from doseprint.comms.protocol import commands_from_gcode
 from doseprint.comms.virtual import VirtualMarlin, serve_pty
-from doseprint.job.compile import compile_prescription, write_job
+from doseprint.compile import compile_prescription, write_job
 from doseprint.printing import Temperatures
 from helpers.rx import write_rx
 

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from doseprint.design.cylinder import LayerGrid
-from doseprint.design.designer import design_tablets
-from doseprint.errors import InfeasibleDesignError
-from doseprint.geometry.tablet import build_mesh
-from doseprint.job.compile import (
+from doseprint.compile import (
     compile_prescription,
     road_mm,
     sparse_voids,
     write_job,
 )
+from doseprint.design.cylinder import LayerGrid
+from doseprint.design.designer import design_tablets
+from doseprint.errors import InfeasibleDesignError
+from doseprint.geometry.tablet import build_mesh
 from doseprint.library import load_formulations
 from doseprint.models.load import load_prescription
 from doseprint.release.predict import predict_3d

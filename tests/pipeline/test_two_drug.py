@@ -12,7 +12,7 @@ import pytest
 import trimesh
 
 from conftest import EXAMPLES
-from doseprint.job.compile import compile_prescription, write_job
+from doseprint.compile import compile_prescription, write_job
 from doseprint.library import load_formulations
 from pipeline.test_compile import doses_from_gcode
 

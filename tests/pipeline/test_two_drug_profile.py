@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES
-from doseprint.job.compile import compile_prescription, write_job
+from doseprint.compile import compile_prescription, write_job
 from pipeline.test_compile import doses_from_gcode
 
 RX = EXAMPLES / "polypill-theophylline-isoniazid.toml"

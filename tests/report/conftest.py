@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES
-from doseprint.job.compile import compile_prescription, write_job
+from doseprint.compile import compile_prescription, write_job
 
 TWO_DRUG_RX = EXAMPLES / "polypill-theophylline-hctz.toml"
 

@@ -23,6 +23,7 @@ from matplotlib.colors import rgb_to_hsv, to_rgb
 from PIL import Image
 
 from conftest import ROOT
+from doseprint.job.manifest import JobManifest
 from doseprint.report.preview import api_colours
 
 CHROMIUM = Path(os.environ.get("DOSEPRINT_CHROMIUM", "/usr/bin/chromium"))
@@ -115,7 +116,7 @@ def test_3d_view_draws_both_compartments(
     assert 0.03 < 1 - background.mean() < 0.9
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 20
     job = json.loads((two_drug_job / "job.json").read_text(encoding="utf-8"))
-    for api, colour in api_colours(job).items():
+    for api, colour in api_colours(JobManifest.from_json(job)).items():
         assert hue_share(pixels, colour) > 0.005, api
     assert errors == []
 
@@ -147,7 +148,7 @@ def test_both_release_curves_and_targets_are_drawn(
 ) -> None:
     page, _, _ = loaded
     job = json.loads((two_drug_job / "job.json").read_text(encoding="utf-8"))
-    for api in api_colours(job):
+    for api in api_colours(JobManifest.from_json(job)):
         curve = page.locator(f'svg path.curve[data-api="{api}"]').first
         assert curve.is_visible()
         length = curve.evaluate("p => p.getTotalLength()")

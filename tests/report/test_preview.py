@@ -19,6 +19,7 @@ import trimesh
 from PIL import Image
 
 from doseprint.cli import main
+from doseprint.job.manifest import JobManifest
 from doseprint.report import preview
 from doseprint.report.preview import THREE_SHA256, THREE_VERSION, api_colours, render_preview
 
@@ -69,7 +70,7 @@ def test_compiled_page_has_no_external_url(two_drug_job: Path) -> None:
 
 def test_page_shows_everything_the_clinician_needs(two_drug_job: Path) -> None:
     job, meshes = load(two_drug_job)
-    page = render_preview(job, meshes)
+    page = render_preview(JobManifest.from_json(job), meshes)
     rest, _ = split_vendored(page)
     assert job["prescription"]["id"] in rest and job["prescription"]["patient"] in rest
     assert job["printer"]["id"] in rest
@@ -81,7 +82,7 @@ def test_page_shows_everything_the_clinician_needs(two_drug_job: Path) -> None:
     rows = re.findall(r"<tr><td>(\d+)</td><td>([a-z-]+)</td><td>([\d.]+)</td>", rest)
     assert sorted(rows) == sorted((str(t["index"]), a["api"], str(a["dose_mg"]))
                                   for t in job["tablets"] for a in t["actives"])
-    colours = api_colours(job)
+    colours = api_colours(JobManifest.from_json(job))
     assert len(colours) == 2 and len(set(colours.values())) == 2
     for api, colour in colours.items():
         assert len(re.findall(rf'<path class="curve" data-api="{api}" d="M[^"]+" fill="none" '
@@ -100,7 +101,7 @@ def test_page_shows_everything_the_clinician_needs(two_drug_job: Path) -> None:
 def test_not_met_is_shown_as_not_met(two_drug_job: Path) -> None:
     job, meshes = load(two_drug_job)
     job["tablets"][0]["actives"][1]["release"]["met"] = False
-    page = render_preview(job, meshes)
+    page = render_preview(JobManifest.from_json(job), meshes)
     api = job["tablets"][0]["actives"][1]["api"]
     assert re.search(rf'class="release" data-api="{api}">.*?class="notmet">not met<', page,
                      re.S)
@@ -108,7 +109,7 @@ def test_not_met_is_shown_as_not_met(two_drug_job: Path) -> None:
 
 def test_embedded_model_is_the_3mf_meshes(two_drug_job: Path) -> None:
     job, meshes = load(two_drug_job)
-    page = render_preview(job, meshes)
+    page = render_preview(JobManifest.from_json(job), meshes)
     match = re.search(r'<script type="application/json" id="doseprint-models">(.*?)</script>',
                       page, re.S)
     assert match is not None
@@ -135,17 +136,18 @@ def test_embedded_model_is_the_3mf_meshes(two_drug_job: Path) -> None:
 def test_drug_free_parts_are_grey_and_in_the_legend(two_drug_job: Path) -> None:
     job, meshes = load(two_drug_job)
     meshes["tablet-0/shell"] = trimesh.creation.box((12.0, 12.0, 6.0))
-    page = render_preview(job, meshes)
+    manifest = JobManifest.from_json(job)
+    page = render_preview(manifest, meshes)
     models = json.loads(re.search(r'id="doseprint-models">(.*?)</script>', page, re.S)[1])
     shell = next(p for p in models[0]["parts"] if p["api"] is None)
     assert shell["name"] == "drug-free shell" and shell["colour"] == preview.DRUG_FREE_COLOUR
     assert f'background: {preview.DRUG_FREE_COLOUR}"></span>drug-free' in page
-    assert "drug-free" not in render_preview(job, load(two_drug_job)[1]).split("<h2>")[1]
+    assert "drug-free" not in render_preview(manifest, load(two_drug_job)[1]).split("<h2>")[1]
 
 
 def test_without_meshes_the_page_carries_no_viewer(two_drug_job: Path) -> None:
     job, _ = load(two_drug_job)
-    page = render_preview(job)
+    page = render_preview(JobManifest.from_json(job))
     assert 'id="three-module"' not in page and 'id="viewer"' not in page
     assert 'class="curve"' in page
 
@@ -163,7 +165,7 @@ def test_cli_writes_page_and_still(
     image = np.asarray(Image.open(io.BytesIO(png.read_bytes())).convert("RGB")).astype(int)
     assert image.shape[1] > image.shape[0] > 300
     # The tablet and the curves are drawn in each API's colour.
-    for colour in api_colours(load(two_drug_job)[0]).values():
+    for colour in api_colours(JobManifest.from_json(load(two_drug_job)[0])).values():
         rgb = np.array([int(colour[k:k + 2], 16) for k in (1, 3, 5)])
         near = np.abs(image - rgb).sum(axis=2) < 60
         left, right = near[:, : image.shape[1] // 2], near[:, image.shape[1] // 2:]

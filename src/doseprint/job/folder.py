@@ -10,9 +10,9 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from doseprint.errors import DiskError, InputError, JobIntegrityError
+from doseprint.job.manifest import JobManifest
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -109,31 +109,29 @@ def check_out_dir(out: Path | str, force: bool) -> None:
                          key="--out")
 
 
-def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> dict[str, Any]:
-    """Read ``job.json`` of a job folder; with ``check_hashes`` every file it lists must
-    match its SHA-256.
+def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> JobManifest:
+    """Read the manifest (``job.json``) of a job folder; with ``check_hashes`` every file
+    it lists must match its SHA-256.
 
     Raises
     ------
     InputError
-        The folder or its job.json is missing or unreadable, or its schema is unknown.
+        The folder or its job.json is missing or unreadable, its schema is unknown, or a
+        key other programs rely on is missing or of the wrong type (named).
     JobIntegrityError
         A file no longer matches its hash in job.json.
     """
     job_dir = Path(job_dir)
-    manifest = job_dir / "job.json"
+    path = job_dir / "job.json"
     try:
-        job = json.loads(manifest.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("is not a job folder (no job.json)", file=str(job_dir)) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot be read: {exc}", file=str(manifest)) from None
-    if not isinstance(job, dict) or job.get("schema") != "doseprint.job/1":
-        found = job.get("schema") if isinstance(job, dict) else None
-        raise InputError(f'is {found!r}; this doseprint reads only "doseprint.job/1"',
-                         file=str(manifest), key="schema")
+        raise InputError(f"cannot be read: {exc}", file=str(path)) from None
+    job = JobManifest.from_json(data, source=str(path))
     if check_hashes:
-        for name, expected in job_file_hashes(job).items():
+        for name, expected in job.file_hashes().items():
             try:
                 actual = sha256_bytes((job_dir / name).read_bytes())
             except OSError:
@@ -145,15 +143,3 @@ def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> dict[str, Any
                     f"found {actual[:12]}…): the job was changed after compile; compile it "
                     "again", file=str(job_dir))
     return job
-
-
-def job_file_hashes(job: Mapping[str, Any]) -> dict[str, str]:
-    """File name -> SHA-256 of every file a job.json vouches for."""
-    hashes = {str(job["gcode"]["file"]): str(job["gcode"]["sha256"])}
-    hashes.update({str(k): str(v) for k, v in job.get("files", {}).items()})
-    return hashes
-
-
-def canonical_json(value: Any) -> bytes:
-    """Stable JSON bytes (sorted keys, no spaces) for hashing."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -322,6 +322,11 @@ class ToolEntry:
     flow_command: str | None = None
     flow_calibration: JsonValue = None
 
+    @property
+    def drug_free(self) -> bool:
+        """True for a material that carries no API (a shell or barrier)."""
+        return not self.api
+
     def to_json(self) -> dict[str, Any]:
         return {"tool": self.tool, "formulation": self.formulation, "api": self.api,
                 "drug_loading": self.drug_loading, "density_g_cm3": self.density_g_cm3,

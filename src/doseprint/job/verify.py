@@ -6,13 +6,30 @@ executes it (:mod:`doseprint.gcode.reader`), never the planner's numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from doseprint.gcode.reader import GcodeReading, dose_mg
+from doseprint.job.manifest import JobManifest
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
 from doseprint.tolerances import tol
+
+
+class DoseMaterial(Protocol):
+    """What the dose rule needs of the material in a tool: a
+    :class:`~doseprint.models.formulation.Formulation` at compile time, a job.json
+    :class:`~doseprint.job.manifest.ToolEntry` when a job folder is checked again."""
+
+    @property
+    def filament_diameter_mm(self) -> float: ...
+    @property
+    def density_g_cm3(self) -> float: ...
+    @property
+    def drug_loading(self) -> float: ...
+    @property
+    def drug_free(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,8 @@ class Verification:
     doses: tuple[DoseCheck, ...]
     problems: tuple[str, ...]
     """Every failure: doses beyond tolerance, stray drug, temperatures, bounds."""
+    other_problems: tuple[str, ...] = ()
+    """The failures that are not a dose beyond tolerance (those are in ``doses``)."""
 
     @property
     def ok(self) -> bool:
@@ -54,11 +73,14 @@ class Verification:
 def verify_reading(
     reading: GcodeReading,
     expected: Sequence[tuple[int, str, int, float]],
-    tools: Sequence[Formulation],
-    profile: PrinterProfile,
+    tools: Sequence[DoseMaterial],
+    profile: PrinterProfile | None,
     multipliers: Sequence[float] | None = None,
 ) -> Verification:
     """Compare a reading of the G-code with what the job promises.
+
+    Compile runs it before it writes a job; ``gcode check`` and ``print`` run it again on
+    the job folder (:func:`verify_job`), so the three can never judge a dose differently.
 
     Parameters
     ----------
@@ -66,10 +88,11 @@ def verify_reading(
         The program as the reader saw it.
     expected : sequence of (tablet, api, tool, dose_mg)
         Every tablet's prescribed dose of every API and the tool that lays it.
-    tools : sequence of Formulation
+    tools : sequence of DoseMaterial
         ``tools[k]`` is loaded in tool *k*.
-    profile : PrinterProfile
-        Limits: bed, ``max_z_mm``, temperatures.
+    profile : PrinterProfile or None
+        Limits: bed, ``max_z_mm``, temperatures (checked against each tool's
+        ``max_temp_c`` where ``tools`` are formulations); None checks the doses only.
     multipliers : sequence of float, optional
         Each tool's flow calibration (1 when None): the flow factor that must be in force
         whenever the tool extrudes into a tablet (:func:`flow_problems`).
@@ -88,16 +111,25 @@ def verify_reading(
             problems.append(f"tablet {tablet}: {api} from the G-code is {got:.3f} mg, "
                             f"prescribed {prescribed:g} mg ({check.error_pct:+.2f} %, "
                             f"tolerance ±{100 * tol.dose_rel:g} %)")
-    problems += flow_problems(reading, multipliers or [1.0] * len(tools))
+    others = flow_problems(reading, multipliers or [1.0] * len(tools))
     for (section, tool), length in reading.filament_mm.items():
         if section is None or (section, tool) in expected_keys or abs(length) < 1e-6:
             continue
         if tool < len(tools) and tools[tool].drug_free:
             continue  # a drug-free shell or barrier carries no dose
-        problems.append(f"tablet {section}: tool T{tool} feeds {length:.4f} mm of filament "
-                        "that no prescription line accounts for")
-    problems += _limits(reading, tools, profile)
-    return Verification(tuple(checks), tuple(problems))
+        others.append(f"tablet {section}: tool T{tool} feeds {length:.4f} mm of filament "
+                      "that no prescription line accounts for")
+    if profile is not None:
+        others += _limits(reading, [t for t in tools if isinstance(t, Formulation)], profile)
+    return Verification(tuple(checks), tuple(problems + others), tuple(others))
+
+
+def verify_job(reading: GcodeReading, manifest: JobManifest) -> Verification:
+    """:func:`verify_reading` of a job folder's G-code against its own manifest: every
+    tablet's dose of every API, drug no prescription line accounts for, and each tool's
+    flow factor against its calibration (job.json ``extrusion_multiplier``)."""
+    return verify_reading(reading, manifest.expected_doses(), manifest.tools, None,
+                          [t.extrusion_multiplier for t in manifest.tools])
 
 
 def limit_problems(
@@ -140,17 +172,6 @@ def _limits(
         if z1 > profile.max_z_mm + eps or z0 < -eps:
             problems.append(f"moves reach Z {z0:g}..{z1:g}, outside 0..{profile.max_z_mm:g}")
     return problems
-
-
-def expected_doses(job: Mapping[str, object]) -> list[tuple[int, str, int, float]]:
-    """(tablet, api, tool, dose_mg) of every tablet and API listed in a job.json."""
-    out = []
-    tablets = job["tablets"]
-    assert isinstance(tablets, list)
-    for t in tablets:
-        for a in t["actives"]:
-            out.append((int(t["index"]), str(a["api"]), int(a["tool"]), float(a["dose_mg"])))
-    return out
 
 
 def flow_problems(reading: GcodeReading, multipliers: Sequence[float]) -> list[str]:

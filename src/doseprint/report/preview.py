@@ -23,6 +23,7 @@ import trimesh
 from markupsafe import Markup
 
 from doseprint.errors import EnvironmentFault
+from doseprint.job.manifest import JobManifest, TabletEntry
 
 if TYPE_CHECKING:
     from doseprint.geometry.tablet import TabletMesh
@@ -49,13 +50,13 @@ _MAX_DESIGNS = 6
 _W, _H, _PAD = 560.0, 300.0, 48.0
 
 
-def api_colours(job: Mapping[str, Any]) -> dict[str, str]:
+def api_colours(job: JobManifest) -> dict[str, str]:
     """The colour of each API of a job, shared by the 3D view, the curves and the still.
 
     Parameters
     ----------
-    job : mapping
-        The job manifest (job.json as a dict).
+    job : JobManifest
+        The job's manifest.
 
     Returns
     -------
@@ -63,10 +64,10 @@ def api_colours(job: Mapping[str, Any]) -> dict[str, str]:
         ``{api: "#rrggbb"}`` in order of first appearance over the tablets.
     """
     colours: dict[str, str] = {}
-    for tablet in job["tablets"]:
-        for active in tablet["actives"]:
-            if active["api"] not in colours:
-                colours[active["api"]] = COLOURS[len(colours) % len(COLOURS)]
+    for tablet in job.tablets:
+        for active in tablet.actives:
+            if active.api not in colours:
+                colours[active.api] = COLOURS[len(colours) % len(COLOURS)]
     return colours
 
 
@@ -86,10 +87,10 @@ def named_meshes(meshes: Iterable[TabletMesh]) -> dict[str, trimesh.Trimesh]:
             for name, mesh in zip(m.names, m.meshes, strict=True)}
 
 
-def _chart(tablet: Mapping[str, Any], colours: Mapping[str, str]) -> dict[str, Any]:
+def _chart(tablet: TabletEntry, colours: Mapping[str, str]) -> dict[str, Any]:
     """SVG paths of one tablet's predicted curves and their targets."""
     curves = []
-    t_end = float(max(a["release"]["curve"][-1][0] for a in tablet["actives"]))
+    t_end = float(max(a.release.curve[-1][0] for a in tablet.actives))
 
     def x(h: float) -> float:
         return _PAD + (_W - 2 * _PAD) * min(h, t_end) / t_end
@@ -97,19 +98,19 @@ def _chart(tablet: Mapping[str, Any], colours: Mapping[str, str]) -> dict[str, A
     def y(f: float) -> float:
         return _H - _PAD - (_H - 2 * _PAD) * f
 
-    for a in tablet["actives"]:
-        r = a["release"]
-        path = "M" + " L".join(f"{x(h):.1f},{y(f):.1f}" for h, f in r["curve"])
-        target = r["target"]
+    for a in tablet.actives:
+        r = a.release
+        path = "M" + " L".join(f"{x(h):.1f},{y(f):.1f}" for h, f in r.curve)
+        target = r.target
         marks: list[tuple[float, float]]
         # Segments drawn with the marks: the tolerance band of t80, or the "at least"
         # range of an immediate-release target.
         lines: list[tuple[float, float, float, float]] = []
-        if r["kind"] == "profile":
+        if r.kind == "profile":
             marks = [(x(h), y(f)) for h, f in target["points"]]
             text = "points " + ", ".join(f"{f * 100:g} % at {h:g} h"
                                          for h, f in target["points"])
-        elif r["kind"] == "sustained":
+        elif r.kind == "sustained":
             t80, tol = float(target["t80_h"]), float(target["tolerance_rel"])
             marks = [(x(t80), y(0.8))]
             lines = [(x(t80 * (1 - tol)), y(0.8), x(t80 * (1 + tol)), y(0.8))]
@@ -119,7 +120,7 @@ def _chart(tablet: Mapping[str, Any], colours: Mapping[str, str]) -> dict[str, A
             marks = [(x(at), y(frac))]
             lines = [(x(at), y(frac), x(at), y(1.0))]
             text = f"at least {frac * 100:g} % released at {at:g} h"
-        curves.append({"api": a["api"], "path": path, "colour": colours[a["api"]],
+        curves.append({"api": a.api, "path": path, "colour": colours[a.api],
                        "marks": marks, "lines": lines, "target_text": text, "release": r})
     ticks_x = [(x(h), f"{h:g}") for h in _nice_ticks(t_end)]
     ticks_y = [(y(f), f"{int(f * 100)} %") for f in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
@@ -137,11 +138,11 @@ def _b64(array: np.ndarray[Any, Any]) -> str:
 
 
 def _model(
-    tablet: Mapping[str, Any], meshes: Mapping[str, trimesh.Trimesh],
+    tablet: TabletEntry, meshes: Mapping[str, trimesh.Trimesh],
     colours: Mapping[str, str],
 ) -> dict[str, Any] | None:
     """One tablet's compartments as compact arrays for the 3D view (None: no meshes)."""
-    prefix = f"tablet-{tablet['index']}/"
+    prefix = f"tablet-{tablet.index}/"
     parts = []
     lows, highs = [], []
     for name, mesh in sorted(meshes.items()):
@@ -159,7 +160,7 @@ def _model(
     if not parts:
         return None
     size = np.max(highs, axis=0) - np.min(lows, axis=0)
-    return {"tablet": tablet["index"], "summary": tablet["design"]["summary"],
+    return {"tablet": tablet.index, "summary": tablet.design["summary"],
             "size_mm": [round(float(s), 2) for s in size], "parts": parts}
 
 
@@ -204,14 +205,14 @@ def _viewer_script() -> str:
 
 
 def render_preview(
-    job: Mapping[str, Any], meshes: Mapping[str, trimesh.Trimesh] | None = None
+    job: JobManifest, meshes: Mapping[str, trimesh.Trimesh] | None = None
 ) -> str:
     """The preview page of a job.
 
     Parameters
     ----------
-    job : mapping
-        The job manifest (job.json as a dict).
+    job : JobManifest
+        The job's manifest.
     meshes : mapping of str to trimesh.Trimesh, optional
         Compartment meshes keyed ``tablet-<i>/<name>`` in tablet coordinates (the names of
         tablets.3mf, see `named_meshes`). Without them the page has no 3D view.
@@ -224,16 +225,16 @@ def render_preview(
     colours = api_colours(job)
     distinct = []
     seen = set()
-    for t in job["tablets"]:
-        key = (repr(sorted(t["design"]["dimensions_mm"].items())),
-               tuple(a["dose_mg"] for a in t["actives"]))
+    for t in job.tablets:
+        key = (repr(sorted(t.design["dimensions_mm"].items())),
+               tuple(a.dose_mg for a in t.actives))
         if key not in seen:
             seen.add(key)
             distinct.append(t)
     shown = distinct[:_MAX_DESIGNS]
     models = [m for m in (_model(t, meshes or {}, colours) for t in shown) if m is not None]
     return _ENV.get_template("preview.html.j2").render(
-        job=job, first=job["tablets"][0], charts=[(t, _chart(t, colours)) for t in shown],
+        job=job, first=job.tablets[0], charts=[(t, _chart(t, colours)) for t in shown],
         more=len(distinct) - len(shown), colours=colours, drug_free=DRUG_FREE_COLOUR,
         models=models, drug_free_shown=any(p["api"] is None for m in models for p in m["parts"]),
         three_version=THREE_VERSION,

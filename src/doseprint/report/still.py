@@ -15,20 +15,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import trimesh
 
+from doseprint.job.manifest import ActiveEntry, JobManifest
 from doseprint.report.preview import DRUG_FREE_COLOUR, api_colours
 
 
-def render_still(job: Mapping[str, Any], meshes: Mapping[str, trimesh.Trimesh]) -> bytes:
-    """PNG bytes of tablet 0 of ``job`` (a job.json as a dict).
+def render_still(job: JobManifest, meshes: Mapping[str, trimesh.Trimesh]) -> bytes:
+    """PNG bytes of tablet 0 of ``job``.
 
     Parameters
     ----------
-    job : mapping
-        The job manifest.
+    job : JobManifest
+        The job's manifest.
     meshes : mapping of str to trimesh.Trimesh
         Compartment meshes by the 3MF names ``tablet-<i>/<name>`` (tablet coordinates).
     """
-    tablet = job["tablets"][0]
+    tablet = job.tablets[0]
     fig = plt.figure(figsize=(10.0, 4.2), dpi=100)
     ax3d = fig.add_subplot(1, 2, 1, projection="3d")
     parts = sorted((name.split("/", 1)[1], m) for name, m in meshes.items()
@@ -36,22 +37,22 @@ def render_still(job: Mapping[str, Any], meshes: Mapping[str, trimesh.Trimesh]) 
     # The same colour for an API in the picture, on the curves and on the preview page.
     colours = api_colours(job)
     _draw_meshes(ax3d, parts, colours)
-    title = f"tablet {tablet['index']}: {tablet['design'].get('summary', '')}"
+    title = f"tablet {tablet.index}: {tablet.design.get('summary', '')}"
     if parts:
         v = np.vstack([np.asarray(m.vertices) for _, m in parts])
         size = v.max(axis=0) - v.min(axis=0)
         title += f"\noverall {size[0]:.2f} × {size[1]:.2f} × {size[2]:.2f} mm (x × y × z)"
     ax3d.set_title(title, fontsize=9)
     ax = fig.add_subplot(1, 2, 2)
-    for active in tablet["actives"]:
-        _draw_release(ax, active, colours[active["api"]])
+    for active in tablet.actives:
+        _draw_release(ax, active, colours[active.api])
     ax.set_xlabel("hours")
     ax.set_ylabel("fraction released")
     ax.set_ylim(0.0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"{job['prescription']['id']} · patient {job['prescription']['patient']} · "
-                 f"{job['printer']['id']}", fontsize=10)
+    fig.suptitle(f"{job.prescription.id} · patient {job.prescription.patient} · "
+                 f"{job.printer.id}", fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
@@ -83,20 +84,20 @@ def _draw_meshes(
     ax.legend(fontsize=8, loc="upper left")
 
 
-def _draw_release(ax: Any, active: Mapping[str, Any], colour: str) -> None:
-    release = active["release"]
-    curve = np.asarray(release["curve"])
-    met = "met" if release["met"] else "NOT met"
+def _draw_release(ax: Any, active: ActiveEntry, colour: str) -> None:
+    release = active.release
+    curve = np.asarray(release.curve)
+    met = "met" if release.met else "NOT met"
     ax.plot(curve[:, 0], curve[:, 1], color=colour,
-            label=f"{active['api']} {active['dose_mg']:g} mg ({release['kind']}, {met})")
+            label=f"{active.api} {active.dose_mg:g} mg ({release.kind}, {met})")
     # The target as on the preview page: t80 with its tolerance band, the profile's points,
     # or the least fraction at a time (a bar up to 100 %).
-    target = release["target"]
-    if release["kind"] == "sustained":
+    target = release.target
+    if release.kind == "sustained":
         t80, tol = target["t80_h"], target["tolerance_rel"]
         ax.plot([t80 * (1 - tol), t80 * (1 + tol)], [0.8, 0.8], color=colour, lw=4, alpha=0.4)
         ax.plot([t80], [0.8], "o", mfc="none", color=colour, ms=8)
-    elif release["kind"] == "profile":
+    elif release.kind == "profile":
         points = np.asarray(target["points"])
         ax.plot(points[:, 0], points[:, 1], "o", mfc="none", color=colour, ms=7)
     else:

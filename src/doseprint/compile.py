@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,18 @@ from doseprint.job.flow_calibration import (
     load_calibrations,
 )
 from doseprint.job.folder import sha256_bytes, write_job_folder
+from doseprint.job.manifest import (
+    ActiveEntry,
+    GcodeEntry,
+    JobManifest,
+    PrescriptionEntry,
+    PrinterEntry,
+    ReleaseEntry,
+    ShellEntry,
+    TabletEntry,
+    ToolEntry,
+    freeze_json,
+)
 from doseprint.job.verify import Verification, verify_reading
 from doseprint.library import Library, load_library
 from doseprint.models.bead import bead_spacing_mm
@@ -62,8 +74,6 @@ from doseprint.slicer.plate import Plate, place_tablets
 from doseprint.slicer.toolpaths import CompartmentToolpaths
 
 log = logging.getLogger(__name__)
-
-JOB_SCHEMA = "doseprint.job/1"
 
 CONFIRM_CELLS = 20_000
 """Solid cells of the 3D grid when the designer confirms a candidate: a third of the
@@ -84,8 +94,13 @@ class CompiledJob:
     toolpaths: tuple[tuple[CompartmentToolpaths, ...], ...]
     program: GcodeProgram
     verification: Verification
-    job: dict[str, Any]
+    manifest: JobManifest
     files: dict[str, bytes]
+
+    @property
+    def job(self) -> dict[str, Any]:
+        """The manifest as job.json holds it."""
+        return self.manifest.to_json()
 
 
 def design_and_predict(
@@ -271,19 +286,18 @@ def compile_prescription(
 
     gcode_bytes = program.text.encode()
     threemf = export_3mf(meshes, plate.centers_mm)
-    job = _job_json(rx, profile, tools, tablets, toolpaths, plate.centers_mm, verification,
-                    program, gcode_bytes)
-    _add_plate_and_flow(job, order, plate, tower, profile, flows)
-    preview = render_preview(job, named_meshes(meshes)).encode()
+    manifest = _manifest(rx, profile, tools, tablets, toolpaths, plate.centers_mm,
+                         verification, program, gcode_bytes, order, plate, tower, flows)
+    preview = render_preview(manifest, named_meshes(meshes)).encode()
     files = {"job.gcode": gcode_bytes, "tablets.3mf": threemf, "preview.html": preview}
     if stl:
         for m in meshes:
             files[f"tablet-{m.index}.stl"] = export_stl(m)
-    job["files"] = {name: sha256_bytes(data) for name, data in files.items()
-                    if name != "job.gcode"}
-    files["job.json"] = (json.dumps(job, indent=1, ensure_ascii=False) + "\n").encode()
+    manifest = replace(manifest, files=MappingProxyType(
+        {name: sha256_bytes(data) for name, data in files.items() if name != "job.gcode"}))
+    files["job.json"] = manifest.to_bytes()
     return CompiledJob(rx, profile, tools, tablets, meshes, tuple(toolpaths), program,
-                       verification, job, files)
+                       verification, manifest, files)
 
 
 def check_cold_extrusion(rx: Prescription, lib: Library, profile: PrinterProfile) -> None:
@@ -337,33 +351,33 @@ def check_print_order(
                          file="command line", key="--print-order")
 
 
-def _add_plate_and_flow(
-    job: dict[str, Any],
-    order: PrintOrder,
-    plate: Plate,
-    tower: PurgeTower | None,
-    profile: PrinterProfile,
-    flows: Sequence[tuple[FlowCalibration | None, str | None]],
-) -> None:
-    """Record the print order, the purge tower and each tool's flow calibration."""
-    job["print_order"] = order
-    job["purge_tower"] = None if tower is None or plate.tower_corner_mm is None else {
-        "corner_mm": [round(v, 3) for v in plate.tower_corner_mm],
-        "size_mm": [round(v, 3) for v in tower.size_mm],
-        "purge_volume_mm3": profile.purge_volume_mm3,
-        "standby_delta_c": profile.standby_delta_c,
-    }
-    for row, (cal, warning) in zip(job["tools"], flows, strict=True):
-        row["extrusion_multiplier"] = 1.0 if cal is None else cal.multiplier
-        row["flow_command"] = (None if cal is None
-                               else flow_command(profile, row["tool"], cal.multiplier))
-        row["flow_calibration"] = None if cal is None else {
+def _purge_tower_json(
+    plate: Plate, tower: PurgeTower | None, profile: PrinterProfile,
+) -> dict[str, Any] | None:
+    """job.json's ``purge_tower``: where it stands and what it purges (None without one)."""
+    if tower is None or plate.tower_corner_mm is None:
+        return None
+    return {"corner_mm": [round(v, 3) for v in plate.tower_corner_mm],
+            "size_mm": [round(v, 3) for v in tower.size_mm],
+            "purge_volume_mm3": profile.purge_volume_mm3,
+            "standby_delta_c": profile.standby_delta_c}
+
+
+def _tool_entry(
+    k: int, f: Formulation, profile: PrinterProfile, cal: FlowCalibration | None,
+) -> ToolEntry:
+    """Tool *k*: its material and flow calibration (job.md ``tools``)."""
+    return ToolEntry(
+        tool=k, formulation=f.id, api=f.api, drug_loading=f.drug_loading,
+        density_g_cm3=f.density_g_cm3, filament_diameter_mm=f.filament_diameter_mm,
+        nozzle_temp_c=f.nozzle_temp_c, formulation_sha256=f.sha256,
+        extrusion_multiplier=1.0 if cal is None else cal.multiplier,
+        flow_command=None if cal is None else flow_command(profile, k, cal.multiplier),
+        flow_calibration=None if cal is None else freeze_json({
             "file": cal.file, "calibrated_utc": cal.calibrated_utc,
             "masses_mg": list(cal.masses_mg), "nominal_mass_mg": cal.nominal_mass_mg,
             "printer_sha256": cal.printer_sha256,
-            "formulation_sha256": cal.formulation_sha256}
-        if warning:
-            job["warnings"].append(warning)
+            "formulation_sha256": cal.formulation_sha256}))
 
 
 def _predict_3d(
@@ -450,23 +464,22 @@ def _target(active: Active) -> dict[str, Any]:
     return {"fraction": 0.85, "at_h": 0.5}
 
 
-def release_json(active: Active, r: PredictedRelease) -> dict[str, Any]:
+def release_entry(active: Active, r: PredictedRelease) -> ReleaseEntry:
+    """One API's predicted release as job.json holds it (rounded, curve in hours)."""
     j = r.judgement
 
     def rnd(v: float | None, n: int = 3) -> float | None:
         return None if v is None else round(v, n)
 
-    return {
-        "kind": active.release, "target": _target(active), "model": r.model,
-        "t50_h": rnd(j.t50_h), "t80_h": rnd(j.t80_h), "mdt_h": rnd(j.mdt_h),
-        "f2": rnd(j.f2, 2), "released_at_0_5_h": rnd(j.released_at_30min, 4),
-        "met": j.met, "reason": j.reason,
-        "curve": [[round(float(h), 3), round(float(f), 5)]
-                  for h, f in zip(r.hours, r.fraction, strict=True)],
-    }
+    return ReleaseEntry(
+        kind=active.release, target=freeze_json(_target(active)), model=r.model,
+        t50_h=rnd(j.t50_h), t80_h=rnd(j.t80_h), mdt_h=rnd(j.mdt_h), f2=rnd(j.f2, 2),
+        released_at_0_5_h=rnd(j.released_at_30min, 4), met=j.met, reason=j.reason,
+        curve=tuple((round(float(h), 3), round(float(f), 5))
+                    for h, f in zip(r.hours, r.fraction, strict=True)))
 
 
-def _job_json(
+def _manifest(
     rx: Prescription,
     profile: PrinterProfile,
     tools: Sequence[Formulation],
@@ -476,22 +489,27 @@ def _job_json(
     verification: Verification,
     program: GcodeProgram,
     gcode_bytes: bytes,
-) -> dict[str, Any]:
+    order: PrintOrder,
+    plate: Plate,
+    tower: PurgeTower | None,
+    flows: Sequence[tuple[FlowCalibration | None, str | None]],
+) -> JobManifest:
+    """The job's manifest, every file hash but the ones written after it (``files``)."""
     checks = {(c.tablet, c.api): c for c in verification.doses}
     warnings = []
     if any("estimate" in " ".join(f.sources).lower() for f in tools):
         warnings.append("some material values of " + ", ".join(f.id for f in tools)
                         + " are estimates: calibrate the formulation before dispensing")
-    out_tablets = []
+    entries = []
     for t, paths, center in zip(tablets, toolpaths, centers, strict=True):
         actives = []
-        shell: dict[str, Any] | None = None
+        shell: ShellEntry | None = None
         for comp, p in zip(t.design.compartments, paths, strict=True):
             if not comp.api:
-                shell = {"formulation": comp.formulation, "tool": comp.tool,
-                         "design_volume_mm3": round(comp.volume_mm3, 4),
-                         "planned_volume_mm3": round(p.planned_volume_mm3, 4),
-                         "flow_multiplier": round(p.flow_multiplier, 5)}
+                shell = ShellEntry(formulation=comp.formulation, tool=comp.tool,
+                                   design_volume_mm3=round(comp.volume_mm3, 4),
+                                   planned_volume_mm3=round(p.planned_volume_mm3, 4),
+                                   flow_multiplier=round(p.flow_multiplier, 5))
                 continue
             check = checks[(t.design.index, comp.api)]
             active = rx.active(comp.api)
@@ -499,43 +517,41 @@ def _job_json(
             if abs(trim) > 0.02:
                 warnings.append(f"tablet {t.design.index}: {comp.api} flow trimmed by "
                                 f"{trim:+.1%} to carry the dose")
-            actives.append({
-                "api": comp.api, "tool": comp.tool, "formulation": comp.formulation,
-                "dose_mg": comp.dose_mg, "design_volume_mm3": round(comp.volume_mm3, 4),
-                "planned_volume_mm3": round(p.planned_volume_mm3, 4),
-                "flow_multiplier": round(p.flow_multiplier, 5),
-                "filament_mm": round(check.filament_mm, 5),
-                "gcode_dose_mg": round(check.gcode_mg, 4),
-                "dose_error_pct": round(check.error_pct, 4),
-                "release": release_json(active, t.release(comp.api)),
-            })
+            actives.append(ActiveEntry(
+                api=comp.api, tool=comp.tool, formulation=comp.formulation,
+                dose_mg=comp.dose_mg, design_volume_mm3=round(comp.volume_mm3, 4),
+                planned_volume_mm3=round(p.planned_volume_mm3, 4),
+                flow_multiplier=round(p.flow_multiplier, 5),
+                filament_mm=round(check.filament_mm, 5),
+                gcode_dose_mg=round(check.gcode_mg, 4),
+                dose_error_pct=round(check.error_pct, 4),
+                release=release_entry(active, t.release(comp.api))))
         design = t.design.to_json()
         if t.design.infill < 1.0:
             design["infill_pattern"] = rx.tablet.infill_pattern
             design["solid_layers"] = rx.tablet.solid_layers
         design["perimeters"] = profile.perimeters
-        entry = {"index": t.design.index,
-                 "center_mm": [round(center[0], 3), round(center[1], 3)],
-                 "design": design, "actives": actives}
-        if shell is not None:
-            entry["shell"] = shell
-        out_tablets.append(entry)
-    return {
-        "schema": JOB_SCHEMA,
-        "doseprint_version": __version__,
-        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "prescription": {"id": rx.id, "sha256": rx.sha256, "patient": rx.patient,
-                         "file": Path(rx.source).name, "content": rx.content},
-        "printer": {"id": profile.id, "sha256": profile.sha256, "flavor": profile.flavor,
-                    "extruders": profile.extruders},
-        "tools": [{"tool": k, "formulation": f.id, "api": f.api, "drug_loading": f.drug_loading,
-                   "density_g_cm3": f.density_g_cm3,
-                   "filament_diameter_mm": f.filament_diameter_mm,
-                   "nozzle_temp_c": f.nozzle_temp_c, "formulation_sha256": f.sha256}
-                  for k, f in enumerate(tools)],
-        "tablets": out_tablets,
-        "gcode": {"file": "job.gcode", "sha256": sha256_bytes(gcode_bytes),
-                  "lines": program.lines, "estimated_print_s": program.estimated_print_s,
-                  "estimated_motion_s": program.estimated_motion_s},
-        "warnings": warnings,
-    }
+        entries.append(TabletEntry(index=t.design.index,
+                                   center_mm=(round(center[0], 3), round(center[1], 3)),
+                                   design=freeze_json(design), actives=tuple(actives),
+                                   shell=shell))
+    tool_entries = tuple(_tool_entry(k, f, profile, cal)
+                         for k, (f, (cal, _)) in enumerate(zip(tools, flows, strict=True)))
+    warnings += [warning for _, warning in flows if warning]
+    return JobManifest(
+        doseprint_version=__version__,
+        created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        prescription=PrescriptionEntry(id=rx.id, sha256=rx.sha256, patient=rx.patient,
+                                       file=Path(rx.source).name,
+                                       content=freeze_json(rx.content)),
+        printer=PrinterEntry(id=profile.id, sha256=profile.sha256, flavor=profile.flavor,
+                             extruders=profile.extruders),
+        tools=tool_entries,
+        tablets=tuple(entries),
+        gcode=GcodeEntry(file="job.gcode", sha256=sha256_bytes(gcode_bytes),
+                         lines=program.lines, estimated_print_s=program.estimated_print_s,
+                         estimated_motion_s=program.estimated_motion_s),
+        warnings=tuple(warnings),
+        print_order=order,
+        purge_tower=freeze_json(_purge_tower_json(plate, tower, profile)),
+    )
