@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from doseprint.comms.protocol import (
+    BUSY_GRACE_S,
+    RESEND_OK_GRACE_S,
     STALE_SETTLE_S,
     Busy,
     Capability,
@@ -632,3 +634,105 @@ def test_a_poll_answer_that_comes_after_the_ping_is_not_a_line_s_ok() -> None:
     assert protocol.last_acked == 0
     assert numbers(drain(protocol)) == [1]
     assert feed(protocol, "ok") == [("ok", 1)]
+
+
+# Replies as firmware other than Marlin 2.1 sends them
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        # OctoPrint's virtual printer (plugins/virtual_printer/__init__.py "errors",
+        # virtual.py _triggerResend): no "Last Line:", "Resend:" without a space.
+        ["Error: Checksum mismatch", "Resend:2", "ok"],
+        ["Error: Missing checksum", "Resend:2", "ok"],
+        ["Error: expected line 2 got 3", "Resend:2", "ok"],
+        # Marlin (language.h, queue.cpp): the error, the request, then the ok.
+        ["Error:checksum mismatch, Last Line: 1", "Resend: 2", "ok"],
+    ],
+)
+def test_a_communication_error_before_the_resend_is_recovered_once(refusal: list[str]) -> None:
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2]
+    events = feed(protocol, *refusal)
+    assert events == [("error", None), ("resend", 2), ("ok", None)]
+    assert protocol.resend_sends_ok is True
+    assert numbers(drain(protocol)) == [2]
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [3]
+    feed(protocol, "ok")
+    assert protocol.done and protocol.resends == 1
+
+
+def test_a_firmware_that_prints_no_ok_after_resend_is_learnt_at_the_first_request() -> None:
+    # Some Marlin 2.0 builds end flush_and_request_resend() at the "Resend:" line.
+    protocol = started(["G28", "G1 X1", "G1 X2", "G1 X3"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    feed(protocol, "Error:checksum mismatch, Last Line: 1", "Resend: 2")
+    assert drain(protocol) == [] and protocol.hold_s() == RESEND_OK_GRACE_S
+    protocol.on_hold_expired()
+    assert protocol.resend_sends_ok is False
+    assert numbers(drain(protocol)) == [2]
+    assert feed(protocol, "ok") == [("ok", 2)]  # the line's own ok, not swallowed
+    assert numbers(drain(protocol)) == [3]
+    # The next request is not waited on.
+    feed(protocol, "Error:checksum mismatch, Last Line: 2", "Resend: 3")
+    assert protocol.hold_s() is None
+    assert numbers(drain(protocol)) == [3]
+    feed(protocol, "ok")
+    drain(protocol)
+    feed(protocol, "ok")
+    assert protocol.done
+
+
+def test_an_unknown_command_stops_the_print() -> None:
+    protocol = started(["G28", "M106 S255", "G1 X1"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    with pytest.raises(PrinterHaltedError, match="does not know M106") as info:
+        feed(protocol, 'echo:Unknown command: "M106 S255"', "ok")
+    assert info.value.last_acked == 1
+    assert "Configuration.h" in (info.value.hint or "")
+
+
+def test_a_cancel_from_the_printer_stops_the_print() -> None:
+    protocol = started(["G28", "G1 X1"])
+    with pytest.raises(PrinterHaltedError, match="asked to cancel"):
+        feed(protocol, "//action:cancel")
+
+
+def test_wait_with_a_line_in_flight_makes_its_ok_overdue_at_once() -> None:
+    protocol = MarlinProtocol(["G28", "G1 X1"], durations_s=[0.0, 0.5])
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [1]
+    assert protocol.ok_budget_s() is None  # G28: open
+    feed(protocol, "wait")  # Marlin's idle marker: its command queue is empty
+    assert protocol.ok_budget_s() == 0.0
+    assert protocol.on_overdue(1.0) == "M105"
+    assert protocol.ok_budget_s() is None  # the ping's answer may take any time
+    assert protocol.on_overdue(1.0) is None
+    feed(protocol, "ok T:25.0 /0.0 B:25.0 /0.0")
+    assert numbers(drain(protocol)) == [1]  # line 1 was lost: sent again
+    assert protocol.recoveries == 1 and protocol.overdue_pings == 1
+
+
+def test_busy_keeps_a_bounded_wait_alive() -> None:
+    protocol = MarlinProtocol(["G1 X1 F1200"], durations_s=[0.5])
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    progress = protocol.progress
+    assert protocol.ok_budget_s() == pytest.approx(1.0)
+    feed(protocol, "echo:busy: processing")
+    assert protocol.progress != progress
+    assert protocol.ok_budget_s() == BUSY_GRACE_S
+    feed(protocol, "ok")
+    assert protocol.done

@@ -529,6 +529,55 @@ def test_a_lost_or_silent_printer_over_a_pty_ends_with_exit_1_and_a_failed_recor
         assert failed["data"]["safe_stop_sent"] == ["M104 S0", "M140 S0", "M84"]
 
 
+@posix_only
+def test_a_printer_whose_firmware_is_not_the_profile_s_is_refused_before_the_job(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, stop: threading.Event
+) -> None:
+    folder = tmp_path_factory.mktemp("klipper")
+    job = folder / "job"
+    write_job(compile_prescription(write_rx(folder, units=1), "generic-klipper-1x175"), job)
+    printer = VirtualMarlin(sleep=time.sleep)  # a Marlin on a Klipper profile's port
+    db = tmp_path / "records.sqlite"
+    out = _print_to(printer, stop, job, db, 5.0)
+    assert out.returncode == 1
+    assert "firmware is Marlin" in out.stderr and "Klipper printer profile" in out.stderr
+    # Only the handshake and the safe stop reached the printer: nothing of the job.
+    assert printer.accepted == ["M115", "M104 S0", "M140 S0", "M84"]
+    (summary,) = records(db)
+    assert summary["status"] == "failed"
+    events = show(db, summary["id"])["events"]
+    assert isinstance(events, list)
+    started, failed = events[1], events[-1]
+    assert started["kind"] == "started" and started["data"]["flavor"] == "klipper"
+    assert failed["kind"] == "failed"
+    assert failed["data"]["error_type"] == "FirmwareRefusedError"
+    assert failed["data"]["stage"] == "pre-flight" and failed["data"]["last_acked"] == 0
+
+
+@posix_only
+def test_a_printer_lacking_a_command_of_the_job_is_refused_by_the_pre_flight(
+    small_job: Path, tmp_path: Path, stop: threading.Event
+) -> None:
+    # A Marlin built without a heated bed answers M140 'Unknown command' (gcode.cpp,
+    # HAS_HEATED_BED): the bed's set point would be skipped. Stand it in with a printer
+    # whose handler for M140 is gone.
+    printer = VirtualMarlin(sleep=time.sleep)
+    printer._cmd_M140 = None  # type: ignore[assignment, method-assign]
+    printer._cmd_M190 = None  # type: ignore[assignment, method-assign]
+    db = tmp_path / "records.sqlite"
+    out = _print_to(printer, stop, small_job, db, 5.0)
+    assert out.returncode == 1
+    program = program_from_gcode((small_job / "job.gcode").read_text())
+    line = program.source_lines[[c.split()[0] for c in program.commands].index("M140")]
+    assert "does not have M140" in out.stderr and f"line {line} of job.gcode" in out.stderr
+    assert printer.accepted[:2] == ["M115", "M140"]
+    assert "M110 N0" not in printer.accepted
+    (summary,) = records(db)
+    failed = show(db, summary["id"])["events"][-1]  # type: ignore[index]
+    assert failed["kind"] == "failed" and failed["data"]["stage"] == "pre-flight"
+    assert "Configuration.h" in failed["data"]["hint"]
+
+
 def test_temperatures_from_every_kind_of_report() -> None:
     temps = Temperatures(extruders=2)
     assert temps.summary() == "" and not temps.update("ok")

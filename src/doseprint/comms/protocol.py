@@ -117,6 +117,7 @@ from doseprint.errors import (
 )
 
 __all__ = [
+    "BUSY_GRACE_S",
     "BUSY_RE",
     "CAPABILITY_RE",
     "DOSE_WARNING_RE",
@@ -193,6 +194,11 @@ wire is refused in turn when it arrives, and that refusal empties the buffer aga
 taking with it anything sent behind it, such as the line sent again too early. At 115200
 baud three 40-byte lines take about 10 ms on the wire; USB and pseudo-terminals are faster.
 A refusal later still is found by the wait for the ``ok``."""
+
+BUSY_GRACE_S = 4.0
+"""After a ``busy:`` keep-alive, the least the oldest line's ``ok`` is waited for, s: twice
+Marlin's ``DEFAULT_KEEPALIVE_INTERVAL`` of 2 s (``Configuration_adv.h``), so the next
+keep-alive may be late once without a ping."""
 
 RESEND_OK_GRACE_S = 1.0
 """How long the first resend request of a print waits for the ``ok`` Marlin prints after
@@ -396,6 +402,8 @@ class MarlinProtocol:
         self._recover_below: int | None = None
         # An ok is overdue at once (the firmware printed "wait" with lines in flight).
         self._overdue_now = False
+        # The firmware said busy since the oldest line's wait began.
+        self._busy_seen = False
         # Temperature poll: asked for by the host's clock (request_poll), sent as an
         # unnumbered M105 once no numbered line is in flight, so the next ok is its answer.
         self._poll_due = False
@@ -504,7 +512,10 @@ class MarlinProtocol:
             return self.ok_floor_s if self._poll_pending else None
         if self._overdue_now:
             return 0.0
-        return self._budgets[oldest]
+        budget = self._budgets[oldest]
+        if budget is not None and self._busy_seen:
+            return max(budget, BUSY_GRACE_S)
+        return budget
 
     def hold_s(self) -> float | None:
         """After a resend request, how long nothing is sent while replies are awaited, s.
@@ -770,6 +781,7 @@ class MarlinProtocol:
             case Busy():
                 if self.state is ProtocolState.STREAMING:
                     self.progress += 1  # the firmware is still working on the oldest line
+                    self._busy_seen = True
                 return [Event("busy", None, text)]
             case Echo():
                 dose = DOSE_WARNING_RE.search(reply.message)
@@ -948,7 +960,10 @@ class MarlinProtocol:
                     if missing:
                         self._refuse(missing[0], f"not in the answer to {probe.command}")
                 self._probe = None
-                self._probe_due = True
+                if self._probes:
+                    self._probe_due = True
+                else:
+                    self._start_streaming()
                 return [Event("preflight", None, text)]
             case UnknownCommand():
                 word = reply.word
@@ -1097,6 +1112,7 @@ class MarlinProtocol:
     def _acknowledge(self, line_no: int) -> None:
         self._acked = line_no
         self.progress += 1
+        self._busy_seen = False
         if self._stale_for is not None and line_no >= self._stale_for:
             self._stale_for, self._stale_resends = None, 0
             self._settle_pending = False
