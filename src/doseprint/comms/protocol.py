@@ -1061,6 +1061,16 @@ class MarlinProtocol:
         # Marlin follows every resend request with an ok that acknowledges nothing.
         if self.resend_sends_ok is not False:
             self._resend_ok_pending = True
+        if n == self._sent_max + 1 and error is not None and _is_checksum_error(error):
+            # A firmware checks a line's number before its checksum (Marlin queue.cpp), so
+            # a checksum error names a line that was sent. One that asks for the line after
+            # the last sent claims that line although it refused it: what it ran is unknown.
+            self._halt(
+                f"the printer refused line {n - 1} ({self._describe(n - 1)}) for its checksum "
+                f"yet asked for line {n}, which was never sent: its line check cannot be "
+                "trusted, so it is unknown whether that line ran",
+                f"{error.text} / {reply.text}",
+            )
         if n > self._sent_max + 1:
             self._halt(f"the printer asked for line {n}, which was never sent", reply.text)
         if n <= self._acked:
@@ -1153,6 +1163,14 @@ class MarlinProtocol:
             or "check the printer's display and fix the fault before printing again; the "
             "batch record shows how far the print got and these tablets cannot be released",
         )
+
+
+def _is_checksum_error(error: FirmwareError) -> bool:
+    # Marlin STR_ERR_CHECKSUM_MISMATCH and STR_ERR_NO_CHECKSUM; OctoPrint's "Checksum
+    # mismatch" and "Missing checksum". Not "No Line Number with checksum": that names an
+    # unnumbered line.
+    message = error.message.lower()
+    return "checksum" in message and "no line number" not in message
 
 
 def _is_line_number_error(error: FirmwareError) -> bool:
