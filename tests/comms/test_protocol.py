@@ -736,3 +736,27 @@ def test_busy_keeps_a_bounded_wait_alive() -> None:
     assert protocol.ok_budget_s() == BUSY_GRACE_S
     feed(protocol, "ok")
     assert protocol.done
+
+
+def test_a_checksum_error_that_claims_the_refused_line_stops_the_print() -> None:
+    # Marlin checks a line's number before its checksum (queue.cpp), so after a checksum
+    # error it asks for the refused line itself. Asking for the line after it (OctoPrint's
+    # resend_ratio does) claims a line that did not run: nothing can be trusted.
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2]
+    with pytest.raises(PrinterHaltedError, match="line check cannot be trusted") as info:
+        feed(protocol, "Error: Checksum mismatch", "Resend:3", "ok")
+    assert info.value.last_acked == 1
+    # After a line-number error the same request is the ordinary answer to a line sent
+    # twice (its first copy ran, its ok was lost): recovered.
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    protocol.on_timeout(30.0)
+    feed(protocol, "ok T:25.0 /0.0")
+    assert numbers(drain(protocol)) == [2]
+    feed(protocol, "Error:Line Number is not Last Line Number+1, Last Line: 2", "Resend: 3", "ok")
+    assert protocol.last_acked == 2
