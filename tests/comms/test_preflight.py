@@ -252,3 +252,19 @@ def test_the_virtual_printer_refuses_a_two_tool_job_on_one_tool() -> None:
     # Only the handshake and harmless probes reached the printer.
     assert printer.accepted == ["M115", "M140", "T0 S1", "T1 S1"]
     assert printer.tools[0].target_c == 0.0
+
+
+@pytest.mark.parametrize("flavor", ["marlin", "klipper", "reprapfirmware"])
+def test_every_shipped_template_s_job_passes_the_plan(flavor: Flavor, tmp_path: object) -> None:
+    # What the shipped templates put inside tablets (tool changes, set points, flow
+    # factors) is core or probed on its own firmware: no job is refused for its templates.
+    tool_change = {
+        "marlin": "M104 T0 S150\nM104 T1 S200\nT1\nM109 T1 S200\nM221 T1 S100",
+        "klipper": "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=150\nT1\nM109 T1 S200\n"
+                   "M221 S100",
+        "reprapfirmware": "G10 P1 S200 R150\nT1\nM116 P1\nM221 D1 S100",
+    }[flavor]
+    job = f"G28\nT0\nM83\n;TABLET:0\nG1 X1 Y1 E1\n{tool_change}\nG1 X2 Y2 E1\n" \
+          "G92 E0\nG4 P100\nM400\n;TABLET:NONE\nM84\n"
+    found = plan_preflight(program_from_gcode(job), flavor)
+    assert found.before_tablets == ()

@@ -74,12 +74,14 @@ CORE_WORDS: dict[Flavor, frozenset[str]] = {
             "M221", "M400",
         }
     ),
-    # src/GCodes/GCodes2.cpp: HandleGcode and HandleMcode implement these unconditionally.
+    # src/GCodes/GCodes2.cpp: HandleGcode and HandleMcode implement these unconditionally
+    # (G10 with P sets or reports a tool's temperatures, M568 likewise).
     "reprapfirmware": frozenset(
         {
-            "G0", "G1", "G4", "G20", "G21", "G28", "G90", "G91", "G92", "M17", "M18", "M82",
-            "M83", "M84", "M104", "M105", "M106", "M107", "M109", "M110", "M112", "M114",
-            "M115", "M116", "M117", "M118", "M140", "M190", "M220", "M221", "M302", "M400",
+            "G0", "G1", "G4", "G10", "G20", "G21", "G28", "G90", "G91", "G92", "M17", "M18",
+            "M82", "M83", "M84", "M104", "M105", "M106", "M107", "M109", "M110", "M112",
+            "M114", "M115", "M116", "M117", "M118", "M140", "M190", "M220", "M221", "M302",
+            "M400", "M568",
         }
     ),
 }
