@@ -131,8 +131,8 @@ def test_a_lost_line_or_ok_mid_tablet_is_recovered_in_seconds(
 ) -> None:
     # The printer's "wait" when idle (sendWait, every waitInterval of 1 s) shows at once
     # that a line or its ok was lost; without it, the planned wait for the ok does.
-    program, plan = prepared(tablet_gcode(roads=100))
-    lost = LINE_OF_ROAD + 60
+    program, plan = prepared(tablet_gcode(roads=60))
+    lost = LINE_OF_ROAD + 40  # 40 roads in: the printer's 16-move planner is full
     events: list[StreamEvent] = []
     settings = {**FAST_HEAT, "sendWait": wait}
     with octoprint_printer(tmp_path, settings, **{fault: [lost]}) as printer:
@@ -141,9 +141,10 @@ def test_a_lost_line_or_ok_mid_tablet_is_recovered_in_seconds(
     assert result.overdue_pings == 1 and result.recoveries == 1
     stall = stall_s(events, lost)
     # The floor (0.5 s), the road ahead and the road itself (0.5 s each at 20 mm/s), then a
-    # ping's round trip; "wait" comes after 1 s. Measured 1.0 to 1.6 s on a quiet machine
-    # (docs/benchmarks.md); the bound leaves room for a loaded one.
-    assert 0.9 < stall < 3.0
+    # ping's round trip; "wait" comes after 1 s. Measured 1.01 s with "wait" and 1.51 s
+    # without, on a shared 2-core machine (docs/benchmarks.md); the bound leaves room for
+    # a CI machine under load.
+    assert 0.9 < stall < 2.5
 
 
 def test_busy_keepalives_keep_a_long_command_from_being_taken_for_lost(tmp_path: Path) -> None:
