@@ -496,8 +496,9 @@ class MarlinProtocol:
 
         Counted from the last change of :attr:`progress`. None when nothing is in flight,
         when no durations were given, while a ping is out (its answer may queue behind any
-        amount of motion: only the long no-answer timeout applies), or when the oldest
-        line's wait is open (heating, homing). A poll awaiting its answer gets the floor.
+        amount of motion: only the long no-answer timeout applies), while :meth:`hold_s`
+        holds, or when the oldest line's wait is open (heating, homing). A poll awaiting
+        its answer gets the floor.
 
         Returns
         -------
@@ -505,8 +506,8 @@ class MarlinProtocol:
         """
         if self.state is not ProtocolState.STREAMING or self._ping_mark is not None:
             return None
-        if self._budgets is None:
-            return None
+        if self._budgets is None or self.hold_s() is not None:
+            return None  # while holding after a resend request, the hold decides
         oldest = self._acked + 1
         if oldest >= self._next:
             return self.ok_floor_s if self._poll_pending else None
