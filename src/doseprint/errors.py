@@ -16,6 +16,8 @@
     │   │   ├── PrinterHaltedError    the firmware reported an error or halted
     │   │   ├── PrinterTimeoutError   the firmware stopped answering
     │   │   ├── ResendLimitError      too many resends of one line
+    │   │   ├── LineLostError         a line or its ok was lost where resending is unsafe
+    │   │   ├── FirmwareRefusedError  wrong firmware, or it lacks a command the job uses
     │   │   └── PrintAbortedError     the operator stopped the print
     │   ├── RecordChainError          a record's hash chain does not verify
     │   └── RecordStateError          the record's status does not allow this step
@@ -44,10 +46,12 @@ __all__ = [
     "DoseCheckError",
     "DoseprintError",
     "EnvironmentFault",
+    "FirmwareRefusedError",
     "GeometryError",
     "InfeasibleDesignError",
     "InputError",
     "JobIntegrityError",
+    "LineLostError",
     "PortOpenError",
     "PrintAbortedError",
     "PrintFailedError",
@@ -174,6 +178,16 @@ class PrinterTimeoutError(PrintFailedError):
 
 class ResendLimitError(PrintFailedError):
     """The firmware asked for the same line again more often than allowed."""
+
+
+class LineLostError(PrintFailedError):
+    """A line or its ``ok`` was lost on a firmware that does not check line numbers
+    (Klipper, RepRapFirmware), so sending it again could run it twice."""
+
+
+class FirmwareRefusedError(PrintFailedError):
+    """The firmware is not the one the printer profile names, or lacks a command the job
+    uses; found by the pre-flight, before any command of the job was sent."""
 
 
 class PrintAbortedError(PrintFailedError):

@@ -19,18 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from doseprint import __version__
-from doseprint.comms.protocol import HeaterReading, commands_from_gcode, parse_temperatures
+from doseprint.comms.framing import program_from_gcode
+from doseprint.comms.preflight import plan_preflight
+from doseprint.comms.replies import HeaterReading, parse_temperatures
 from doseprint.comms.streamer import StreamEvent, StreamResult, safe_stop, stream_gcode
 from doseprint.comms.transport import SerialTransport
 from doseprint.errors import (
     DoseCheckError,
     DoseprintError,
+    FirmwareRefusedError,
     InputError,
     PortOpenError,
     PrintAbortedError,
     PrintFailedError,
     Problem,
 )
+from doseprint.gcode.motion import motion_limits, plan_commands
 from doseprint.gcode.reader import read_gcode
 from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.job.manifest import JobManifest, thaw_json
@@ -274,22 +278,30 @@ def print_job(
     The send-ahead window is the profile's ``rx_buffer_lines`` when the firmware reports
     ``Cap:ADVANCED_OK:1`` (capped by the free queue slots its ``ok`` replies report) and 1
     otherwise (see :func:`~doseprint.comms.streamer.stream_gcode`); the ``completed`` event
-    records the window used. ``on_progress`` gets the commands acknowledged so far,
+    records the window used. The firmware must name the profile's ``flavor`` in its
+    ``M115`` answer and pass the pre-flight (:mod:`~doseprint.comms.preflight`) before the
+    first command is sent. Each command's planned motion time (:mod:`doseprint.gcode.motion`,
+    with the profile's limits) bounds the wait for its ``ok``, so a lost line or reply is
+    noticed within about a second mid-tablet. ``on_progress`` gets the commands acknowledged so far,
     ``on_temperatures`` a summary of the latest temperatures (:meth:`Temperatures.summary`)
     whenever a reply carried one.
 
     Raises
     ------
     InputError
-        The job is invalid or changed since compile, its printer profile changed, or a
-        lot is malformed (no record is created: nothing was attempted).
+        The job is invalid or changed since compile, its printer profile changed, a lot is
+        malformed, or the job uses a command inside a tablet that the pre-flight cannot
+        check on the profile's firmware (no record is created: nothing was attempted).
     DoseCheckError
         The G-code, read back, misses a dose by the check compile ran (no record: nothing
         was sent).
     PortOpenError
         The port cannot be opened (the record says ``failed``).
     PrintFailedError
-        The print stopped (the record says ``failed`` or ``aborted`` and how far it got).
+        The print stopped (the record says ``failed`` or ``aborted`` and how far it got);
+        :class:`~doseprint.errors.FirmwareRefusedError` when the firmware is not the
+        profile's or lacks a command of the job (the record says ``failed`` at the stage
+        ``pre-flight``, before any command of the job was sent).
     """
     job = read_job(job_dir)  # refuses a job whose files no longer match its hashes
     printers = load_printers(printer_dirs)
@@ -306,15 +318,18 @@ def print_job(
     if not operator.strip():
         raise InputError("must name the operator", file="command line", key="--operator")
     baud = baud or profile.baud
-    text = (job_dir / job.gcode.file).read_text("utf-8")
+    gcode_path = job_dir / job.gcode.file
+    text = gcode_path.read_text("utf-8")
     # The dose is proved again from the file about to be sent, by the check compile ran.
-    verification = verify_job(read_gcode(text.splitlines(), source=str(job_dir / job.gcode.file)),
-                              job)
+    verification = verify_job(read_gcode(text.splitlines(), source=str(gcode_path)), job)
     if not verification.ok:
-        raise DoseCheckError(f"{job_dir / job.gcode.file}: the G-code fails its dose check; "
-                             "nothing was sent:\n  " + "\n  ".join(verification.problems),
+        raise DoseCheckError(f"{gcode_path}: the G-code fails its dose check; nothing was "
+                             "sent:\n  " + "\n  ".join(verification.problems),
                              hint="compile the prescription again; do not print this job")
-    commands = commands_from_gcode(text)
+    program = program_from_gcode(text)
+    commands = list(program.commands)
+    preflight = plan_preflight(program, profile.flavor)
+    durations_s = plan_commands(commands, motion_limits(profile)).durations_s
 
     content = record_content(job_dir, job, port, baud, operator, lot_map)
     record_id = store.create(content, actor=operator)
@@ -330,18 +345,24 @@ def print_job(
                         profile.extruders)
     try:
         store.append(record_id, "started", {"port": port, "baud": baud,
-                                            "commands_total": len(commands)}, operator)
+                                            "commands_total": len(commands),
+                                            "flavor": profile.flavor,
+                                            "preflight": [p.command for p in preflight.probes]},
+                     operator)
         if on_start is not None:
             on_start(record_id, len(commands))
         try:
             result = stream_gcode(commands, transport, window=profile.rx_buffer_lines,
                                   on_event=buffer, answer_timeout_s=answer_timeout_s,
-                                  poll_interval_s=TEMPERATURE_POLL_S)
+                                  poll_interval_s=TEMPERATURE_POLL_S, flavor=profile.flavor,
+                                  preflight=preflight, durations_s=durations_s)
         except PrintFailedError as exc:
             stopped = safe_stop(transport, extruders=profile.extruders)
             kind: EventKind = "aborted" if isinstance(exc, PrintAbortedError) else "failed"
+            stage = {"stage": "pre-flight"} if isinstance(exc, FirmwareRefusedError) else {}
             store.append_many(record_id, [*buffer.pending(), (kind, {
-                "error": exc.message, "error_type": type(exc).__name__,
+                "error": exc.message, "error_type": type(exc).__name__, **stage,
+                **({"hint": exc.hint} if exc.hint else {}),
                 "last_acked": max(exc.last_acked, buffer.last_acked),
                 "commands_total": len(commands), "safe_stop_sent": stopped})], operator)
             raise
@@ -356,6 +377,8 @@ def print_job(
             "elapsed_s": round(result.elapsed_s, 3), "firmware": result.firmware,
             "capabilities": result.capabilities, "last_acked": result.commands_acked,
             "window": result.window, "max_in_flight": result.max_in_flight,
+            "overdue_pings": result.overdue_pings, "recoveries": result.recoveries,
+            "probes_sent": result.probes_sent,
             "temperatures": buffer.temperatures.summary()})],
             operator)
         return PrintOutcome(record_id, result)

@@ -186,6 +186,21 @@ def test_bad_option_exits_2(
     assert sorted(p.name for p in tmp_path.iterdir()) == [rx.name]
 
 
+@pytest.mark.parametrize(("options", "key"), [
+    (["--pty", "--extrude-min-temp", "-5"], "--extrude-min-temp"),
+    (["--pty", "--extrude-min-temp", "hot"], "--extrude-min-temp"),
+    (["--pty", "--resend-every", "0"], "--resend-every"),
+    (["--pty", "--busy-s", "-1"], "--busy-s"),
+])
+def test_bad_virtual_printer_option_exits_2(
+    capsys: pytest.CaptureFixture[str], options: list[str], key: str
+) -> None:
+    code, out, err = run(capsys, "virtual-printer", *options)
+    assert code == 2, err
+    assert key in err
+    assert "Traceback" not in out + err
+
+
 def test_site_folder_from_environment_must_exist(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -179,3 +179,52 @@ class QueueingLoopback:
         if not self._replies:
             self._replies.extend(self.printer.process())
         return self._replies.popleft() if self._replies else None
+
+
+class ClockedLink:
+    """A responder behind a link whose replies take time on a fake clock.
+
+    Every reply to a written line is queued with a delay from ``delay(command, reply)``
+    (fake seconds after the previous reply), so the streamer's clocks see a printer that
+    takes time: a move's ``ok`` late by its motion, ``M109`` reporting once a second, a
+    ``busy:`` every 2 s. ``readline`` returns a reply only once its delay has passed.
+    """
+
+    def __init__(
+        self,
+        responder: VirtualMarlin | FaultyWire,
+        clock: FakeClock,
+        delay: Callable[[str, str], float] = lambda command, reply: 0.0,
+    ) -> None:
+        self.responder = responder
+        self.clock = clock
+        self.delay = delay
+        self.written: list[tuple[float, str]] = []
+        self._queue: deque[tuple[float, str]] = deque((0.0, g) for g in responder.connect())
+
+    @property
+    def name(self) -> str:
+        return "clocked"
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def write(self, line: str) -> None:
+        self.written.append((self.clock(), line))
+        command = parse_host_line(line).command
+        for reply in self.responder.feed(line):
+            self._queue.append((self.delay(command, reply), reply))
+
+    def readline(self, timeout_s: float) -> str | None:
+        if self._queue:
+            delay, line = self._queue[0]
+            if delay <= timeout_s:
+                self._queue.popleft()
+                self.clock.advance(delay)
+                return line
+            self._queue[0] = (delay - max(timeout_s, 0.0), line)
+        self.clock.advance(timeout_s)
+        return None

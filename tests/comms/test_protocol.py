@@ -7,6 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from doseprint.comms.protocol import (
+    BUSY_GRACE_S,
+    RESEND_OK_GRACE_S,
+    STALE_SETTLE_S,
     Busy,
     Capability,
     Echo,
@@ -97,8 +100,8 @@ def test_busy(line: str, reason: str) -> None:
 
 
 def test_echo_start_wait_and_noise() -> None:
-    assert parse_reply('echo:Unknown command: "M999"') == Echo(
-        'echo:Unknown command: "M999"', 'Unknown command: "M999"'
+    assert parse_reply("echo:Active Extruder: 1") == Echo(
+        "echo:Active Extruder: 1", "Active Extruder: 1"
     )
     assert parse_reply("start") == Start("start")
     assert parse_reply("wait") == Wait("wait")
@@ -293,17 +296,23 @@ def test_resend_in_ping_pong(request_line: str) -> None:
 def test_send_ahead_window_and_stale_resend_requests() -> None:
     protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=3, send_ahead="always")
     handshake(protocol)
-    assert numbers(drain(protocol)) == [0, 1, 2]
+    # The M110 goes alone: Marlin's M110 sets the line number again when it runs, so a line
+    # read in before that would be refused (Marlin/src/gcode/host/M110.cpp).
+    assert numbers(drain(protocol)) == [0]
     feed(protocol, "ok")
-    assert numbers(drain(protocol)) == [3]
-    # Line 1 is corrupted; lines 2 and 3, already on the wire, are refused in turn.
+    assert numbers(drain(protocol)) == [1, 2, 3]
+    # Line 1 is corrupted. Lines 2 and 3 are on the wire behind it: Marlin either threw
+    # them away with its receive buffer, or refuses each as it arrives, and each refusal
+    # empties the buffer again (queue.cpp, gcode_line_error). Line 1 waits for them.
     feed(protocol, "Error:checksum mismatch, Last Line: 0", "Resend: 1", "ok")
-    assert numbers(drain(protocol)) == [1]  # one line at a time until it is through
+    assert protocol.hold_s() == STALE_SETTLE_S
+    assert drain(protocol) == []
     for _ in range(2):
         feed(
             protocol, "Error:Line Number is not Last Line Number+1, Last Line: 0", "Resend: 1", "ok"
         )
-    assert drain(protocol) == []
+    assert protocol.hold_s() is None
+    assert numbers(drain(protocol)) == [1]  # one line at a time until it is through
     assert protocol.last_acked == 0
     feed(protocol, "ok")
     assert protocol.last_acked == 1
@@ -311,6 +320,25 @@ def test_send_ahead_window_and_stale_resend_requests() -> None:
     feed(protocol, "ok", "ok", "ok")
     assert protocol.last_acked == 4
     assert protocol.resends == 3  # lines 1, 2 and 3 went out twice
+
+
+def test_lines_thrown_away_behind_a_refused_one_are_waited_for_then_sent_again() -> None:
+    protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=4, send_ahead="always")
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [1, 2, 3, 4]
+    feed(protocol, "Error:checksum mismatch, Last Line: 0", "Resend: 1", "ok")
+    # One of the three lines behind is refused; the other two were thrown away silently.
+    feed(protocol, "Error:Line Number is not Last Line Number+1, Last Line: 0", "Resend: 1", "ok")
+    assert drain(protocol) == [] and protocol.hold_s() == STALE_SETTLE_S
+    protocol.on_hold_expired()
+    assert numbers(drain(protocol)) == [1]
+    # A line-number refusal of line 1 itself (not stale: its own copy failed) is honoured.
+    feed(protocol, "Error:checksum mismatch, Last Line: 0", "Resend: 1", "ok")
+    assert numbers(drain(protocol)) == [1]
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2, 3, 4, 5]
 
 
 def _greet(protocol: MarlinProtocol, *answer: str) -> None:
@@ -348,18 +376,24 @@ def test_advanced_ok_opens_the_window_to_the_profile() -> None:
     protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 9)], window=4)
     _greet(protocol, M115_ANSWER[0], "Cap:ADVANCED_OK:1", "ok")
     assert protocol.effective_window == 4
-    assert numbers(drain(protocol)) == [0, 1, 2, 3]
+    assert numbers(drain(protocol)) == [0]
     feed(protocol, "ok")
-    assert numbers(drain(protocol)) == [4]
+    assert numbers(drain(protocol)) == [1, 2, 3, 4]
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [5]
     assert protocol.max_in_flight == 4
 
 
-@pytest.mark.parametrize(("free", "window"), [(2, 2), (4, 4), (7, 4), (0, 1)])
+@pytest.mark.parametrize(("free", "window"), [(1, 2), (3, 4), (7, 4), (0, 1)])
 def test_free_slot_counts_cap_the_window(free: int, window: int) -> None:
-    # The profile says 4; the firmware's ok says how many slots its queue really has.
+    # The profile says 4; the firmware's ok says how many slots its queue really has. Marlin
+    # counts them while the command answered still holds its slot (queue.cpp, ok_to_send:
+    # BUFSIZE - length), so one more is free once it has been answered.
     protocol = MarlinProtocol([f"G1 X{i}" for i in range(1, 20)], window=4)
     _greet(protocol, M115_ANSWER[0], "Cap:ADVANCED_OK:1", f"ok P15 B{free}")
     assert protocol.effective_window == window
+    assert len(drain(protocol)) == 1  # the M110 alone
+    feed(protocol, f"ok N0 P15 B{free}")
     assert len(drain(protocol)) == window
     # A firmware with fewer slots than the profile is never sent more than it reported.
     for n in range(20):
@@ -372,7 +406,9 @@ def test_free_slot_counts_cap_the_window(free: int, window: int) -> None:
 def test_send_ahead_always_trusts_the_window() -> None:
     protocol = MarlinProtocol(["G1 X1", "G1 X2", "G1 X3"], window=3, send_ahead="always")
     _greet(protocol, "ok")
-    assert numbers(drain(protocol)) == [0, 1, 2]
+    assert numbers(drain(protocol)) == [0]
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [1, 2, 3]
     with pytest.raises(ValueError, match="send_ahead"):
         MarlinProtocol(["G28"], send_ahead="never")  # type: ignore[arg-type]
 
@@ -567,7 +603,8 @@ def test_any_corruption_pattern_delivers_every_line_once(window: int, corrupt: s
 
 def test_a_temperature_poll_waits_for_the_lines_in_flight_and_acknowledges_nothing() -> None:
     protocol = started(["G1 X1", "G1 X2", "G1 X3"], window=4, send_ahead="always")
-    # started() sent lines 0-3 at once and took the ok for 0: lines 1-3 are in flight.
+    # started() took the ok for the M110; lines 1-3 go out together.
+    assert numbers(drain(protocol)) == [1, 2, 3]
     protocol.request_poll()
     assert drain(protocol) == []          # lines 1-3 await their oks: no poll yet
     assert feed(protocol, "ok", "ok") == [("ok", 1), ("ok", 2)]
@@ -597,3 +634,129 @@ def test_a_poll_answer_that_comes_after_the_ping_is_not_a_line_s_ok() -> None:
     assert protocol.last_acked == 0
     assert numbers(drain(protocol)) == [1]
     assert feed(protocol, "ok") == [("ok", 1)]
+
+
+# Replies as firmware other than Marlin 2.1 sends them
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        # OctoPrint's virtual printer (plugins/virtual_printer/__init__.py "errors",
+        # virtual.py _triggerResend): no "Last Line:", "Resend:" without a space.
+        ["Error: Checksum mismatch", "Resend:2", "ok"],
+        ["Error: Missing checksum", "Resend:2", "ok"],
+        ["Error: expected line 2 got 3", "Resend:2", "ok"],
+        # Marlin (language.h, queue.cpp): the error, the request, then the ok.
+        ["Error:checksum mismatch, Last Line: 1", "Resend: 2", "ok"],
+    ],
+)
+def test_a_communication_error_before_the_resend_is_recovered_once(refusal: list[str]) -> None:
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2]
+    events = feed(protocol, *refusal)
+    assert events == [("error", None), ("resend", 2), ("ok", None)]
+    assert protocol.resend_sends_ok is True
+    assert numbers(drain(protocol)) == [2]
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [3]
+    feed(protocol, "ok")
+    assert protocol.done and protocol.resends == 1
+
+
+def test_a_firmware_that_prints_no_ok_after_resend_is_learnt_at_the_first_request() -> None:
+    # Some Marlin 2.0 builds end flush_and_request_resend() at the "Resend:" line.
+    protocol = started(["G28", "G1 X1", "G1 X2", "G1 X3"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    feed(protocol, "Error:checksum mismatch, Last Line: 1", "Resend: 2")
+    assert drain(protocol) == [] and protocol.hold_s() == RESEND_OK_GRACE_S
+    protocol.on_hold_expired()
+    assert protocol.resend_sends_ok is False
+    assert numbers(drain(protocol)) == [2]
+    assert feed(protocol, "ok") == [("ok", 2)]  # the line's own ok, not swallowed
+    assert numbers(drain(protocol)) == [3]
+    # The next request is not waited on.
+    feed(protocol, "Error:checksum mismatch, Last Line: 2", "Resend: 3")
+    assert protocol.hold_s() is None
+    assert numbers(drain(protocol)) == [3]
+    feed(protocol, "ok")
+    drain(protocol)
+    feed(protocol, "ok")
+    assert protocol.done
+
+
+def test_an_unknown_command_stops_the_print() -> None:
+    protocol = started(["G28", "M106 S255", "G1 X1"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    with pytest.raises(PrinterHaltedError, match="does not know M106") as info:
+        feed(protocol, 'echo:Unknown command: "M106 S255"', "ok")
+    assert info.value.last_acked == 1
+    assert "Configuration.h" in (info.value.hint or "")
+
+
+def test_a_cancel_from_the_printer_stops_the_print() -> None:
+    protocol = started(["G28", "G1 X1"])
+    with pytest.raises(PrinterHaltedError, match="asked to cancel"):
+        feed(protocol, "//action:cancel")
+
+
+def test_wait_with_a_line_in_flight_makes_its_ok_overdue_at_once() -> None:
+    protocol = MarlinProtocol(["G28", "G1 X1"], durations_s=[0.0, 0.5])
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [1]
+    assert protocol.ok_budget_s() is None  # G28: open
+    feed(protocol, "wait")  # Marlin's idle marker: its command queue is empty
+    assert protocol.ok_budget_s() == 0.0
+    assert protocol.on_overdue(1.0) == "M105"
+    assert protocol.ok_budget_s() is None  # the ping's answer may take any time
+    assert protocol.on_overdue(1.0) is None
+    feed(protocol, "ok T:25.0 /0.0 B:25.0 /0.0")
+    assert numbers(drain(protocol)) == [1]  # line 1 was lost: sent again
+    assert protocol.recoveries == 1 and protocol.overdue_pings == 1
+
+
+def test_busy_keeps_a_bounded_wait_alive() -> None:
+    protocol = MarlinProtocol(["G1 X1 F1200"], durations_s=[0.5])
+    handshake(protocol)
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    progress = protocol.progress
+    assert protocol.ok_budget_s() == pytest.approx(1.0)
+    feed(protocol, "echo:busy: processing")
+    assert protocol.progress != progress
+    assert protocol.ok_budget_s() == BUSY_GRACE_S
+    feed(protocol, "ok")
+    assert protocol.done
+
+
+def test_a_checksum_error_that_claims_the_refused_line_stops_the_print() -> None:
+    # Marlin checks a line's number before its checksum (queue.cpp), so after a checksum
+    # error it asks for the refused line itself. Asking for the line after it (OctoPrint's
+    # resend_ratio does) claims a line that did not run: nothing can be trusted.
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    assert numbers(drain(protocol)) == [2]
+    with pytest.raises(PrinterHaltedError, match="line check cannot be trusted") as info:
+        feed(protocol, "Error: Checksum mismatch", "Resend:3", "ok")
+    assert info.value.last_acked == 1
+    # After a line-number error the same request is the ordinary answer to a line sent
+    # twice (its first copy ran, its ok was lost): recovered.
+    protocol = started(["G28", "G1 X1", "G1 X2"])
+    drain(protocol)
+    feed(protocol, "ok")
+    drain(protocol)
+    protocol.on_timeout(30.0)
+    feed(protocol, "ok T:25.0 /0.0")
+    assert numbers(drain(protocol)) == [2]
+    feed(protocol, "Error:Line Number is not Last Line Number+1, Last Line: 2", "Resend: 3", "ok")
+    assert protocol.last_acked == 2

@@ -14,7 +14,7 @@ from doseprint.comms.streamer import (
     stream_gcode,
 )
 from doseprint.comms.transport import LoopbackTransport
-from doseprint.comms.virtual import VirtualMarlin
+from doseprint.comms.virtual import Faults, VirtualMarlin
 from doseprint.errors import (
     EXIT_RESULT,
     PrintAbortedError,
@@ -65,7 +65,9 @@ def test_every_command_arrives_exactly_once_in_order_despite_resends(
     log = tmp_path / "accepted.log"
     events: list[StreamEvent] = []
     with (
-        VirtualMarlin(log_path=log, resend_every=7, advanced_ok=window > 1) as printer,
+        VirtualMarlin(
+            log_path=log, advanced_ok=window > 1, faults=Faults(resend_every=7)
+        ) as printer,
         LoopbackTransport(printer) as link,
     ):
         result = stream_gcode(commands, link, window=window, on_event=events.append)
@@ -266,7 +268,8 @@ def test_with_advanced_ok_the_window_is_used_and_never_overfills(
     # A profile that promises more than the firmware's queue holds is held to the free
     # slots the firmware reports; the queue is filled, never overfilled.
     assert result.window == result.max_in_flight == printer.rx_peak == slots
-    assert result.buffer_free_max == slots
+    # Marlin counts the answered command's slot as taken (queue.cpp, ok_to_send).
+    assert result.buffer_free_max == slots - 1
     assert printer.overflows == 0
 
 
@@ -297,7 +300,9 @@ def test_temperature_polls_between_lines_keep_delivery_exactly_once(
     log = tmp_path / "accepted.log"
     events: list[StreamEvent] = []
     with (
-        VirtualMarlin(log_path=log, resend_every=9, advanced_ok=window > 1) as printer,
+        VirtualMarlin(
+            log_path=log, advanced_ok=window > 1, faults=Faults(resend_every=9)
+        ) as printer,
         LoopbackTransport(printer) as link,
     ):
         result = stream_gcode(commands, link, window=window, on_event=events.append,

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from conftest import EXAMPLES
+from doseprint.comms.framing import program_from_gcode
+from doseprint.comms.preflight import plan_preflight
 from doseprint.comms.protocol import commands_from_gcode
-from doseprint.comms.virtual import VirtualMarlin, serve_pty
+from doseprint.comms.virtual import Faults, VirtualMarlin, serve_pty
 from doseprint.compile import compile_prescription, write_job
 from doseprint.printing import Temperatures
 from helpers.rx import write_rx
@@ -78,7 +80,7 @@ class VirtualPrinter:
 @pytest.fixture
 def pty_printer(tmp_path: Path) -> Iterator[tuple[VirtualPrinter, Path]]:
     log = tmp_path / "accepted.log"
-    printer = VirtualPrinter("--pty", "--log", str(log), "--resend-every", "37",
+    printer = VirtualPrinter("--pty", "--log", str(log), "--resend-every", "137",
                              "--advanced-ok")
     yield printer, log
     printer.stop()
@@ -95,8 +97,13 @@ def test_print_over_a_pty_delivers_every_line_once_in_order(
                     "--operator", "A. Pharmacist", "--lot", "T0=LOT-42")
     assert out.returncode == 0, out.stderr
     commands = commands_from_gcode((small_job / "job.gcode").read_text())
-    # Exactly once and in order, although every 37th line was asked for again.
-    assert log.read_text().splitlines() == ["M115", "M110 N0", *commands]
+    # Exactly once and in order, although every 137th line was asked for again; before the
+    # job, the handshake and the pre-flight's probes.
+    ran = log.read_text().splitlines()
+    probes = [p.command for p in plan_preflight(program_from_gcode(
+        (small_job / "job.gcode").read_text()), "marlin").probes]
+    assert probes and ran[: 2 + len(probes)] == ["M115", *probes, "M110 N0"]
+    assert [c for c in ran[2 + len(probes):] if c != "M105"] == commands
     (summary,) = records(db)
     assert summary["status"] == "completed"
     assert summary["prescription_id"] == "RX-TEST-1"
@@ -115,7 +122,7 @@ def test_print_over_a_pty_delivers_every_line_once_in_order(
     assert "firmware" in kinds
     completed = events[-1]["data"]
     assert completed["commands_acked"] == len(commands)
-    assert completed["resends"] >= len(commands) // 37
+    assert completed["resends"] >= len(commands) // 137
     # The printer reported ADVANCED_OK: the profile's four lines went ahead.
     assert completed["window"] == completed["max_in_flight"] == 4
     logged = [entry for e in events if e["kind"] == "lines" for entry in e["data"]["entries"]]
@@ -404,9 +411,20 @@ def _print_to(printer: VirtualMarlin, stop: threading.Event, job: Path, db: Path
                      "--timeout", str(timeout_s))
 
 
-def _program(printer: VirtualMarlin) -> list[str]:
-    """What the printer ran, less the handshake, the numbering reset and the pings."""
-    return [c for c in printer.accepted if c not in ("M115", "M110 N0", "M105")]
+def _host_lines(job: Path) -> set[str]:
+    """What the host sends besides the job: the handshake, the numbering reset, pings and
+    temperature polls (M105: the test jobs use none) and the pre-flight's probes."""
+    program = program_from_gcode((job / "job.gcode").read_text())
+    assert "M105" not in program.commands
+    probes = {probe.command for probe in plan_preflight(program, "marlin").probes}
+    assert not probes & set(program.commands)
+    return {"M115", "M110 N0", "M105", *probes}
+
+
+def _program(printer: VirtualMarlin, job: Path) -> list[str]:
+    """What the printer ran, less what the host sent besides the job."""
+    host = _host_lines(job)
+    return [c for c in printer.accepted if c not in host]
 
 
 @posix_only
@@ -414,7 +432,7 @@ def _program(printer: VirtualMarlin) -> list[str]:
     ("faults", "timeout_s"),
     [
         ({"resend_every": 50}, 5.0),
-        ({"resend_every": 50, "advanced_ok": True}, 5.0),
+        ({"resend_every": 150, "advanced_ok": True}, 5.0),
         # Fractions of the job's length: each fault fires once, two thirds of the way in.
         ({"drop_ok_every": 0.67}, 1.0),
         ({"corrupt_ok_every": 0.67}, 1.0),
@@ -429,11 +447,12 @@ def test_recoverable_faults_over_a_pty_deliver_every_line_once_in_order(
     commands = commands_from_gcode((small_job / "job.gcode").read_text())
     faults = {k: int(v * len(commands)) if k.endswith("_every") and v < 1 else v
               for k, v in faults.items()}
-    printer = VirtualMarlin(sleep=time.sleep, **faults)
+    advanced_ok = bool(faults.pop("advanced_ok", False))
+    printer = VirtualMarlin(sleep=time.sleep, advanced_ok=advanced_ok, faults=Faults(**faults))
     db = tmp_path / "records.sqlite"
     out = _print_to(printer, stop, small_job, db, timeout_s)
     assert out.returncode == 0, out.stderr
-    assert _program(printer) == commands
+    assert _program(printer, small_job) == commands
     assert printer.overflows == 0 and printer.rx_peak <= printer.rx_buffer_lines
     (summary,) = records(db)
     assert summary["status"] == "completed"
@@ -441,12 +460,12 @@ def test_recoverable_faults_over_a_pty_deliver_every_line_once_in_order(
     assert isinstance(events, list)
     completed = events[-1]["data"]
     assert completed["commands_acked"] == len(commands)
-    assert completed["window"] == (4 if faults.get("advanced_ok") else 1)
+    assert completed["window"] == (4 if advanced_ok else 1)
     assert completed["max_in_flight"] == completed["window"]
     logged = [entry for e in events if e["kind"] == "lines" for entry in e["data"]["entries"]]
     kinds = {entry["kind"] for entry in logged}
     if "resend_every" in faults:
-        assert completed["resends"] >= len(commands) // 50
+        assert completed["resends"] >= len(commands) // faults["resend_every"]
     if "drop_ok_every" in faults or "corrupt_ok_every" in faults:
         assert "timeout" in kinds  # found by the ping, recovered without running twice
     if "busy_every" in faults:
@@ -464,7 +483,7 @@ def test_slow_heating_over_a_pty_shows_temperatures(
     out = _print_to(printer, stop, small_job, db, 1.8)
     assert out.returncode == 0, out.stderr
     commands = commands_from_gcode((small_job / "job.gcode").read_text())
-    assert _program(printer) == commands
+    assert _program(printer, small_job) == commands
     (summary,) = records(db)
     events = show(db, summary["id"])["events"]
     assert isinstance(events, list)
@@ -490,12 +509,12 @@ def test_a_lost_or_silent_printer_over_a_pty_ends_with_exit_1_and_a_failed_recor
 ) -> None:
     commands = commands_from_gcode((small_job / "job.gcode").read_text())
     after = len(commands) // 2
-    printer = VirtualMarlin(**dict[str, Any]({fault: after}))
+    printer = VirtualMarlin(faults=Faults(**dict[str, Any]({fault: after})))
     db = tmp_path / "records.sqlite"
     out = _print_to(printer, stop, small_job, db, 0.5)
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr and words in out.stderr
-    assert _program(printer) == commands[:after]
+    assert _program(printer, small_job) == commands[:after]
     (summary,) = records(db)
     assert summary["status"] == "failed"
     events = show(db, summary["id"])["events"]
@@ -508,6 +527,55 @@ def test_a_lost_or_silent_printer_over_a_pty_ends_with_exit_1_and_a_failed_recor
     if fault == "hang_after":
         # The link is still there: the safe stop goes out, although nobody answers it.
         assert failed["data"]["safe_stop_sent"] == ["M104 S0", "M140 S0", "M84"]
+
+
+@posix_only
+def test_a_printer_whose_firmware_is_not_the_profile_s_is_refused_before_the_job(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, stop: threading.Event
+) -> None:
+    folder = tmp_path_factory.mktemp("klipper")
+    job = folder / "job"
+    write_job(compile_prescription(write_rx(folder, units=1), "generic-klipper-1x175"), job)
+    printer = VirtualMarlin(sleep=time.sleep)  # a Marlin on a Klipper profile's port
+    db = tmp_path / "records.sqlite"
+    out = _print_to(printer, stop, job, db, 5.0)
+    assert out.returncode == 1
+    assert "firmware is Marlin" in out.stderr and "Klipper printer profile" in out.stderr
+    # Only the handshake and the safe stop reached the printer: nothing of the job.
+    assert printer.accepted == ["M115", "M104 S0", "M140 S0", "M84"]
+    (summary,) = records(db)
+    assert summary["status"] == "failed"
+    events = show(db, summary["id"])["events"]
+    assert isinstance(events, list)
+    started, failed = events[1], events[-1]
+    assert started["kind"] == "started" and started["data"]["flavor"] == "klipper"
+    assert failed["kind"] == "failed"
+    assert failed["data"]["error_type"] == "FirmwareRefusedError"
+    assert failed["data"]["stage"] == "pre-flight" and failed["data"]["last_acked"] == 0
+
+
+@posix_only
+def test_a_printer_lacking_a_command_of_the_job_is_refused_by_the_pre_flight(
+    small_job: Path, tmp_path: Path, stop: threading.Event
+) -> None:
+    # A Marlin built without a heated bed answers M140 'Unknown command' (gcode.cpp,
+    # HAS_HEATED_BED): the bed's set point would be skipped. Stand it in with a printer
+    # whose handler for M140 is gone.
+    printer = VirtualMarlin(sleep=time.sleep)
+    printer._cmd_M140 = None  # type: ignore[assignment, method-assign]
+    printer._cmd_M190 = None  # type: ignore[assignment, method-assign]
+    db = tmp_path / "records.sqlite"
+    out = _print_to(printer, stop, small_job, db, 5.0)
+    assert out.returncode == 1
+    program = program_from_gcode((small_job / "job.gcode").read_text())
+    line = program.source_lines[[c.split()[0] for c in program.commands].index("M140")]
+    assert "does not have M140" in out.stderr and f"line {line} of job.gcode" in out.stderr
+    assert printer.accepted[:2] == ["M115", "M140"]
+    assert "M110 N0" not in printer.accepted
+    (summary,) = records(db)
+    failed = show(db, summary["id"])["events"][-1]  # type: ignore[index]
+    assert failed["kind"] == "failed" and failed["data"]["stage"] == "pre-flight"
+    assert "Configuration.h" in failed["data"]["hint"]
 
 
 def test_temperatures_from_every_kind_of_report() -> None:

@@ -1,43 +1,123 @@
-"""The Marlin host protocol as pure logic: numbered lines, reply parsing, resends.
+"""The host protocol of a print as pure logic: numbered lines, replies, resends, pre-flight.
 
 Nothing here reads a port, starts a thread or sleeps. :class:`MarlinProtocol` is fed the
 printer's reply lines one at a time and asked which line to send next, so a test can drive a
 whole print line by line and :mod:`doseprint.comms.streamer` only adds the clock and the port.
+Replies are classified by :mod:`doseprint.comms.replies`, lines framed by
+:mod:`doseprint.comms.framing`, the pre-flight planned by :mod:`doseprint.comms.preflight`
+and the waits for each ``ok`` derived by :mod:`doseprint.comms.timing`.
 
-The conversation it implements, as Marlin hosts hold it:
+The conversation it implements, as Marlin hosts hold it (Klipper and RepRapFirmware, in its
+Marlin emulation, answer the same way, see below):
 
 1. ``M115`` (unnumbered): the firmware answers ``FIRMWARE_NAME:…``, ``Cap:…`` lines and
    ``ok``. A fresh USB connection resets most boards, so a ``start`` line may come first and
    an ``M115`` sent into the boot loader is lost; it is sent again after a quiet period.
-2. ``N0 M110 N0*<xor>``: line numbering restarts, so command *k* (1-based) is line ``N<k>``.
-3. Every command as ``N<k> <command>*<xor>``, where ``<xor>`` is the XOR of every byte before
-   ``*``. The firmware checks that *k* is its last line + 1 and that the checksum matches;
-   otherwise it answers ``Error:…, Last Line: <k-1>``, ``Resend: <k>``, ``ok`` and drops the
-   line. Every accepted line is answered by one ``ok`` once it has been processed, in order.
+   Given the printer profile's ``flavor``, the firmware must name that family, or the print
+   is refused before anything else is sent.
+2. The pre-flight (unnumbered, one at a time): a harmless form of every command word the
+   job uses that not every build has (:mod:`~doseprint.comms.preflight`); a firmware that
+   does not know one refuses the job.
+3. ``N0 M110 N0*<xor>``: line numbering restarts, so command *k* (1-based) is line ``N<k>``.
+4. Every command as ``N<k> <command>*<xor>``, where ``<xor>`` is the XOR of every byte before
+   ``*``. Marlin checks that *k* is its last line + 1 and that the checksum matches;
+   otherwise it answers ``Error:…, Last Line: <k-1>``, ``Resend: <k>`` and (from Marlin 2.1
+   on, and in 1.x) ``ok``, drops the line and empties its receive buffer, so the lines sent
+   behind it are lost without a word. Every accepted line is answered by one ``ok`` once it
+   has been processed, in order.
 
-Line numbers make delivery exactly-once: the firmware refuses a line whose number it has
-already taken, so sending a line twice can never run it twice.
+Line numbers make delivery exactly-once on Marlin: the firmware refuses a line whose number
+it has already taken, so sending a line twice can never run it twice. Klipper ignores line
+numbers and checksums (``klippy/gcode.py``), and RepRapFirmware drops a line with a bad
+checksum without a word and has no line continuity check: on those a line sent twice runs
+twice, so a lost line or a lost ``ok`` stops the print safely (:class:`LineLostError`)
+instead of being sent again.
 
 Lines are sent one at a time unless the ``M115`` answer includes ``Cap:ADVANCED_OK:1``: such
 a firmware answers ``ok N<k> P<planner free> B<queue free>``, and the host keeps up to the
 printer profile's ``rx_buffer_lines`` lines in flight, never more than the most free queue
 slots it has reported (see :class:`MarlinProtocol`).
+
+A lost line or a lost ``ok`` shows as an ``ok`` that does not come. Given each command's
+planned duration, the wait for an ``ok`` is bounded by the motion queued ahead of it
+(:func:`~doseprint.comms.timing.ok_budgets`); past it, one ``M105`` ping is sent, whose
+answer proves which lines the firmware has seen (see :meth:`MarlinProtocol.on_overdue`).
+Waits with no bound (heating, homing) keep the long no-answer timeout, kept alive by the
+firmware's keep-alives and temperature reports.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import logging
-import operator
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, NoReturn, TypeAlias, assert_never
+from dataclasses import dataclass
+from typing import Literal, NoReturn, assert_never
 
-from doseprint.errors import InputError, PrinterHaltedError, PrinterTimeoutError, ResendLimitError
+from doseprint.comms.framing import (
+    MAX_LINE_BYTES,
+    HostLine,
+    checksum,
+    command_word,
+    commands_from_gcode,
+    format_line,
+    parse_host_line,
+)
+from doseprint.comms.preflight import PreflightPlan, Probe, remedy
+from doseprint.comms.replies import (
+    BUSY_RE,
+    CAPABILITY_RE,
+    DOSE_WARNING_RE,
+    ECHO_RE,
+    ERROR_RE,
+    FIRMWARE_FIELD_RE,
+    FIRMWARE_NAME_RE,
+    HALT_RE,
+    LINE_ERROR_RE,
+    OK_BUFFER_FREE_RE,
+    OK_LINE_NO_RE,
+    OK_PLANNER_FREE_RE,
+    OK_RE,
+    RESEND_RE,
+    START_RE,
+    TEMPERATURE_RE,
+    TEMPERATURE_REPORT_RE,
+    WAIT_RE,
+    Busy,
+    Capability,
+    Echo,
+    FirmwareError,
+    FirmwareInfo,
+    Flavor,
+    Halt,
+    HeaterReading,
+    HostAction,
+    Ok,
+    Reply,
+    Resend,
+    Start,
+    TemperatureReport,
+    UnknownCommand,
+    Unrecognised,
+    Wait,
+    firmware_flavor,
+    parse_firmware_fields,
+    parse_reply,
+    parse_temperatures,
+    shows_life,
+)
+from doseprint.comms.timing import OK_FLOOR_S, ok_budgets
+from doseprint.errors import (
+    FirmwareRefusedError,
+    InputError,
+    LineLostError,
+    PrinterHaltedError,
+    PrinterTimeoutError,
+    ResendLimitError,
+)
 
 __all__ = [
+    "BUSY_GRACE_S",
     "BUSY_RE",
     "CAPABILITY_RE",
     "DOSE_WARNING_RE",
@@ -54,8 +134,10 @@ __all__ = [
     "OK_PLANNER_FREE_RE",
     "OK_RE",
     "PING_COMMAND",
+    "RESEND_OK_GRACE_S",
     "RESEND_RE",
     "RESET_COMMAND",
+    "STALE_SETTLE_S",
     "START_RE",
     "TEMPERATURE_RE",
     "TEMPERATURE_REPORT_RE",
@@ -67,8 +149,10 @@ __all__ = [
     "EventKind",
     "FirmwareError",
     "FirmwareInfo",
+    "Flavor",
     "Halt",
     "HeaterReading",
+    "HostAction",
     "HostLine",
     "MarlinProtocol",
     "Ok",
@@ -78,6 +162,7 @@ __all__ = [
     "SendAhead",
     "Start",
     "TemperatureReport",
+    "UnknownCommand",
     "Unrecognised",
     "Wait",
     "checksum",
@@ -99,495 +184,42 @@ HANDSHAKE_COMMAND = "M115"
 """Asks the firmware who it is; its ``ok`` tells us it is up and listening."""
 
 PING_COMMAND = "M105"
-"""Sent once, unnumbered, when the firmware has been silent too long (as Marlin hosts do)."""
-
-MAX_LINE_BYTES = 95
-"""Longest numbered line Marlin takes: its ``MAX_CMD_SIZE`` of 96 bytes holds a final NUL."""
-
-# Reply regexes. Each is matched against one reply line with surrounding whitespace removed.
-
-OK_RE = re.compile(r"^ok\b\s*(?P<rest>.*)$", re.IGNORECASE)
-"""``ok`` with whatever follows it.
-
-Groups: ``rest``, the text after ``ok``: empty, ``N12 P15 B3`` (``ADVANCED_OK``), or a
-temperature report (the answer to ``M105``).
-"""
-
-OK_LINE_NO_RE = re.compile(r"(?:^|\s)N(?P<line_no>\d+)\b")
-"""The line number an ``ADVANCED_OK`` reply names. Groups: ``line_no``."""
-
-OK_PLANNER_FREE_RE = re.compile(r"(?:^|\s)P(?P<free>\d+)\b")
-"""Free planner (move) slots in an ``ADVANCED_OK`` reply (``ok N12 P15 B3``). Groups: ``free``."""
-
-OK_BUFFER_FREE_RE = re.compile(r"(?:^|\s)B(?P<free>\d+)\b")
-"""Free command-queue slots in an ``ADVANCED_OK`` reply (``ok N12 P15 B3``).
-
-Groups: ``free``. The bed's ``B:40.2`` in a temperature report has a colon and never matches.
-"""
-
-RESEND_RE = re.compile(r"^(?:resend|rs)\s*:?\s*(?:N\s*:?\s*)?(?P<line_no>\d+)", re.IGNORECASE)
-"""A resend request in any dialect: ``Resend: 12``, ``Resend:12``, ``rs N12``, ``Resend:N:12``.
-
-Groups: ``line_no``, the first line the firmware wants again.
-"""
-
-BUSY_RE = re.compile(r"^(?:echo:\s*)?busy:\s*(?P<reason>.*)$", re.IGNORECASE)
-"""Marlin's host keep-alive, ``busy: processing`` (printed as ``echo:busy: …`` by Marlin 2).
-
-Groups: ``reason`` (``processing``, ``paused for user`` …).
-"""
-
-ECHO_RE = re.compile(r"^echo:\s?(?P<message>.*)$", re.IGNORECASE)
-"""An informational ``echo:`` line. Groups: ``message``."""
-
-START_RE = re.compile(r"^start$", re.IGNORECASE)
-"""The first line Marlin prints after a reset. No groups."""
-
-ERROR_RE = re.compile(r"^error\s*:\s*(?P<message>.*)$", re.IGNORECASE)
-"""An ``Error:`` line. Groups: ``message``, the text after the colon."""
-
-LINE_ERROR_RE = re.compile(r"Last Line:\s*(?P<last_line>-?\d+)\s*$", re.IGNORECASE)
-"""The tail of a transmission error that Marlin follows with a resend request.
-
-``Error:Line Number is not Last Line Number+1, Last Line: 5``, ``Error:checksum mismatch,
-Last Line: 5``, ``Error:No Checksum with line number, Last Line: 5`` and ``Error:No Line
-Number with checksum, Last Line: 5`` all end so. Groups: ``last_line``, the last line the
-firmware accepted.
-"""
-
-HALT_RE = re.compile(r"^!!\s*(?P<message>.*)$")
-"""A fatal ``!!`` line (the firmware has stopped). Groups: ``message``."""
-
-FIRMWARE_NAME_RE = re.compile(r"^FIRMWARE_NAME:")
-"""The first line of the ``M115`` answer. No groups; see :data:`FIRMWARE_FIELD_RE`."""
-
-FIRMWARE_FIELD_RE = re.compile(r"(?:^|\s)(?P<key>[A-Z][A-Z0-9_]+):")
-"""One ``KEY:`` of an ``M115`` line; its value runs to the next key. Groups: ``key``."""
-
-CAPABILITY_RE = re.compile(r"^Cap:(?P<name>[A-Z0-9_]+):(?P<value>\d+)\s*$")
-"""One ``Cap:NAME:0|1`` line of the ``M115`` answer. Groups: ``name``, ``value``."""
-
-TEMPERATURE_REPORT_RE = re.compile(r"^(?:T\d*|B|C):\s*-?\d")
-"""A line that is a temperature report (``T:210.5 /210.0 B:40.2 /40.0 @:127``). No groups."""
-
-TEMPERATURE_RE = re.compile(
-    r"(?:^|\s)(?P<heater>T\d*|B|C|P|L|R|M):\s*(?P<actual>-?\d+(?:\.\d*)?)"
-    r"(?:\s*/\s*(?P<target>-?\d+(?:\.\d*)?))?"
-)
-"""One heater's reading in a report.
-
-Groups: ``heater`` (``T`` active tool, ``T0``/``T1`` … tools, ``B`` bed, ``C`` chamber,
-``P`` probe, ``L`` cooler, ``R`` redundant, ``M`` board), ``actual`` (°C), ``target``
-(°C, absent in the reports Marlin prints while it waits in ``M109``).
-Power fields (``@:127``, ``B@:0``) and wait fields (``E:0``, ``W:?``) are not heaters.
-"""
-
-WAIT_RE = re.compile(r"^wait$", re.IGNORECASE)
-"""Marlin's idle marker: its queue is empty and it waits for the host. No groups."""
-
-DOSE_WARNING_RE = re.compile(
-    r"(?P<reason>cold extrusion prevented|too long extrusion prevented)", re.IGNORECASE
-)
-"""An ``echo:`` that means the firmware skipped an extrusion, so a tablet misses its dose.
-
-Groups: ``reason``.
-"""
-
-HOST_N_RE = re.compile(r"^N(?P<line_no>-?\d+)\s*(?P<command>.*)$")
-"""A host line's ``N<n>`` prefix. Groups: ``line_no``, ``command`` (the rest)."""
-
-GCODE_N_RE = re.compile(r"^N\d+\s+")
-"""An ``N<n>`` prefix already present in a G-code file. No groups."""
-
-GCODE_CHECKSUM_RE = re.compile(r"\*\d*\s*$")
-"""A ``*<xor>`` suffix already present in a G-code file. No groups."""
-
-
-# Replies: one frozen value per kind of line the firmware prints.
-
-
-@dataclass(frozen=True)
-class HeaterReading:
-    """One heater in a temperature report.
-
-    Attributes
-    ----------
-    actual_c : float
-        Measured temperature, °C.
-    target_c : float or None
-        Set point, °C; None where the report leaves it out.
-    """
-
-    actual_c: float
-    target_c: float | None
-
-
-@dataclass(frozen=True)
-class Ok:
-    """``ok``: the firmware processed a line (or answered a rejected one).
-
-    ``line_no``, ``planner_free`` and ``buffer_free`` are the ``N``, ``P`` and ``B`` of an
-    ``ADVANCED_OK`` reply (``ok N12 P15 B3``), None when the firmware leaves them out.
-    """
-
-    text: str
-    line_no: int | None = None
-    temperatures: dict[str, HeaterReading] = field(default_factory=dict)
-    planner_free: int | None = None
-    buffer_free: int | None = None
-
-
-@dataclass(frozen=True)
-class Resend:
-    """``Resend: <n>``: the firmware took every line before ``line_no`` and wants it again."""
-
-    text: str
-    line_no: int
-
-
-@dataclass(frozen=True)
-class Busy:
-    """``busy: processing``: the firmware is alive and still working on a command."""
-
-    text: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Echo:
-    """An ``echo:`` line: information, not an answer."""
-
-    text: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Start:
-    """``start``: the firmware has just (re)booted."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class FirmwareError:
-    """An ``Error:`` line. ``last_line`` is set for transmission errors, which get a resend."""
-
-    text: str
-    message: str
-    last_line: int | None = None
-
-    @property
-    def requests_resend(self) -> bool:
-        """True for the line-number and checksum errors that Marlin follows with a resend."""
-        return self.last_line is not None
-
-
-@dataclass(frozen=True)
-class Halt:
-    """A ``!!`` line: the firmware has stopped."""
-
-    text: str
-    message: str
-
-
-@dataclass(frozen=True)
-class TemperatureReport:
-    """An unsolicited temperature report, e.g. each second while ``M109`` waits."""
-
-    text: str
-    temperatures: dict[str, HeaterReading]
-
-
-@dataclass(frozen=True)
-class FirmwareInfo:
-    """The ``FIRMWARE_NAME:…`` line of the ``M115`` answer, split into its fields."""
-
-    text: str
-    fields: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Capability:
-    """One ``Cap:NAME:0|1`` line of the ``M115`` answer."""
-
-    text: str
-    name: str
-    enabled: bool
-
-
-@dataclass(frozen=True)
-class Wait:
-    """``wait``: the firmware's queue is empty and it waits for the host."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Unrecognised:
-    """Any other line (boot chatter, ``Grbl``, noise after a reset)."""
-
-    text: str
-
-
-Reply: TypeAlias = (
-    Ok
-    | Resend
-    | Busy
-    | Echo
-    | Start
-    | FirmwareError
-    | Halt
-    | TemperatureReport
-    | FirmwareInfo
-    | Capability
-    | Wait
-    | Unrecognised
-)
-
-
-def parse_temperatures(text: str) -> dict[str, HeaterReading]:
-    """Read every heater of a temperature report.
-
-    Parameters
-    ----------
-    text : str
-        A report such as ``T:210.5 /210.0 B:40.2 /40.0 @:127`` or the part of an
-        ``ok T:…`` line after ``ok``.
-
-    Returns
-    -------
-    dict of str to HeaterReading
-        Keyed by heater name (``T``, ``T0``, ``T1``, ``B`` …), in the order printed; empty
-        when the text holds no reading.
-    """
-    readings: dict[str, HeaterReading] = {}
-    for match in TEMPERATURE_RE.finditer(text):
-        target = match["target"]
-        readings[match["heater"]] = HeaterReading(
-            actual_c=float(match["actual"]),
-            target_c=float(target) if target is not None else None,
-        )
-    return readings
-
-
-def parse_firmware_fields(text: str) -> dict[str, str]:
-    """Split an ``M115`` line into its ``KEY:value`` fields.
-
-    Parameters
-    ----------
-    text : str
-        ``FIRMWARE_NAME:Marlin 2.1.2 (Github) SOURCE_CODE_URL:… PROTOCOL_VERSION:1.0 …``
-
-    Returns
-    -------
-    dict of str to str
-        ``{"FIRMWARE_NAME": "Marlin 2.1.2 (Github)", "PROTOCOL_VERSION": "1.0", …}``; a value
-        runs to the next upper-case key, so values may hold spaces.
-    """
-    keys = list(FIRMWARE_FIELD_RE.finditer(text))
-    fields: dict[str, str] = {}
-    for key, following in zip(keys, [*keys[1:], None], strict=True):
-        end = following.start() if following is not None else len(text)
-        fields[key["key"]] = text[key.end() : end].strip()
-    return fields
-
-
-def parse_reply(line: str) -> Reply:
-    """Classify one line the firmware printed.
-
-    Parameters
-    ----------
-    line : str
-        One reply line, with or without its line ending.
-
-    Returns
-    -------
-    Reply
-        One of :class:`Ok`, :class:`Resend`, :class:`Busy`, :class:`Echo`, :class:`Start`,
-        :class:`FirmwareError`, :class:`Halt`, :class:`TemperatureReport`,
-        :class:`FirmwareInfo`, :class:`Capability`, :class:`Wait`, :class:`Unrecognised`.
-    """
-    text = line.strip()
-    # Order matters: "echo:busy:" is a keep-alive before it is an echo, and "ok T:…" is an ok.
-    if match := OK_RE.match(text):
-        rest = match["rest"]
-        if not rest:
-            return Ok(text=text)
-        n = OK_LINE_NO_RE.search(rest)
-        planner = OK_PLANNER_FREE_RE.search(rest)
-        buffer = OK_BUFFER_FREE_RE.search(rest)
-        return Ok(
-            text=text,
-            line_no=int(n["line_no"]) if n is not None else None,
-            temperatures=parse_temperatures(rest),
-            planner_free=int(planner["free"]) if planner is not None else None,
-            buffer_free=int(buffer["free"]) if buffer is not None else None,
-        )
-    if match := RESEND_RE.match(text):
-        return Resend(text=text, line_no=int(match["line_no"]))
-    if match := BUSY_RE.match(text):
-        return Busy(text=text, reason=match["reason"].strip())
-    if match := ECHO_RE.match(text):
-        return Echo(text=text, message=match["message"])
-    if START_RE.match(text):
-        return Start(text=text)
-    if match := ERROR_RE.match(text):
-        message = match["message"].strip()
-        last = LINE_ERROR_RE.search(message)
-        return FirmwareError(
-            text=text,
-            message=message,
-            last_line=int(last["last_line"]) if last is not None else None,
-        )
-    if match := HALT_RE.match(text):
-        return Halt(text=text, message=match["message"].strip())
-    if FIRMWARE_NAME_RE.match(text):
-        return FirmwareInfo(text=text, fields=parse_firmware_fields(text))
-    if match := CAPABILITY_RE.match(text):
-        return Capability(text=text, name=match["name"], enabled=match["value"] != "0")
-    if TEMPERATURE_REPORT_RE.match(text):
-        return TemperatureReport(text=text, temperatures=parse_temperatures(text))
-    if WAIT_RE.match(text):
-        return Wait(text=text)
-    return Unrecognised(text=text)
-
-
-def shows_life(reply: Reply) -> bool:
-    """Whether a reply proves the firmware is still working for us (restarts the no-answer clock).
-
-    Everything does except ``wait``, which Marlin prints precisely when it has nothing to do:
-    if an ``ok`` is overdue, ``wait`` means a line or its answer was lost.
-
-    Parameters
-    ----------
-    reply : Reply
-        A parsed reply.
-
-    Returns
-    -------
-    bool
-    """
-    return not isinstance(reply, Wait)
-
-
-# Host lines.
-
-
-def checksum(body: str) -> int:
-    """XOR of every byte of ``body`` (UTF-8), the checksum Marlin checks after ``*``.
-
-    Parameters
-    ----------
-    body : str
-        Everything before ``*``: ``N12 G1 X10``.
-
-    Returns
-    -------
-    int
-        0..255.
-    """
-    return functools.reduce(operator.xor, body.encode("utf-8"), 0)
-
-
-def format_line(line_no: int, command: str) -> str:
-    """The wire form of a numbered command: ``N<n> <command>*<xor>`` (no line ending).
-
-    Parameters
-    ----------
-    line_no : int
-        Line number; 0 for the ``M110 N0`` that starts a print.
-    command : str
-        One G-code command without comment, line number or checksum.
-
-    Returns
-    -------
-    str
-    """
-    body = f"N{line_no} {command}"
-    return f"{body}*{checksum(body)}"
-
-
-@dataclass(frozen=True)
-class HostLine:
-    """A line as the host sent it, split the way the firmware reads it.
-
-    Attributes
-    ----------
-    line_no : int or None
-        ``N`` number; None for an unnumbered line.
-    command : str
-        The command alone (``G1 X10``).
-    checksum : int or None
-        The number after ``*``; None when there is none.
-    body : str
-        Everything before ``*``: the bytes the checksum covers.
-    """
-
-    line_no: int | None
-    command: str
-    checksum: int | None
-    body: str
-
-    @property
-    def checksum_ok(self) -> bool:
-        """True when the line has a checksum and it matches its body."""
-        return self.checksum is not None and self.checksum == checksum(self.body)
-
-
-def parse_host_line(raw: str) -> HostLine:
-    """Split a host line into line number, command and checksum.
-
-    Parameters
-    ----------
-    raw : str
-        ``N12 G1 X10*87``, ``M105`` …, with or without its line ending.
-
-    Returns
-    -------
-    HostLine
-    """
-    text = raw.strip()
-    body, star, tail = text.rpartition("*")
-    if star and tail.strip().isdigit():
-        sum_value: int | None = int(tail)
-    else:
-        body, sum_value = text, None
-    match = HOST_N_RE.match(body)
-    if match is not None:
-        return HostLine(int(match["line_no"]), match["command"].strip(), sum_value, body)
-    return HostLine(None, body.strip(), sum_value, body)
-
-
-def commands_from_gcode(text: str) -> list[str]:
-    """The commands of a G-code program, in order, ready to number and send.
-
-    Drops comments (from ``;`` to the end of the line, so ``;TABLET:`` markers are not
-    sent), blank lines, and any ``N<n>`` prefix or ``*<xor>`` suffix the file already has.
-
-    Parameters
-    ----------
-    text : str
-        A whole G-code file.
-
-    Returns
-    -------
-    list of str
-        One command per entry, stripped of surrounding whitespace.
-    """
-    commands: list[str] = []
-    for raw in text.splitlines():
-        line = raw.split(";", 1)[0].strip()
-        line = GCODE_N_RE.sub("", line)
-        line = GCODE_CHECKSUM_RE.sub("", line).strip()
-        if line:
-            commands.append(line)
-    return commands
+"""Sent once, unnumbered, when an ``ok`` is overdue or the firmware has been silent too long."""
+
+STALE_SETTLE_S = 0.05
+"""After a resend request with lines sent ahead of the line asked for, how long to let those
+lines arrive before the line goes out again. Marlin empties its receive buffer after a
+refused line (``queue.cpp``, ``gcode_line_error``); a line sent ahead that was still on the
+wire is refused in turn when it arrives, and that refusal empties the buffer again,
+taking with it anything sent behind it, such as the line sent again too early. At 115200
+baud three 40-byte lines take about 10 ms on the wire; USB and pseudo-terminals are faster.
+A refusal later still is found by the wait for the ``ok``."""
+
+BUSY_GRACE_S = 4.0
+"""After a ``busy:`` keep-alive, the least the oldest line's ``ok`` is waited for, s: twice
+Marlin's ``DEFAULT_KEEPALIVE_INTERVAL`` of 2 s (``Configuration_adv.h``), so the next
+keep-alive may be late once without a ping."""
+
+RESEND_OK_GRACE_S = 1.0
+"""How long the first resend request of a print waits for the ``ok`` Marlin prints after
+``Resend:`` (``queue.cpp`` ``flush_and_request_resend``) before taking the firmware for one
+that prints none (some Marlin 2.0 builds); OctoPrint's host waits as long
+(``octoprint/util/comm.py``, ``resendOk`` timeout)."""
 
 
 # Events: what happened, for the streamer to time-stamp and the record to keep.
 
 EventKind = Literal[
-    "firmware", "sent", "ok", "resend", "busy", "temperature", "echo", "error", "timeout"
+    "firmware",
+    "preflight",
+    "sent",
+    "ok",
+    "resend",
+    "busy",
+    "temperature",
+    "echo",
+    "error",
+    "timeout",
 ]
 
 
@@ -598,7 +230,8 @@ class Event:
     Attributes
     ----------
     kind : EventKind
-        ``ok`` events carry the line they acknowledge; ``resend`` the line asked for.
+        ``ok`` events carry the line they acknowledge; ``resend`` the line asked for;
+        ``preflight`` events are the answers to the pre-flight's probes.
     line_no : int or None
         Protocol line number (``N``); command *k* is line *k*, the ``M110`` is line 0.
     text : str
@@ -619,19 +252,31 @@ class ProtocolState(enum.Enum):
 
     HANDSHAKE = "handshake"
     """Waiting for the answer to ``M115``."""
+    PREFLIGHT = "preflight"
+    """Sending the pre-flight's probes, one at a time."""
     STREAMING = "streaming"
     """Sending numbered lines and collecting their ``ok``."""
     DONE = "done"
     """Every line has been acknowledged."""
 
 
+_FIRMWARE_LABEL: dict[Flavor, str] = {
+    "marlin": "Marlin",
+    "klipper": "Klipper",
+    "reprapfirmware": "RepRapFirmware",
+}
+
+
 class MarlinProtocol:
     """The host side of one print, as a state machine without I/O.
 
     Call :meth:`next_to_send` until it returns None and write each line; feed every reply
-    line to :meth:`on_reply`; when nothing has arrived for too long call :meth:`on_timeout`
-    and write the line it returns. :attr:`done` turns True when the firmware has
-    acknowledged the last command.
+    line to :meth:`on_reply`. When the oldest line's ``ok`` is later than
+    :meth:`ok_budget_s` allows, call :meth:`on_overdue`; when nothing at all has arrived for
+    too long, :meth:`on_timeout`; after a resend request, :meth:`hold_s` says how long to
+    wait for replies before :meth:`on_hold_expired`. Write every line these
+    return. :attr:`done` turns True when the firmware has acknowledged the last command;
+    :attr:`progress` changes whenever the clock of :meth:`ok_budget_s` restarts.
 
     Parameters
     ----------
@@ -657,12 +302,30 @@ class MarlinProtocol:
         ``M115`` sent at most this many times before giving up.
     max_line_bytes : int or None
         Longest numbered line the firmware takes; None skips the check.
+    flavor : {"marlin", "klipper", "reprapfirmware"}, optional
+        The printer profile's firmware family. Given, the ``M115`` answer must name it (a
+        firmware that names another family, or none, is refused with
+        :class:`~doseprint.errors.FirmwareRefusedError`), and lost lines are sent again only
+        on Marlin. None (tests of the bare protocol) checks nothing and behaves as Marlin.
+    preflight : PreflightPlan, optional
+        The probes to send after the handshake (:func:`~doseprint.comms.preflight.plan_preflight`).
+    durations_s : sequence of float, optional
+        Each command's planned duration, s (the time it adds to the motion queue, from the
+        motion planner); with them every line gets a bounded wait for its ``ok``
+        (:meth:`ok_budget_s`). None leaves only the long no-answer timeout.
+    ok_floor_s : float
+        Added to every bounded wait, s.
+    resend_ok : bool, optional
+        Whether the firmware prints ``ok`` after ``Resend:``; None (the default) finds out at
+        the first resend request.
 
     Raises
     ------
     doseprint.errors.InputError
         A command is too long for the firmware or holds a character that would break the
         line's framing (``*``, a line break).
+    ValueError
+        ``durations_s`` is not one time per command.
     """
 
     def __init__(
@@ -674,6 +337,11 @@ class MarlinProtocol:
         max_resends_per_line: int = 10,
         handshake_attempts: int = 5,
         max_line_bytes: int | None = MAX_LINE_BYTES,
+        flavor: Flavor | None = None,
+        preflight: PreflightPlan | None = None,
+        durations_s: Sequence[float] | None = None,
+        ok_floor_s: float = OK_FLOOR_S,
+        resend_ok: bool | None = None,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, not {window}")
@@ -681,6 +349,8 @@ class MarlinProtocol:
             raise ValueError(f"send_ahead must be 'advanced_ok' or 'always', not {send_ahead!r}")
         if max_resends_per_line < 0 or handshake_attempts < 1:
             raise ValueError("max_resends_per_line must be >= 0 and handshake_attempts >= 1")
+        if flavor is not None and flavor not in _FIRMWARE_LABEL:
+            raise ValueError(f"flavor must be one of {sorted(_FIRMWARE_LABEL)}, not {flavor!r}")
         self._commands = [RESET_COMMAND, *commands]
         self._wire = [format_line(n, c) for n, c in enumerate(self._commands)]
         _check_lines(self._commands, self._wire, max_line_bytes)
@@ -688,6 +358,7 @@ class MarlinProtocol:
         self.send_ahead: SendAhead = send_ahead
         self.max_resends_per_line = max_resends_per_line
         self.handshake_attempts = handshake_attempts
+        self.flavor: Flavor | None = flavor
         self.state = ProtocolState.HANDSHAKE
         self.firmware: dict[str, str] = {}
         self.capabilities: dict[str, bool] = {}
@@ -697,23 +368,42 @@ class MarlinProtocol:
         """Most numbered lines that awaited their ``ok`` at once, so far."""
         self.buffer_free_max: int | None = None
         """Most free command-queue slots any ``ok`` reported (its ``B``); None if none did."""
+        self.overdue_pings = 0
+        """Pings sent because an ``ok`` was later than its planned bound."""
+        self.recoveries = 0
+        """Times a ping's answer showed lines (or their ``ok``) lost and they were sent again."""
+        self.progress = 0
+        """Changes whenever the wait for the oldest line's ``ok`` starts afresh."""
+        self.hold_epoch = 0
+        """Changes whenever the wait of :meth:`hold_s` starts afresh."""
         # Line numbers: `_next` is sent next, `_acked` has its ok, `_sent_max` went out last.
         self._next = 0
         self._acked = -1
         self._sent_max = -1
         self._resend_counts: dict[int, int] = {}
-        # Oks that answer rejected or unnumbered lines and so acknowledge nothing.
-        self._swallow_oks = 0
-        # After a resend request for `_stale_for`, the lines already in flight behind it are
-        # refused with the same request; that many repeats are expected and not acted on.
+        # The ok Marlin prints right after "Resend:" acknowledges nothing (queue.cpp,
+        # flush_and_request_resend); some builds print none. `resend_sends_ok` is learnt at
+        # the first resend request when not given.
+        self.resend_sends_ok: bool | None = resend_ok
+        self._resend_ok_pending = False
+        # After a resend request for `_stale_for`, the lines already in flight behind it may
+        # each be refused with a line-number error and the same request (firmware that does
+        # not empty its receive buffer: Marlin 1.x, OctoPrint's virtual printer); that many
+        # such repeats are expected and not acted on.
         self._stale_for: int | None = None
         self._stale_resends = 0
+        self._settle_pending = False
+        self._last_error: FirmwareError | None = None
         # One line at a time until this line is acknowledged (after a resend or recovery).
         self._throttle_until: int | None = None
         # While a ping is out: the first line sent after it. After its answer, unanswered
         # lines below it were lost; a resend request then also proves them processed.
         self._ping_mark: int | None = None
         self._recover_below: int | None = None
+        # An ok is overdue at once (the firmware printed "wait" with lines in flight).
+        self._overdue_now = False
+        # The firmware said busy since the oldest line's wait began.
+        self._busy_seen = False
         # Temperature poll: asked for by the host's clock (request_poll), sent as an
         # unnumbered M105 once no numbered line is in flight, so the next ok is its answer.
         self._poll_due = False
@@ -729,6 +419,22 @@ class MarlinProtocol:
         self._saw_firmware_name = False
         self._round_has_name = False
         self._swallow_m115_ok = False
+        # Pre-flight: the probes still to send, the one awaiting its ok, Klipper's HELP list.
+        self.preflight = preflight
+        self._probes: list[Probe] = list(preflight.probes) if preflight is not None else []
+        self._probe: Probe | None = None
+        self._probe_due = False
+        self._listed: set[str] = set()
+        self.probes_sent = 0
+        """Pre-flight probes sent."""
+        # Bounded waits for each line's ok (index = line number; the M110 is quick).
+        self._budgets: list[float | None] | None = None
+        if durations_s is not None:
+            budgets = ok_budgets(
+                commands, durations_s, flavor=flavor or "marlin", floor_s=ok_floor_s
+            )
+            self._budgets = [ok_floor_s, *budgets]
+        self.ok_floor_s = ok_floor_s
 
     # Read-outs
 
@@ -757,13 +463,20 @@ class MarlinProtocol:
         if self.send_ahead == "advanced_ok" and not self.capabilities.get("ADVANCED_OK"):
             return 1
         if self.buffer_free_max is not None:
-            return max(1, min(self.window, self.buffer_free_max))
+            # Marlin reports B while the command answered still holds its slot (queue.cpp,
+            # ok_to_send, before the ring buffer advances): one more is free after it.
+            return max(1, min(self.window, self.buffer_free_max + 1))
         return self.window
 
     @property
     def ping_pending(self) -> bool:
         """True while an ``M105`` ping awaits its answer."""
         return self._ping_mark is not None
+
+    @property
+    def can_resend(self) -> bool:
+        """Whether a lost line may be sent again: the firmware checks line numbers (Marlin)."""
+        return self.flavor in (None, "marlin")
 
     def request_poll(self) -> None:
         """Ask for the temperatures: an unnumbered ``M105`` goes out as soon as no numbered
@@ -777,6 +490,47 @@ class MarlinProtocol:
     def command(self, line_no: int) -> str:
         """The command sent as line ``line_no`` (0 is the ``M110``)."""
         return self._commands[line_no]
+
+    def ok_budget_s(self) -> float | None:
+        """How long the oldest line in flight may take to be acknowledged, s.
+
+        Counted from the last change of :attr:`progress`. None when nothing is in flight,
+        when no durations were given, while a ping is out (its answer may queue behind any
+        amount of motion: only the long no-answer timeout applies), while :meth:`hold_s`
+        holds, or when the oldest line's wait is open (heating, homing). A poll awaiting
+        its answer gets the floor.
+
+        Returns
+        -------
+        float or None
+        """
+        if self.state is not ProtocolState.STREAMING or self._ping_mark is not None:
+            return None
+        if self._budgets is None or self.hold_s() is not None:
+            return None  # while holding after a resend request, the hold decides
+        oldest = self._acked + 1
+        if oldest >= self._next:
+            return self.ok_floor_s if self._poll_pending else None
+        if self._overdue_now:
+            return 0.0
+        budget = self._budgets[oldest]
+        if budget is not None and self._busy_seen:
+            return max(budget, BUSY_GRACE_S)
+        return budget
+
+    def hold_s(self) -> float | None:
+        """After a resend request, how long nothing is sent while replies are awaited, s.
+
+        Counted from the last change of :attr:`hold_epoch`: the ``ok`` that follows the first
+        resend request of a print (while :attr:`resend_sends_ok` is unknown,
+        :data:`RESEND_OK_GRACE_S`), and the refusals of lines sent ahead of the line asked
+        for (:data:`STALE_SETTLE_S`). None when nothing is held.
+        """
+        if self._resend_ok_pending and self.resend_sends_ok is None:
+            return RESEND_OK_GRACE_S
+        if self._settle_pending:
+            return STALE_SETTLE_S
+        return None
 
     # Sending
 
@@ -794,13 +548,19 @@ class MarlinProtocol:
                 return None
             self._handshake_due = False
             return self._send_m115()
+        if self.state is ProtocolState.PREFLIGHT:
+            return self._next_probe()
         if self.state is ProtocolState.DONE:
             return None
         if self._poll_pending:
             return None  # its answer must come before any numbered line's
+        if self._resend_ok_pending and self.resend_sends_ok is None:
+            return None  # the resend request's own ok must be told from the next line's
+        if self._settle_pending:
+            return None  # the lines sent ahead are still being refused
         if self._poll_due:
             quiet = (self._next - 1 - self._acked <= 0 and self._ping_mark is None
-                     and self._recover_below is None and self._swallow_oks == 0
+                     and self._recover_below is None and not self._resend_ok_pending
                      and not self._swallow_m115_ok and self._late_poll_oks == 0
                      and self._sent_max > self._polled_at)
             if quiet:
@@ -809,6 +569,7 @@ class MarlinProtocol:
                 self._polled_at = self._sent_max
                 self.polls += 1
                 self.lines_sent += 1
+                self.progress += 1
                 return PING_COMMAND
             if self._next >= len(self._wire):
                 return None
@@ -818,7 +579,11 @@ class MarlinProtocol:
             return None
         if self._throttle_until is not None and self._acked >= self._throttle_until:
             self._throttle_until = None
-        slow = self._throttle_until is not None or self._recover_below is not None
+        # Nothing goes ahead of the M110 until it has run: Marlin checks line numbers as it
+        # reads lines in, and M110 sets the number again when it runs (M110.cpp,
+        # set_current_line_number), so a line read in before that would be refused.
+        slow = (self._throttle_until is not None or self._recover_below is not None
+                or self._acked < 0)
         limit = 1 if slow else self.effective_window
         in_flight = self._next - 1 - self._acked
         if in_flight >= limit:
@@ -826,17 +591,92 @@ class MarlinProtocol:
         line_no = self._next
         if line_no <= self._sent_max:
             self.resends += 1
+        if in_flight == 0:
+            self.progress += 1  # the oldest line's wait starts now
         self._sent_max = max(self._sent_max, line_no)
         self._next += 1
         self.lines_sent += 1
         self.max_in_flight = max(self.max_in_flight, in_flight + 1)
         return self._wire[line_no]
 
+    def _next_probe(self) -> str | None:
+        if not self._probe_due:
+            return None
+        self._probe_due = False
+        if not self._probes:
+            self._start_streaming()
+            return self.next_to_send()
+        self._probe = self._probes.pop(0)
+        self.probes_sent += 1
+        self.lines_sent += 1
+        return self._probe.command
+
+    def _start_streaming(self) -> None:
+        self.state = ProtocolState.STREAMING
+        self._probe = None
+        self.progress += 1
+
+    def on_overdue(self, waited_s: float) -> str | None:
+        """React to an ``ok`` later than :meth:`ok_budget_s` allows: the line to write now.
+
+        One ``M105`` ping goes out. It is answered after every line sent before it, so when
+        its answer comes, lines sent before it that still lack their ``ok`` were lost, or
+        their ``ok`` was (see :meth:`on_reply`). A slow line merely costs the ping.
+
+        Parameters
+        ----------
+        waited_s : float
+            How long the ``ok`` has been awaited, s (for the log).
+
+        Returns
+        -------
+        str or None
+            The ping, or None when none is needed (one is out already, or nothing is in
+            flight any more).
+        """
+        if self.state is not ProtocolState.STREAMING or self._ping_mark is not None:
+            return None
+        oldest = self._acked + 1
+        if oldest >= self._next and not self._poll_pending:
+            return None
+        self._overdue_now = False
+        self.overdue_pings += 1
+        if oldest < self._next:
+            logger.info(
+                "no ok for line %d (%s) after %.2f s; pinging",
+                oldest, self._describe(oldest), waited_s,
+            )
+        return self._ping()
+
+    def _ping(self) -> str:
+        if self._poll_pending:
+            # The poll's answer is overdue: the ping replaces it; should the poll's ok come
+            # after all, it is not taken for a line's.
+            self._poll_pending = False
+            self._late_poll_oks += 1
+        self._ping_mark = self._sent_max + 1
+        self.lines_sent += 1
+        return PING_COMMAND
+
+    def on_hold_expired(self) -> None:
+        """The wait of :meth:`hold_s` is over: the line asked for goes out.
+
+        If the first resend request's ``ok`` did not come, this firmware prints none (as
+        some Marlin 2.0 builds), and later resend requests are not waited on.
+        """
+        if self._resend_ok_pending and self.resend_sends_ok is None:
+            logger.info("no ok after the resend request: this firmware prints none")
+            self._resend_ok_pending = False
+            self.resend_sends_ok = False
+            return
+        self._settle_pending = False
+
     def on_timeout(self, waited_s: float) -> str:
         """React to a silence: the line to write now.
 
         In the handshake ``M115`` is repeated (a board that reset on connecting lost the
-        first); during the print one ``M105`` ping is sent. A second silence gives up.
+        first); during the print one ``M105`` ping is sent. A second silence gives up, as
+        does a silence in the pre-flight.
 
         Parameters
         ----------
@@ -851,7 +691,8 @@ class MarlinProtocol:
         Raises
         ------
         doseprint.errors.PrinterTimeoutError
-            The firmware did not answer the handshake, or stayed silent after the ping.
+            The firmware did not answer the handshake or a probe, or stayed silent after
+            the ping.
         """
         if self.state is ProtocolState.HANDSHAKE:
             if self._m115_sent >= self.handshake_attempts:
@@ -863,15 +704,17 @@ class MarlinProtocol:
                     "--baud matches the firmware (Marlin's default is 115200)",
                 )
             return self._send_m115()
-        if self._poll_pending:
-            # The poll's answer is overdue: the ping replaces it; should the poll's ok come
-            # after all, it is not taken for a line's.
-            self._poll_pending = False
-            self._late_poll_oks += 1
+        if self.state is ProtocolState.PREFLIGHT:
+            probe = self._probe.command if self._probe is not None else "none"
+            raise PrinterTimeoutError(
+                f"the printer did not answer the pre-flight's {probe!r} within "
+                f"{waited_s:.1f} s; nothing of the job was sent",
+                last_acked=0,
+                hint="check the printer's display and its USB cable, then print again",
+            )
         if self._ping_mark is None:
-            self._ping_mark = self._sent_max + 1
-            self.lines_sent += 1
-            return PING_COMMAND
+            self._resend_ok_pending = False
+            return self._ping()
         waiting_for = self._acked + 1
         raise PrinterTimeoutError(
             f"the printer stopped answering: no reply for {waited_s:.1f} s to line "
@@ -906,12 +749,30 @@ class MarlinProtocol:
         Raises
         ------
         doseprint.errors.PrinterHaltedError
-            ``Error:`` (other than a transmission error), ``!!``, a skipped extrusion, a
-            reset after the first command went out, or line numbers out of step.
+            ``Error:`` (other than a communication error, which gets a resend), ``!!``, a
+            skipped extrusion, an unknown command, a cancel from the printer, a reset after
+            the first command went out, or line numbers out of step.
+        doseprint.errors.FirmwareRefusedError
+            The handshake named another firmware (or none) than the profile's, or the
+            pre-flight found a command the firmware lacks.
+        doseprint.errors.LineLostError
+            A line or its ``ok`` was lost on a firmware that cannot take it again safely.
         doseprint.errors.ResendLimitError
             One line was asked for again more than ``max_resends_per_line`` times.
         """
         reply = parse_reply(line) if isinstance(line, str) else line
+        if self.state is ProtocolState.PREFLIGHT:
+            return self._on_preflight_reply(reply)
+        if self._resend_ok_pending and not isinstance(
+            reply, Busy | Echo | TemperatureReport | Wait | Unrecognised
+        ):
+            # Marlin prints the resend request's ok right after it (queue.cpp), before any
+            # other answer; whatever else comes first means this firmware prints none.
+            self._resend_ok_pending = False
+            if isinstance(reply, Ok):
+                self.resend_sends_ok = True
+                return [Event("ok", None, reply.text)]
+            self.resend_sends_ok = False
         text = reply.text
         match reply:
             case Ok():
@@ -919,6 +780,9 @@ class MarlinProtocol:
             case Resend():
                 return self._on_resend(reply)
             case Busy():
+                if self.state is ProtocolState.STREAMING:
+                    self.progress += 1  # the firmware is still working on the oldest line
+                    self._busy_seen = True
                 return [Event("busy", None, text)]
             case Echo():
                 dose = DOSE_WARNING_RE.search(reply.message)
@@ -927,13 +791,23 @@ class MarlinProtocol:
                         f"the firmware skipped an extrusion ({dose['reason']})",
                         text,
                         hint="a tablet printed so misses part of its dose; check the nozzle "
-                        "temperature in the printer profile and the start template",
+                        "temperature in the printer profile, the firmware's minimum "
+                        "extrusion temperature and the start template",
                     )
+                return [Event("echo", None, text)]
+            case UnknownCommand():
+                return self._on_unknown_command(reply)
+            case HostAction():
+                if reply.action in ("cancel", "disconnect") and self.state is not (
+                    ProtocolState.HANDSHAKE
+                ):
+                    self._halt(f"the printer asked to {reply.action} the print", text)
                 return [Event("echo", None, text)]
             case Start():
                 return self._on_start(reply)
             case FirmwareError():
                 if reply.requests_resend:
+                    self._last_error = reply
                     return [Event("error", None, text)]
                 self._halt("the printer reported an error", text)
             case Halt():
@@ -945,21 +819,44 @@ class MarlinProtocol:
             case Capability():
                 self.capabilities[reply.name] = reply.enabled
                 return [Event("firmware", None, text)]
-            case Wait() | Unrecognised():
+            case Wait():
+                if (self.state is ProtocolState.STREAMING and self._ping_mark is None
+                        and self._acked + 1 < self._next):
+                    # Marlin prints "wait" only with its command queue empty: with a line in
+                    # flight, the line or its ok was lost.
+                    self._overdue_now = True
+                return [Event("echo", None, text)]
+            case Unrecognised():
                 return [Event("echo", None, text)]
             case _:
                 assert_never(reply)
 
+    def _on_unknown_command(self, reply: UnknownCommand) -> list[Event]:
+        if self.state is not ProtocolState.STREAMING:
+            return [Event("echo", None, reply.text)]
+        where = ""
+        if self.preflight is not None and reply.word in self.preflight.uses:
+            where = f" ({self.preflight.uses[reply.word].where(self.preflight.program)})"
+        self._halt(
+            f"the printer does not know {reply.word}{where}, so it did not run it",
+            reply.text,
+            hint=remedy(reply.word, self.flavor or "marlin") + "; the batch record shows how "
+            "far the print got and these tablets cannot be released",
+        )
+
     def _on_firmware_info(self, reply: FirmwareInfo) -> list[Event]:
+        self._take_firmware_fields(reply.fields)
+        return [Event("firmware", None, reply.text)]
+
+    def _take_firmware_fields(self, fields: dict[str, str]) -> None:
         self._m115_answered += 1
         self._saw_firmware_name = True
         if self.state is ProtocolState.HANDSHAKE or not self.firmware:
             self._round_has_name = True
-            self.firmware = dict(reply.fields)
+            self.firmware = dict(fields)
         if self.state is not ProtocolState.HANDSHAKE and self._m115_answered <= self._m115_sent:
             # The late answer to a repeated handshake M115: its ok acknowledges no line.
             self._swallow_m115_ok = True
-        return [Event("firmware", None, reply.text)]
 
     def _on_ok(self, reply: Ok) -> list[Event]:
         event = Event("ok", None, reply.text)
@@ -969,29 +866,36 @@ class MarlinProtocol:
             # Every ok counts, even one that acknowledges nothing: each says how much room
             # the firmware's queue has, and the most it ever had bounds the window.
             self.buffer_free_max = reply.buffer_free
+        if reply.firmware:
+            # Klipper answers M115 in its ok line (klippy/gcode.py, cmd_M115).
+            self._take_firmware_fields(reply.firmware)
+            event = Event("firmware", None, reply.text)
+            if self.state is not ProtocolState.HANDSHAKE and self._swallow_m115_ok:
+                self._swallow_m115_ok = False
+                return [event]
         if self.state is ProtocolState.HANDSHAKE:
             # Once the firmware has shown it answers M115 with its name, only an ok after
             # the name ends the handshake; a stray ok from before a reset does not.
             if self._saw_firmware_name and not self._round_has_name:
                 return [event]
-            self.state = ProtocolState.STREAMING
+            self._end_handshake()
             return [event]
         if self.state is ProtocolState.DONE:
-            return [event]
-        if self._swallow_oks > 0:
-            self._swallow_oks -= 1
             return [event]
         if self._swallow_m115_ok:
             self._swallow_m115_ok = False
             return [event]
         if self._poll_pending and self._next - 1 - self._acked <= 0:
             self._poll_pending = False
+            self.progress += 1
             return [Event("temperature", None, reply.text)]
         if self._late_poll_oks > 0 and reply.temperatures and not self._oldest_is_ping():
             self._late_poll_oks -= 1
             return [Event("temperature", None, reply.text)]
         if self._ping_mark is not None and reply.temperatures and not self._oldest_is_ping():
             return self._on_pong(reply)
+        if reply.line_no is not None:
+            return self._on_numbered_ok(reply)
         if self._acked + 1 >= self._next:
             logger.warning("ok with no line awaiting one: %r", reply.text)
             return [event]
@@ -999,21 +903,146 @@ class MarlinProtocol:
         self._recover_below = None
         return [Event("ok", self._acked, reply.text)]
 
+    def _on_numbered_ok(self, reply: Ok) -> list[Event]:
+        # ADVANCED_OK names the line answered (queue.cpp, ok_to_send): lines run in order, so
+        # it acknowledges every line up to it, even one whose own ok was lost on the wire.
+        line_no = reply.line_no
+        assert line_no is not None
+        if line_no <= self._acked or line_no > self._sent_max:
+            logger.warning("ok for line %d, which awaits none: %r", line_no, reply.text)
+            return [Event("ok", None, reply.text)]
+        events = []
+        while self._acked < line_no:
+            self._acknowledge(self._acked + 1)
+            implied = self._acked < line_no
+            events.append(Event("ok", self._acked,
+                                f"ok (implied by {reply.text!r})" if implied else reply.text))
+        self._next = max(self._next, self._acked + 1)
+        self._recover_below = None
+        return events
+
+    def _end_handshake(self) -> None:
+        if self.flavor is not None:
+            named = firmware_flavor(self.firmware)
+            label = _FIRMWARE_LABEL[self.flavor]
+            if named is None:
+                name = self.firmware.get("FIRMWARE_NAME")
+                said = f"FIRMWARE_NAME:{name}" if name else "no FIRMWARE_NAME"
+                raise FirmwareRefusedError(
+                    f"the printer answered M115 with {said}, which is not {label}, the "
+                    "printer profile's flavor; nothing of the job was sent",
+                    hint="connect the printer the profile describes, or compile the job for "
+                    "a profile of this printer's firmware (Marlin answers M115 only when "
+                    "built with CAPABILITIES_REPORT)",
+                )
+            if named != self.flavor:
+                raise FirmwareRefusedError(
+                    f"the printer's firmware is {_FIRMWARE_LABEL[named]} "
+                    f"(FIRMWARE_NAME:{self.firmware.get('FIRMWARE_NAME', '')}), but the job "
+                    f"was compiled for a {label} printer profile; nothing of the job was sent",
+                    hint="compile the job for a profile of this printer's firmware, or "
+                    "connect the printer the profile describes",
+                )
+        if self._probes:
+            self.state = ProtocolState.PREFLIGHT
+            self._probe_due = True
+        else:
+            self._start_streaming()
+
+    def _on_preflight_reply(self, reply: Reply) -> list[Event]:
+        text = reply.text
+        probe = self._probe
+        match reply:
+            case Ok():
+                if probe is None:
+                    return [Event("preflight", None, text)]
+                if probe.lists_commands:
+                    missing = [w for w in probe.words if w not in self._listed]
+                    if missing:
+                        self._refuse(missing[0], f"not in the answer to {probe.command}")
+                self._probe = None
+                if self._probes:
+                    self._probe_due = True
+                else:
+                    self._start_streaming()
+                return [Event("preflight", None, text)]
+            case UnknownCommand():
+                word = reply.word
+                if probe is not None and word not in probe.words:
+                    # The firmware names the command as sent (Marlin quotes "T1 S1"): the
+                    # word the probe vouches for is what is missing.
+                    word = probe.words[0]
+                self._refuse(word, f"the firmware answered {text!r}")
+            case FirmwareError() | Halt():
+                vouched = probe.words[0] if probe is not None else "?"
+                self._refuse(vouched, f"the firmware answered {text!r} to "
+                             f"{probe.command if probe else 'a probe'!r}")
+            case Start():
+                # The board reset (a late reset on connecting): greet it again.
+                logger.warning("the printer reset during the pre-flight; greeting it again")
+                self.state = ProtocolState.HANDSHAKE
+                self._handshake_due = True
+                self._probes = list(self.preflight.probes) if self.preflight else []
+                self._probe = None
+                self._listed.clear()
+                return [Event("echo", None, text)]
+            case Echo():
+                if probe is not None and probe.lists_commands:
+                    # Klipper's HELP: "NAME      : description", one per line.
+                    name = reply.message.split(":", 1)[0].strip()
+                    if name and " " not in name:
+                        self._listed.add(name.upper())
+                return [Event("preflight", None, text)]
+            case HostAction():
+                if reply.action in ("cancel", "disconnect"):
+                    self._halt(f"the printer asked to {reply.action} the print", text)
+                return [Event("preflight", None, text)]
+            case _:
+                return [Event("preflight", None, text)]
+
+    def _refuse(self, word: str, why: str) -> NoReturn:
+        flavor = self.flavor or "marlin"
+        where = ""
+        if self.preflight is not None and word in self.preflight.uses:
+            where = f", used at {self.preflight.uses[word].where(self.preflight.program)}"
+        raise FirmwareRefusedError(
+            f"the printer's firmware does not have {word}{where} ({why}); nothing of the job "
+            "was sent",
+            last_acked=0,
+            hint=remedy(word, flavor),
+        )
+
     def _oldest_is_ping(self) -> bool:
         # An M105 in the job, sent before the ping, is answered first: that ok is its ack.
         oldest = self._acked + 1
-        return oldest < self._next and self._commands[oldest].split()[0].upper() == "M105"
+        return oldest < self._next and command_word(self._commands[oldest]) == "M105"
 
     def _on_pong(self, reply: Ok) -> list[Event]:
         mark = self._ping_mark
         assert mark is not None
         self._ping_mark = None
+        self._overdue_now = False
+        self.progress += 1
         oldest = self._acked + 1
         if oldest < min(self._next, mark):
             # The firmware answered a ping sent after these lines, so it has seen all it ever
-            # will of them: they or their oks were lost. Send them again; the firmware's line
-            # check refuses any it already ran and says where it is.
+            # will of them: they or their oks were lost.
+            if not self.can_resend:
+                label = _FIRMWARE_LABEL[self.flavor or "marlin"]
+                raise LineLostError(
+                    f"line {oldest} ({self._describe(oldest)}) or its ok was lost: the "
+                    f"printer answered a later ping but never acknowledged it. {label} does "
+                    "not check line numbers, so sending it again could run it twice; the "
+                    "print is stopped",
+                    last_acked=self.last_acked,
+                    hint="check the link to the printer (cable, USB hub, the host's load); "
+                    "heaters and motors are being switched off and these tablets cannot be "
+                    "released",
+                )
+            # Send them again; the firmware's line check refuses any it already ran and
+            # says where it is.
             logger.warning("no ok for line %d although the ping was answered; resending", oldest)
+            self.recoveries += 1
             self._rewind(oldest)
             self._recover_below = mark
         return [Event("temperature", None, reply.text)]
@@ -1021,10 +1050,28 @@ class MarlinProtocol:
     def _on_resend(self, reply: Resend) -> list[Event]:
         n = reply.line_no
         events = [Event("resend", n, reply.text)]
+        error, self._last_error = self._last_error, None
         if self.state is not ProtocolState.STREAMING:
             return events
+        if not self.can_resend:
+            self._halt(
+                f"the printer asked for line {n} again, but "
+                f"{_FIRMWARE_LABEL[self.flavor or 'marlin']} does not check line numbers",
+                reply.text,
+            )
         # Marlin follows every resend request with an ok that acknowledges nothing.
-        self._swallow_oks += 1
+        if self.resend_sends_ok is not False:
+            self._resend_ok_pending = True
+        if n == self._sent_max + 1 and error is not None and _is_checksum_error(error):
+            # A firmware checks a line's number before its checksum (Marlin queue.cpp), so
+            # a checksum error names a line that was sent. One that asks for the line after
+            # the last sent claims that line although it refused it: what it ran is unknown.
+            self._halt(
+                f"the printer refused line {n - 1} ({self._describe(n - 1)}) for its checksum "
+                f"yet asked for line {n}, which was never sent: its line check cannot be "
+                "trusted, so it is unknown whether that line ran",
+                f"{error.text} / {reply.text}",
+            )
         if n > self._sent_max + 1:
             self._halt(f"the printer asked for line {n}, which was never sent", reply.text)
         if n <= self._acked:
@@ -1033,8 +1080,11 @@ class MarlinProtocol:
                 "its line numbering is out of step (did it reset?)",
                 reply.text,
             )
-        if self._stale_resends > 0 and n == self._stale_for:
+        line_number_error = error is not None and _is_line_number_error(error)
+        if self._stale_resends > 0 and n == self._stale_for and line_number_error:
             self._stale_resends -= 1
+            self._settle_pending = self._settle_pending and self._stale_resends > 0
+            self.hold_epoch += 1  # more may follow: let them settle afresh
             return events
         if self._recover_below is not None:
             # Recovery after a ping: everything below the ping that the firmware says it
@@ -1047,6 +1097,8 @@ class MarlinProtocol:
         self._rewind(n)
         self._stale_for = n
         self._stale_resends = max(in_flight_behind, 0)
+        self._settle_pending = in_flight_behind > 0
+        self.hold_epoch += 1
         return events
 
     def _on_start(self, reply: Start) -> list[Event]:
@@ -1059,8 +1111,10 @@ class MarlinProtocol:
             self.state = ProtocolState.HANDSHAKE
             self._handshake_due = True
             self._next, self._acked, self._sent_max = 0, -1, -1
-            self._swallow_oks = 0
+            self._resend_ok_pending = False
             self._ping_mark = None
+            self._probes = list(self.preflight.probes) if self.preflight else []
+            self._listed.clear()
             return [event]
         self._halt("the printer restarted during the print", reply.text)
 
@@ -1068,8 +1122,11 @@ class MarlinProtocol:
 
     def _acknowledge(self, line_no: int) -> None:
         self._acked = line_no
+        self.progress += 1
+        self._busy_seen = False
         if self._stale_for is not None and line_no >= self._stale_for:
             self._stale_for, self._stale_resends = None, 0
+            self._settle_pending = False
         if self._acked >= len(self._wire) - 1:
             self.state = ProtocolState.DONE
 
@@ -1086,6 +1143,7 @@ class MarlinProtocol:
             )
         self._next = line_no
         self._throttle_until = line_no
+        self.progress += 1
 
     def _describe(self, line_no: int) -> str:
         if 0 <= line_no < len(self._commands):
@@ -1106,6 +1164,20 @@ class MarlinProtocol:
             or "check the printer's display and fix the fault before printing again; the "
             "batch record shows how far the print got and these tablets cannot be released",
         )
+
+
+def _is_checksum_error(error: FirmwareError) -> bool:
+    # Marlin STR_ERR_CHECKSUM_MISMATCH and STR_ERR_NO_CHECKSUM; OctoPrint's "Checksum
+    # mismatch" and "Missing checksum". Not "No Line Number with checksum": that names an
+    # unnumbered line.
+    message = error.message.lower()
+    return "checksum" in message and "no line number" not in message
+
+
+def _is_line_number_error(error: FirmwareError) -> bool:
+    # Marlin STR_ERR_LINE_NO, OctoPrint's "expected line N got M": a stale line refused.
+    message = error.message.lower()
+    return "line number is not" in message or "expected line" in message
 
 
 def _check_lines(commands: Sequence[str], wire: Sequence[str], max_line_bytes: int | None) -> None:

@@ -14,17 +14,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from doseprint.comms.framing import commands_from_gcode, parse_host_line
+from doseprint.comms.preflight import PreflightPlan
 from doseprint.comms.protocol import (
     Event,
     EventKind,
     MarlinProtocol,
     ProtocolState,
     SendAhead,
-    commands_from_gcode,
-    parse_host_line,
-    parse_reply,
-    shows_life,
 )
+from doseprint.comms.replies import Flavor, parse_reply, shows_life
+from doseprint.comms.timing import OK_FLOOR_S
 from doseprint.comms.transport import Transport
 from doseprint.errors import DoseprintError, PrintAbortedError, PrintFailedError
 
@@ -96,6 +96,12 @@ class StreamResult:
         Most lines that awaited their ``ok`` at once (never above ``window``).
     buffer_free_max : int or None
         Most free command-queue slots an ``ok`` reported (``B<n>``); None if none did.
+    overdue_pings : int
+        Pings sent because an ``ok`` was later than the planned motion allowed.
+    recoveries : int
+        Times a ping's answer showed lines (or their ``ok``) lost, and they were sent again.
+    probes_sent : int
+        Pre-flight probes sent.
     """
 
     commands_total: int
@@ -108,6 +114,9 @@ class StreamResult:
     window: int = 1
     max_in_flight: int = 0
     buffer_free_max: int | None = None
+    overdue_pings: int = 0
+    recoveries: int = 0
+    probes_sent: int = 0
 
 
 def stream_gcode(
@@ -123,19 +132,31 @@ def stream_gcode(
     max_resends_per_line: int = 10,
     clock: Callable[[], float] = time.monotonic,
     poll_interval_s: float | None = None,
+    flavor: Flavor | None = None,
+    preflight: PreflightPlan | None = None,
+    durations_s: Sequence[float] | None = None,
+    ok_floor_s: float = OK_FLOOR_S,
 ) -> StreamResult:
     """Send every command to the printer exactly once, in order, and wait for each ``ok``.
 
     First the printer is greeted with ``M115`` (repeated after ``connect_timeout_s`` of
     silence, since a board that resets on connecting loses what arrives while it boots;
-    a ``start`` line then is expected), then numbering restarts with ``M110 N0`` and the
-    commands follow as ``N<k> <command>*<xor>``, up to ``window`` awaiting their ``ok`` at
-    a time once the firmware has said it can queue them (``Cap:ADVANCED_OK:1``; see
-    ``send_ahead``), one at a time otherwise. Resend requests are honoured from the line
-    asked for. ``busy:``, temperature reports and any other reply restart the no-answer
-    clock, so a long ``M109`` is fine while the firmware keeps talking. After
-    ``answer_timeout_s`` of silence one ``M105`` ping is sent; a second silence ends the
-    print.
+    a ``start`` line then is expected); given ``flavor``, its answer must name that firmware
+    family. The ``preflight`` probes follow, one at a time, then numbering restarts with
+    ``M110 N0`` and the commands follow as ``N<k> <command>*<xor>``, up to ``window``
+    awaiting their ``ok`` at a time once the firmware has said it can queue them
+    (``Cap:ADVANCED_OK:1``; see ``send_ahead``), one at a time otherwise. Resend requests
+    are honoured from the line asked for (on Marlin).
+
+    Two clocks watch the printer. With ``durations_s``, each line's ``ok`` may be late by
+    the motion queued ahead of it plus ``ok_floor_s``
+    (:func:`~doseprint.comms.timing.ok_budgets`); past that one ``M105`` ping asks the
+    firmware where it is, and lines its answer shows lost are sent again (Marlin) or stop
+    the print (Klipper, RepRapFirmware). ``busy:`` keep-alives restart that clock; heat-ups
+    and homing have none. And ``busy:``, temperature reports and any other reply restart
+    the no-answer clock, so a long ``M109`` is fine while the firmware keeps talking: after
+    ``answer_timeout_s`` of silence one ``M105`` ping is sent, and a silence after the ping
+    ends the print.
 
     Parameters
     ----------
@@ -168,6 +189,16 @@ def stream_gcode(
         Ask for the temperatures this often (an unnumbered ``M105`` once no line is in
         flight; :meth:`~doseprint.comms.protocol.MarlinProtocol.request_poll`), so the
         progress shows them live; None never polls.
+    flavor : {"marlin", "klipper", "reprapfirmware"}, optional
+        The printer profile's firmware family; the ``M115`` answer must name it. None
+        checks nothing and treats the printer as Marlin.
+    preflight : PreflightPlan, optional
+        The pre-flight probes (:func:`~doseprint.comms.preflight.plan_preflight`).
+    durations_s : sequence of float, optional
+        Each command's planned duration, s (the time it adds to the printer's motion queue,
+        from the motion planner); None leaves only the no-answer timeout.
+    ok_floor_s : float
+        Added to every planned wait for an ``ok``, s.
 
     Returns
     -------
@@ -179,7 +210,12 @@ def stream_gcode(
         The firmware printed ``Error:`` (other than a line-number or checksum error, which
         gets a resend), ``!!``, skipped an extrusion, or restarted mid-print.
     doseprint.errors.PrinterTimeoutError
-        No answer to the handshake, or silence after the ping.
+        No answer to the handshake or the pre-flight, or silence after the ping.
+    doseprint.errors.FirmwareRefusedError
+        The firmware is not the profile's, or lacks a command the job uses (nothing of the
+        job was sent).
+    doseprint.errors.LineLostError
+        A line or its ``ok`` was lost on a firmware that does not check line numbers.
     doseprint.errors.ResendLimitError
         One line was asked for again too often.
     doseprint.errors.PrintAbortedError
@@ -196,6 +232,10 @@ def stream_gcode(
         send_ahead=send_ahead,
         max_resends_per_line=max_resends_per_line,
         handshake_attempts=handshake_attempts,
+        flavor=flavor,
+        preflight=preflight,
+        durations_s=durations_s,
+        ok_floor_s=ok_floor_s,
     )
     started = clock()
 
@@ -214,6 +254,10 @@ def stream_gcode(
 
     last_heard = clock()
     last_poll = clock()
+    progress_seen = protocol.progress
+    progress_at = clock()
+    hold_seen = protocol.hold_epoch
+    hold_at = clock()
     try:
         while not protocol.done:
             if poll_interval_s is not None and clock() - last_poll >= poll_interval_s:
@@ -221,17 +265,42 @@ def stream_gcode(
                 last_poll = clock()
             while (line := protocol.next_to_send()) is not None:
                 send(line)
-            limit = (
-                connect_timeout_s if protocol.state is ProtocolState.HANDSHAKE else answer_timeout_s
-            )
-            remaining = last_heard + limit - clock()
+            now = clock()
+            if protocol.progress != progress_seen:
+                progress_seen, progress_at = protocol.progress, now
+            if protocol.hold_epoch != hold_seen:
+                hold_seen, hold_at = protocol.hold_epoch, now
+            silent = protocol.state in (ProtocolState.HANDSHAKE, ProtocolState.PREFLIGHT)
+            limit = connect_timeout_s if silent else answer_timeout_s
+            if protocol.state is ProtocolState.PREFLIGHT:
+                limit = connect_timeout_s * handshake_attempts
+            deadlines = [last_heard + limit]
+            hold = protocol.hold_s()
+            if hold is not None:
+                deadlines.append(hold_at + hold)
+                if now >= hold_at + hold:
+                    protocol.on_hold_expired()
+                    continue
+            budget = protocol.ok_budget_s()
+            if budget is not None:
+                deadlines.append(progress_at + budget)
+                if now >= progress_at + budget:
+                    waited = now - progress_at
+                    ping = protocol.on_overdue(waited)
+                    if ping is not None:
+                        emit("timeout", None, f"no ok for {waited:.2f} s (planned motion "
+                             f"and {ok_floor_s:.2f} s): pinging")
+                        send(ping)
+                    continue
+            if now >= last_heard + limit:
+                waited = now - last_heard
+                emit("timeout", None, f"no reply for {waited:.1f} s")
+                send(protocol.on_timeout(waited))
+                last_heard = clock()
+                continue
+            remaining = min(deadlines) - now
             raw = transport.readline(remaining) if remaining > 0 else None
             if raw is None:
-                waited = clock() - last_heard
-                if waited >= limit:
-                    emit("timeout", None, f"no reply for {waited:.1f} s")
-                    send(protocol.on_timeout(waited))
-                    last_heard = clock()
                 continue
             reply = parse_reply(raw)
             if shows_life(reply):
@@ -261,6 +330,9 @@ def stream_gcode(
         window=protocol.effective_window,
         max_in_flight=protocol.max_in_flight,
         buffer_free_max=protocol.buffer_free_max,
+        overdue_pings=protocol.overdue_pings,
+        recoveries=protocol.recoveries,
+        probes_sent=protocol.probes_sent,
     )
 
 

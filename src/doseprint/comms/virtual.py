@@ -1,19 +1,37 @@
 """A simulated Marlin printer, and servers that put it on a pseudo-terminal or a TCP port.
 
-:class:`VirtualMarlin` answers host lines the way Marlin 2 does: it checks line numbers and
-checksums (asking for a resend when they are wrong), keeps heater set points and heats over
-simulated time, and answers ``M105``, ``M115`` and the rest. Every command it accepts is
-written to an optional log file, one per line, so a test can prove that a print arrived
-exactly once and in order. Lines that arrive before the earlier ones have run wait in a
-bounded queue (``BUFSIZE`` lines, then a serial buffer of bytes); a line that finds both
-full is lost with an error, so a host that sends too far ahead is caught. With
-``advanced_ok`` it reports ``Cap:ADVANCED_OK:1`` and free slots in each ``ok``.
+:class:`VirtualMarlin` answers host lines the way Marlin 2.1 does, with the reply strings of
+its sources (``Marlin/src/core/language.h``, ``Marlin/src/gcode/queue.cpp``,
+``Marlin/src/gcode/gcode.cpp``):
 
-Keyword options inject the faults a host must survive or stop safely on (all off by
+* A line is checked as it is read from the serial buffer into the command queue
+  (``GCodeQueue::get_serial_commands``): its number must be the last one + 1 (``M110`` may
+  set any), then it must carry a checksum, and the checksum must match. A refused line is
+  answered ``Error:<reason>, Last Line: <n>``, ``Resend: <n+1>``, ``ok``, and every byte
+  waiting behind it in the serial buffer is thrown away (``gcode_line_error``), so lines a
+  host sent ahead of it are lost without a word.
+* Accepted commands wait in a queue of ``BUFSIZE`` slots and run in order; each is
+  answered ``ok`` once it has run (with ``ADVANCED_OK``: ``ok N<n> P<planner free>
+  B<queue free>``, the queue count including the command answered, ``ok_to_send``).
+* Commands are dispatched by name to ``_cmd_<code>`` methods, as Marlin's
+  ``process_parsed_command`` does; a command it has none for is answered ``echo:Unknown
+  command: "<command>"`` and ``ok`` (``GCodeParser::unknown_command_warning``), a tool it
+  lacks ``echo:T<n> Invalid extruder`` (``invalid_extruder_error``).
+* Extrusion below the minimum temperature (``EXTRUDE_MINTEMP``, 170 °C by default,
+  ``M302 S<t>`` sets it) is refused as Marlin's planner refuses it: ``echo: cold extrusion
+  prevented``, and the move runs without its E.
+* Heater set points heat over simulated time; ``M109``/``M190`` report every second until
+  within ``TEMP_WINDOW``; long commands print ``echo:busy: processing`` every 2 s.
+
+Every command it runs is written to an optional log file, one per line, so a test can prove
+that a print arrived exactly once and in order. Lines that arrive while every queue slot is
+taken wait in a serial buffer of bytes; a line that finds it full is lost with Marlin's
+``RX_BUFFER_MONITOR`` error, so a host that sends too far ahead is caught.
+
+:class:`Faults` injects the faults a host must survive or stop safely on (all off by
 default): a resend request, a lost or garbled ``ok``, a ``busy`` spell, a firmware halt, a
-dropped connection, a board reset, a firmware that stops answering and slow heating.
-:func:`serve_pty` and :func:`serve_tcp` carry them over a real link; a dropped connection
-closes it.
+dropped connection, a board reset and a firmware that stops answering. :func:`serve_pty`
+and :func:`serve_tcp` carry them over a real link; a dropped connection closes it.
 
 ``doseprint virtual-printer --pty`` runs :func:`run_virtual_printer`, which prints the
 device path to connect to on the first line of stdout and serves until SIGTERM or SIGINT.
@@ -21,6 +39,7 @@ device path to connect to on the first line of stdout and serves until SIGTERM o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -31,18 +50,20 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Literal, Self
 
-from doseprint.comms.protocol import parse_host_line
+from doseprint.comms.framing import parse_host_line
 from doseprint.comms.transport import map_exceptions
 from doseprint.errors import PortOpenError
 
 __all__ = [
+    "EXTRUDE_MINTEMP_C",
     "FIRMWARE_NAME",
+    "Faults",
     "GCommand",
     "VirtualMarlin",
     "VirtualMode",
@@ -61,11 +82,19 @@ FIRMWARE_NAME = "Marlin 2.1.2 (doseprint virtual)"
 PARAM_RE = re.compile(r"(?P<letter>[A-Z])(?P<value>[-+]?(?:\d+\.?\d*|\.\d+))", re.IGNORECASE)
 """One ``<letter><number>`` parameter of a command. Groups: ``letter``, ``value``."""
 
-ERR_LINE_NO = "Line Number is not Last Line Number+1"
-ERR_CHECKSUM = "checksum mismatch"
-ERR_NO_CHECKSUM = "No Checksum with line number"
-ERR_NO_LINE_NO = "No Line Number with checksum"
-ERR_OVERFLOW = "serial receive buffer overflow, line lost"
+# Marlin/src/core/language.h
+ERR_LINE_NO = "Line Number is not Last Line Number+1, Last Line: "
+ERR_CHECKSUM = "checksum mismatch, Last Line: "
+ERR_NO_CHECKSUM = "No Checksum with line number, Last Line: "
+ERR_RX_OVERFLOW = "RX BUF overflow, increase RX_BUFFER_SIZE: "
+ERR_KILLED = "Printer halted. kill() called!"
+UNKNOWN_COMMAND = 'Unknown command: "'
+INVALID_EXTRUDER = "Invalid extruder"
+COLD_EXTRUDE_STOP = " cold extrusion prevented"
+ACTIVE_EXTRUDER = "Active Extruder: "
+
+EXTRUDE_MINTEMP_C = 170.0
+"""Marlin's default ``EXTRUDE_MINTEMP`` (``Configuration.h``), °C: E moves below it are refused."""
 
 PLANNER_FREE = 15
 """The ``P`` of an ``ADVANCED_OK`` reply: Marlin's 16-move planner, empty (no simulated motion)."""
@@ -77,9 +106,76 @@ KEEPALIVE_S = 2.0
 """Simulated seconds between ``busy: processing`` lines in long commands (Marlin's default)."""
 
 BUSY_LINE = "echo:busy: processing"
-HALT_LINES = ("Error:Printer halted. kill() called!", "!!")
+HALT_LINES = (f"Error:{ERR_KILLED}", "!!")
 GARBLED_OK = "o#k"
 """What a corrupted ``ok`` reads as: one character lost on the wire and another gained."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """The faults a virtual printer injects; all off by default.
+
+    The ``*_every`` and ``*_after`` faults count *numbered* lines run since
+    :meth:`VirtualMarlin.connect`, the ``M110`` that restarts numbering excepted; refused
+    lines, repeats and unnumbered lines (a host's ``M115`` handshake, an ``M105`` ping) do
+    not count. For a host that numbers a print's commands from 1 after ``M110 N0`` (as
+    doseprint does), the Nth counted line is command N. ``halt_after``,
+    ``disconnect_after``, ``reset_after`` and ``hang_after`` fire once per session. All
+    counts must be at least 1.
+
+    Attributes
+    ----------
+    resend_every : int, optional
+        Refuse the first arrival of every line whose number is a multiple of this, as if
+        its checksum had been corrupted on the wire.
+    drop_ok_every : int, optional
+        Run every Nth counted line but never send its ``ok``, as if the reply were lost on
+        the wire. A host recovers by pinging and resending; the line check refuses the
+        repeat, so nothing runs twice.
+    corrupt_ok_every : int, optional
+        Run every Nth counted line but send ``o#k`` instead of its ``ok`` (any text after
+        the ``ok`` is kept), as if the reply were garbled on the wire. Recovery is as for a
+        lost ``ok``. A line chosen by both faults loses its ``ok``.
+    busy_every : int, optional
+        Before answering every Nth counted line, spend ``busy_s`` simulated seconds printing
+        ``echo:busy: processing`` every 2 s (first at once), as Marlin does while a long
+        move or a full planner holds the line back.
+    busy_s : float
+        Length of each busy spell, simulated s.
+    halt_after : int, optional
+        After answering the Nth counted line, print ``Error:Printer halted. kill() called!``
+        and ``!!`` and read nothing more until the next connect, as a firmware ``kill()``
+        does. Fatal for the print.
+    disconnect_after : int, optional
+        After answering the Nth counted line, drop the connection: later lines are lost
+        unanswered, and the pty and TCP servers close the link. Fatal.
+    reset_after : int, optional
+        After answering the Nth counted line, reset as a board does (a watchdog or a
+        brown-out): print the ``start`` greeting, forget the line number and heater set
+        points. Fatal.
+    hang_after : int, optional
+        After answering the Nth counted line, stop answering anything while keeping the link
+        open, as a firmware stuck in a loop does. Fatal.
+    """
+
+    resend_every: int | None = None
+    drop_ok_every: int | None = None
+    corrupt_ok_every: int | None = None
+    busy_every: int | None = None
+    busy_s: float = 5.0
+    halt_after: int | None = None
+    disconnect_after: int | None = None
+    reset_after: int | None = None
+    hang_after: int | None = None
+
+    def __post_init__(self) -> None:
+        for option in dataclasses.fields(self):
+            value = getattr(self, option.name)
+            if option.name == "busy_s":
+                if value < 0:
+                    raise ValueError(f"busy_s must not be negative, not {value}")
+            elif value is not None and value < 1:
+                raise ValueError(f"{option.name} must be at least 1, not {value}")
 
 
 @dataclass(frozen=True)
@@ -126,53 +222,30 @@ class _Heater:
             self.actual_c = max(goal, self.actual_c - cool_rate_c_s * dt_s)
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """An accepted command waiting in the command queue."""
+
+    command: str
+    line_no: int | None
+    counted: bool
+
+
 Handler = Callable[[GCommand], Iterator[str]]
 
 
 class VirtualMarlin:
-    """A Marlin 2 printer in software: host lines in, reply lines out.
+    """A Marlin 2.1 printer in software: host lines in, reply lines out.
 
     Parameters
     ----------
     log_path : str or path-like, optional
-        File to which every accepted command is appended, without line number and checksum,
+        File to which every command run is appended, without line number and checksum,
         one per line, flushed at once (refused lines never appear).
-    resend_every : int, optional
-        Fault: refuse the first arrival of every line whose number is a multiple of this,
-        as if its checksum had been corrupted on the wire.
-    drop_ok_every : int, optional
-        Fault: run every Nth counted line (see Notes) but never send its ``ok``, as if the
-        reply were lost on the wire. A host recovers by pinging and resending; the line
-        check refuses the repeat, so nothing runs twice.
-    corrupt_ok_every : int, optional
-        Fault: run every Nth counted line but send ``o#k`` instead of its ``ok`` (any text
-        after the ``ok`` is kept), as if the reply were garbled on the wire. Recovery is as
-        for a lost ``ok``. A line chosen by both faults loses its ``ok``.
-    busy_every : int, optional
-        Fault: before answering every Nth counted line, spend ``busy_s`` simulated seconds
-        printing ``echo:busy: processing`` every 2 s (first at once), as Marlin does while a
-        long move or a full planner holds the line back.
-    busy_s : float
-        Length of each busy spell, simulated s; passes through ``sleep``.
-    halt_after : int, optional
-        Fault: after answering the Nth counted line, print
-        ``Error:Printer halted. kill() called!`` and ``!!`` and read nothing more until the
-        next :meth:`connect`, as a firmware ``kill()`` does. Fatal for the print.
-    disconnect_after : int, optional
-        Fault: after answering the Nth counted line, drop the connection: :attr:`disconnected`
-        turns True, later lines are lost unanswered, and the pty and TCP servers close the
-        link (the pseudo-terminal's master side, or the client's socket). Fatal.
-    reset_after : int, optional
-        Fault: after answering the Nth counted line, reset as a board does (a watchdog or a
-        brown-out): print the ``start`` greeting, forget the line number and heater set
-        points. Later numbered lines are refused until the host restarts numbering with
-        ``M110``; a host must treat the reset as a failed print. Fatal.
-    hang_after : int, optional
-        Fault: after answering the Nth counted line, stop answering anything while keeping
-        the link open, as a firmware stuck in a loop does. A host must give up after its
-        no-answer timeout. Fatal.
+    faults : Faults, optional
+        The faults to inject (none by default).
     extruders : int
-        Tools ``T0``… the printer has.
+        Tools ``T0``… the printer has (Marlin's ``EXTRUDERS``).
     heat_rate_c_s, cool_rate_c_s : float
         Simulated heating and cooling rates, °C/s. The default heats to any target within
         one report, so M109/M190 finish almost at once.
@@ -180,73 +253,48 @@ class VirtualMarlin:
         Simulated seconds between temperature reports while M109/M190 wait.
     ambient_c : float
         Room temperature, °C.
+    extrude_min_temp_c : float
+        The firmware's minimum extrusion temperature (``EXTRUDE_MINTEMP``), °C, until an
+        ``M302`` changes it.
     advanced_ok : bool
-        Report ``Cap:ADVANCED_OK:1`` and answer every line with ``ok N<n> P<free> B<free>``
-        (``N`` for numbered lines only): the free planner slots and the free command-queue
-        slots, as Marlin built with ``ADVANCED_OK`` does. Off: a plain ``ok``.
+        Report ``Cap:ADVANCED_OK:1`` and answer every command with ``ok N<n> P<free>
+        B<free>`` (``N`` for numbered lines only), as Marlin built with ``ADVANCED_OK``
+        does. Off: a plain ``ok``.
     rx_buffer_lines : int
-        Command-queue slots (Marlin's ``BUFSIZE``). A line holds its slot from its arrival
-        until its answer has been sent.
+        Command-queue slots (Marlin's ``BUFSIZE``). A command holds its slot from the moment
+        it is read in until it has run and been answered.
     rx_buffer_bytes : int
         Serial receive buffer (Marlin's ``RX_BUFFER_SIZE``), where lines wait while every
         queue slot is taken. A line that finds it full is lost and answered with
-        ``Error:serial receive buffer overflow, line lost`` (:attr:`overflows` counts them):
-        a host that sends further ahead than the queue and this buffer hold gets an error.
+        ``Error:RX BUF overflow, increase RX_BUFFER_SIZE: <n>`` (:attr:`overflows` counts
+        them): a host that sends further ahead than the queue and this buffer hold gets an
+        error.
     sleep : callable, optional
         Called with each stretch of simulated time, s. None (the default) lets simulated
         time pass instantly; servers pass ``time.sleep`` so a slow heat-up takes real time.
 
     Notes
     -----
-    The ``*_every`` and ``*_after`` faults count *numbered* lines accepted since
-    :meth:`connect`, the ``M110`` that restarts numbering excepted; refused lines, repeats
-    and unnumbered lines (a host's ``M115`` handshake, an ``M105`` ping) do not count. For
-    a host that numbers a print's commands from 1 after ``M110 N0`` (as doseprint does),
-    the Nth counted line is command N. ``halt_after``, ``disconnect_after``,
-    ``reset_after`` and ``hang_after`` fire once per session. All counts must be at least 1.
-
-    :meth:`feed` is a generator: its replies, and the state changes behind them, happen as
-    it is iterated. Consume it fully for every line.
+    :meth:`feed` and :meth:`process` are generators: their replies, and the state changes
+    behind them, happen as they are iterated. Consume them fully.
     """
 
     def __init__(
         self,
         *,
         log_path: str | os.PathLike[str] | None = None,
-        resend_every: int | None = None,
-        drop_ok_every: int | None = None,
-        corrupt_ok_every: int | None = None,
-        busy_every: int | None = None,
-        busy_s: float = 5.0,
-        halt_after: int | None = None,
-        disconnect_after: int | None = None,
-        reset_after: int | None = None,
-        hang_after: int | None = None,
+        faults: Faults | None = None,
         extruders: int = 2,
         heat_rate_c_s: float = 1000.0,
         cool_rate_c_s: float = 1000.0,
         report_interval_s: float = 1.0,
         ambient_c: float = 25.0,
+        extrude_min_temp_c: float = EXTRUDE_MINTEMP_C,
         advanced_ok: bool = False,
         rx_buffer_lines: int = 4,
         rx_buffer_bytes: int = 128,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        counts = {
-            "resend_every": resend_every,
-            "drop_ok_every": drop_ok_every,
-            "corrupt_ok_every": corrupt_ok_every,
-            "busy_every": busy_every,
-            "halt_after": halt_after,
-            "disconnect_after": disconnect_after,
-            "reset_after": reset_after,
-            "hang_after": hang_after,
-        }
-        for option, value in counts.items():
-            if value is not None and value < 1:
-                raise ValueError(f"{option} must be at least 1, not {value}")
-        if busy_s < 0:
-            raise ValueError(f"busy_s must not be negative, not {busy_s}")
         if extruders < 1:
             raise ValueError(f"extruders must be at least 1, not {extruders}")
         if rx_buffer_lines < 1 or rx_buffer_bytes < 0:
@@ -254,20 +302,13 @@ class VirtualMarlin:
                 "rx_buffer_lines must be at least 1 and rx_buffer_bytes not negative, not "
                 f"{rx_buffer_lines} and {rx_buffer_bytes}"
             )
-        self.resend_every = resend_every
-        self.drop_ok_every = drop_ok_every
-        self.corrupt_ok_every = corrupt_ok_every
-        self.busy_every = busy_every
-        self.busy_s = busy_s
-        self.halt_after = halt_after
-        self.disconnect_after = disconnect_after
-        self.reset_after = reset_after
-        self.hang_after = hang_after
+        self.faults = faults or Faults()
         self.extruders = extruders
         self.heat_rate_c_s = heat_rate_c_s
         self.cool_rate_c_s = cool_rate_c_s
         self.report_interval_s = report_interval_s
         self.ambient_c = ambient_c
+        self.default_extrude_min_temp_c = extrude_min_temp_c
         self.advanced_ok = advanced_ok
         self.rx_buffer_lines = rx_buffer_lines
         self.rx_buffer_bytes = rx_buffer_bytes
@@ -276,40 +317,38 @@ class VirtualMarlin:
         if log_path is not None:
             self._log = Path(log_path).open("a", encoding="utf-8")  # closed by close()
         self.accepted: list[str] = []
+        """Every command run this session and before, in order."""
         self.lines_counted = 0
-        """Numbered lines accepted this session, the ``M110`` excepted (the fault counter)."""
+        """Numbered lines run this session, the ``M110`` excepted (the fault counter)."""
         self.disconnected = False
         """True once ``disconnect_after`` has dropped the link, until :meth:`connect`."""
         self.overflows = 0
         """Lines lost because the queue and the serial receive buffer were full."""
         self.rx_peak = 0
-        """Most lines held at once (arrived, not yet answered), queue and serial buffer."""
-        self._rx: deque[str] = deque()  # arrived, not yet answered; the first ones queued
+        """Most lines held at once (queued or waiting in the serial buffer)."""
+        self.cold_extrusions = 0
+        """Moves whose E was dropped because the hot end was below the minimum temperature."""
+        self.unknown_commands: list[str] = []
+        """Commands answered with ``Unknown command`` or ``Invalid extruder``."""
+        self._queue: deque[_Queued] = deque()  # read in and checked, not yet run
+        self._serial: deque[str] = deque()  # waiting for a queue slot
         self._fired: set[str] = set()  # the once-per-session faults that have fired
         self._reset()
-        # Command handlers, registered by name as Marlin's parser dispatches them.
-        self._handlers: dict[str, Handler] = {
-            "G4": self._cmd_G4,
-            "M104": self._cmd_M104,
-            "M105": self._cmd_M105,
-            "M109": self._cmd_M109,
-            "M110": self._cmd_M110,
-            "M112": self._cmd_M112,
-            "M115": self._cmd_M115,
-            "M140": self._cmd_M140,
-            "M190": self._cmd_M190,
-        }
-        for tool in range(extruders):
-            self._handlers[f"T{tool}"] = self._cmd_T
 
     def _reset(self) -> None:
-        # What a board reset clears: line numbering, heaters, a halt.
+        # What a board reset clears: line numbering, heaters, a halt, positions.
         self.last_line = 0
         self.halted = False
         self.hung = False
         self.active_tool = 0
         self.tools = [_Heater(self.ambient_c) for _ in range(self.extruders)]
         self.bed = _Heater(self.ambient_c)
+        self.fan_speed = 0
+        self.extrude_min_temp_c = self.default_extrude_min_temp_c
+        self.allow_cold_extrude = self.extrude_min_temp_c == 0
+        self.relative_xyz = False
+        self.relative_e = False
+        self.position = {"X": 0.0, "Y": 0.0, "Z": 0.0, "E": 0.0}
         self._faulted: set[int] = set()
 
     # Session
@@ -323,7 +362,8 @@ class VirtualMarlin:
             ``start`` and a few ``echo:`` lines.
         """
         self._reset()
-        self._rx.clear()
+        self._queue.clear()
+        self._serial.clear()
         self.lines_counted = 0
         self.disconnected = False
         self._fired.clear()
@@ -334,7 +374,7 @@ class VirtualMarlin:
         return [
             "start",
             f"echo:{FIRMWARE_NAME}",
-            "echo:Free Memory: 4096  PlannerBufferBytes: 1024",
+            "echo: Free Memory: 4096  PlannerBufferBytes: 1024",
         ]
 
     def __enter__(self) -> Self:
@@ -354,10 +394,14 @@ class VirtualMarlin:
             self._log.close()
             self._log = None
 
-    def feed(self, raw: str) -> Iterator[str]:
-        """Take one host line and run it at once; yield the reply lines as Marlin prints them.
+    @property
+    def _dead(self) -> bool:
+        # A killed Marlin reads nothing until it is reset; a cut link carries nothing.
+        return self.halted or self.hung or self.disconnected
 
-        The same as :meth:`receive` followed by :meth:`process`.
+    def feed(self, raw: str) -> Iterator[str]:
+        """Take one host line and run what it lets run; yield the replies as Marlin prints
+        them. The same as :meth:`receive` followed by :meth:`process`.
 
         Parameters
         ----------
@@ -373,97 +417,135 @@ class VirtualMarlin:
         yield from self.process()
 
     def receive(self, raw: str) -> list[str]:
-        """A host line arrives: it takes a queue slot, or waits in the serial buffer.
+        """One host line arrives: see :meth:`receive_burst`."""
+        return self.receive_burst([raw])
 
-        Nothing runs until :meth:`process`; a server calls this for every line that has
-        arrived, then :meth:`process`, so lines sent ahead really occupy the queue.
+    def receive_burst(self, lines: Iterable[str]) -> list[str]:
+        """Host lines arrive together (one read of the port): they enter the serial buffer,
+        and as many as there are free queue slots are read in and checked at once.
+
+        Nothing runs until :meth:`process`. A line the check refuses is answered at once,
+        and the lines behind it in the serial buffer are thrown away, as Marlin's
+        ``gcode_line_error`` does.
 
         Parameters
         ----------
-        raw : str
-            One host line, with or without line ending.
+        lines : iterable of str
+            Host lines, with or without line endings.
 
         Returns
         -------
         list of str
-            Empty, or the overflow error when the queue and the serial buffer are full
-            (the line is lost).
+            The refusals' and overflow errors' replies; empty when all were taken.
         """
-        if self.halted or self.hung or self.disconnected:
-            return []
-        if len(self._rx) >= self.rx_buffer_lines:
-            waiting = list(self._rx)[self.rx_buffer_lines :]
-            held = sum(len(line.strip()) + 1 for line in waiting)
-            if held + len(raw.strip()) + 1 > self.rx_buffer_bytes:
+        replies: list[str] = []
+        if self._dead:
+            return replies
+        for raw in lines:
+            if not raw.strip():
+                continue
+            held = sum(len(line.strip()) + 1 for line in self._serial)
+            if self._queue_full() and held + len(raw.strip()) + 1 > self.rx_buffer_bytes:
                 self.overflows += 1
                 logger.warning("virtual printer: receive buffer overflow, lost %r", raw)
-                return [f"Error:{ERR_OVERFLOW}"]
-        self._rx.append(raw)
-        self.rx_peak = max(self.rx_peak, len(self._rx))
-        return []
+                replies.append(f"Error:{ERR_RX_OVERFLOW}{held}")
+                continue
+            self._serial.append(raw)
+            self.rx_peak = max(self.rx_peak, len(self._queue) + len(self._serial))
+        replies += self._read_serial()
+        return replies
 
     def process(self) -> Iterator[str]:
-        """Run every line that has arrived, in order; yield their replies.
+        """Run every queued command, in order, reading more in as slots free; yield the
+        replies.
 
         Yields
         ------
         str
             Reply lines without line ending.
         """
-        while self._rx:
-            raw = self._rx.popleft()
-            yield from self._run(raw)
+        while self._queue and not self._dead:
+            yield from self._run(self._queue[0])
+            if self._queue:
+                self._queue.popleft()
+            yield from self._read_serial()
+
+    def _queue_full(self) -> bool:
+        return len(self._queue) >= self.rx_buffer_lines
 
     def _free_slots(self) -> int:
-        return self.rx_buffer_lines - min(len(self._rx), self.rx_buffer_lines)
+        # ok_to_send runs while the answered command still holds its slot (queue.cpp).
+        return self.rx_buffer_lines - len(self._queue)
+
+    def _read_serial(self) -> list[str]:
+        # GCodeQueue::get_serial_commands: read lines in while the queue has room.
+        replies: list[str] = []
+        while self._serial and not self._queue_full() and not self._dead:
+            raw = self._serial.popleft()
+            refusal = self._check(raw)
+            if refusal is not None:
+                replies += refusal
+                self._serial.clear()  # gcode_line_error empties the receive buffer
+        return replies
+
+    def _check(self, raw: str) -> list[str] | None:
+        # The line checks of get_serial_commands, in Marlin's order; None when accepted.
+        line = parse_host_line(raw)
+        command = line.command
+        if line.line_no is not None:
+            is_m110 = "M110" in command.upper()
+            if line.line_no != self.last_line + 1 and not is_m110:
+                return self._refuse(ERR_LINE_NO)
+            if line.checksum is None:
+                return self._refuse(ERR_NO_CHECKSUM)
+            if not line.checksum_ok or self._corrupt(line.line_no):
+                return self._refuse(ERR_CHECKSUM)
+            self.last_line = line.line_no
+            if is_m110:
+                m110 = GCommand.parse(command)
+                if "N" in m110.params:
+                    self.last_line = int(m110.params["N"])
+            counted = not is_m110
+        else:
+            counted = False
+        if command:
+            self._queue.append(_Queued(command, line.line_no, counted))
+        return None
+
+    def _refuse(self, reason: str) -> list[str]:
+        # gcode_line_error, then flush_and_request_resend: Marlin 2.1 prints a bare ok.
+        return [f"Error:{reason}{self.last_line}", f"Resend: {self.last_line + 1}", "ok"]
+
+    def _corrupt(self, line_no: int) -> bool:
+        # Fault injection: each chosen line fails once, and so is sent again by the host.
+        every = self.faults.resend_every
+        if every is None or line_no <= 0 or line_no % every or line_no in self._faulted:
+            return False
+        self._faulted.add(line_no)
+        return True
+
+    def _run(self, item: _Queued) -> Iterator[str]:
+        self._accept(item.command)
+        command = GCommand.parse(item.command)
+        handler: Handler | None = getattr(self, f"_cmd_{command.code}", None)
+        if handler is None and command.code[:1] == "T" and command.code[1:].isdigit():
+            handler = self._cmd_T
+        replies = handler(command) if handler is not None else self._unknown(command)
+        if self.advanced_ok:
+            replies = self._advanced(replies, item.line_no)
+        if not item.counted:
+            yield from replies
+            return
+        self.lines_counted += 1
+        yield from self._faulty_answer(replies)
 
     def _advanced(self, replies: Iterator[str], line_no: int | None) -> Iterator[str]:
-        # ADVANCED_OK: a bare ok names the line it answers and the free planner and queue
-        # slots, counted as the ok leaves (the answered line has given its slot back).
+        # ADVANCED_OK: an ok names the line it answers and the free planner and queue slots.
         number = f" N{line_no}" if line_no is not None else ""
         for reply in replies:
             if reply == "ok":
                 reply = f"ok{number} P{PLANNER_FREE} B{self._free_slots()}"
             yield reply
-
-    def _run(self, raw: str) -> Iterator[str]:
-        if self.halted or self.hung or self.disconnected:
-            return  # a killed Marlin reads nothing until it is reset; a cut link carries nothing
-        line = parse_host_line(raw)
-        if not line.body.strip() and line.checksum is None:
-            return
-        if line.line_no is not None:
-            # Marlin checks the number first (M110 may set any number), then the checksum.
-            is_m110 = line.command.split(" ", 1)[0].upper() == "M110"
-            if line.checksum is None:
-                yield from self._refuse(ERR_NO_CHECKSUM)
-                return
-            if line.line_no != self.last_line + 1 and not is_m110:
-                yield from self._refuse(ERR_LINE_NO)
-                return
-            if not line.checksum_ok or self._corrupt(line.line_no):
-                yield from self._refuse(ERR_CHECKSUM)
-                return
-            self.last_line = line.line_no
-            counted = not is_m110
-        elif line.checksum is not None:
-            yield from self._refuse(ERR_NO_LINE_NO)
-            return
-        else:
-            counted = False
-        if not line.command:
-            yield "ok"
-            return
-        self._accept(line.command)
-        command = GCommand.parse(line.command)
-        replies = self._handlers.get(command.code, self._cmd_default)(command)
-        if self.advanced_ok:
-            replies = self._advanced(replies, line.line_no)
-        if not counted:
-            yield from replies
-            return
-        self.lines_counted += 1
-        yield from self._faulty_answer(replies)
 
     # Fault injection
 
@@ -479,10 +561,11 @@ class VirtualMarlin:
     def _faulty_answer(self, replies: Iterator[str]) -> Iterator[str]:
         # The counted line's own replies, changed by the faults chosen for it, then the
         # fatal faults due after it.
-        if self._every(self.busy_every):
-            yield from self._busy_spell(self.busy_s)
-        drop = self._every(self.drop_ok_every)
-        corrupt = self._every(self.corrupt_ok_every)
+        faults = self.faults
+        if self._every(faults.busy_every):
+            yield from self._busy_spell(faults.busy_s)
+        drop = self._every(faults.drop_ok_every)
+        corrupt = self._every(faults.corrupt_ok_every)
         for reply in replies:
             if reply == "ok" or reply.startswith("ok "):
                 if drop:
@@ -490,16 +573,18 @@ class VirtualMarlin:
                 if corrupt:
                     reply = GARBLED_OK + reply[2:]
             yield reply
-        if self._once_at("halt", self.halt_after):
+        if self._once_at("halt", faults.halt_after):
             yield from self._kill()
-        elif self._once_at("hang", self.hang_after):
+        elif self._once_at("hang", faults.hang_after):
             logger.info("virtual printer: hanging after line %d", self.last_line)
             self.hung = True
-        elif self._once_at("reset", self.reset_after):
+        elif self._once_at("reset", faults.reset_after):
             logger.info("virtual printer: simulated reset after line %d", self.last_line)
             self._reset()
+            self._queue.clear()
+            self._serial.clear()
             yield from self._greeting()
-        elif self._once_at("disconnect", self.disconnect_after):
+        elif self._once_at("disconnect", faults.disconnect_after):
             logger.info("virtual printer: dropping the connection after line %d", self.last_line)
             self.disconnected = True
 
@@ -515,22 +600,11 @@ class VirtualMarlin:
         self.halted = True
         for heater in (*self.tools, self.bed):
             heater.target_c = 0.0
+        self._queue.clear()
+        self._serial.clear()
         yield from HALT_LINES
 
-    # Line checks and the accepted log
-
-    def _refuse(self, reason: str) -> Iterator[str]:
-        yield f"Error:{reason}, Last Line: {self.last_line}"
-        yield f"Resend: {self.last_line + 1}"
-        yield f"ok P{PLANNER_FREE} B{self._free_slots()}" if self.advanced_ok else "ok"
-
-    def _corrupt(self, line_no: int) -> bool:
-        # Fault injection: each chosen line fails once, and so is sent again by the host.
-        every = self.resend_every
-        if every is None or line_no <= 0 or line_no % every or line_no in self._faulted:
-            return False
-        self._faulted.add(line_no)
-        return True
+    # The run log
 
     def _accept(self, command: str) -> None:
         self.accepted.append(command)
@@ -556,8 +630,9 @@ class VirtualMarlin:
         parts.append("@:0 B@:0")
         return " ".join(parts)
 
-    def _wait_for(self, heater: _Heater, *, wait_cooling: bool) -> Iterator[str]:
+    def _wait_for(self, heater: _Heater, *, wait_cooling: bool, tool: int | None) -> Iterator[str]:
         # Report each interval until the heater is within the window, as M109/M190 do.
+        suffix = f" E:{tool} W:?" if tool is not None else " W:?"
         while True:
             gap = heater.target_c - heater.actual_c
             if abs(gap) <= TEMP_WINDOW_C or (gap < 0 and not wait_cooling):
@@ -565,16 +640,43 @@ class VirtualMarlin:
             rate = self.heat_rate_c_s if gap > 0 else self.cool_rate_c_s
             needed = abs(gap) / rate if rate > 0 else self.report_interval_s
             self._pass_time(min(self.report_interval_s, needed))
-            yield f"{self._report()} W:?"
+            yield f"{self._report()}{suffix}"
 
-    def _tool(self, command: GCommand) -> _Heater:
-        index = int(command.params.get("T", self.active_tool))
-        return self.tools[min(max(index, 0), self.extruders - 1)]
+    def _target_tool(self, command: GCommand) -> int | None:
+        # GcodeSuite::get_target_extruder_from_command: None (and an echo) when out of range.
+        if "T" not in command.params:
+            return self.active_tool
+        index = int(command.params["T"])
+        return index if 0 <= index < self.extruders else None
 
-    # Command handlers (Marlin's names)
+    def _invalid_tool(self, command: GCommand) -> str:
+        return f"echo:{command.code} {INVALID_EXTRUDER} {int(command.params['T'])}"
 
-    def _cmd_default(self, command: GCommand) -> Iterator[str]:
+    # Command handlers, by Marlin's names (process_parsed_command dispatches on the code)
+
+    def _unknown(self, command: GCommand) -> Iterator[str]:
+        self.unknown_commands.append(command.text)
+        yield f"echo:{UNKNOWN_COMMAND}{command.text.strip()}\""
         yield "ok"
+
+    def _cmd_G1(self, command: GCommand) -> Iterator[str]:
+        # A move; Marlin's planner drops the E of a move while the hot end is too cold
+        # (planner.cpp, PREVENT_COLD_EXTRUSION) and says so.
+        for axis in ("X", "Y", "Z"):
+            if axis in command.params:
+                value = command.params[axis]
+                self.position[axis] = self.position[axis] + value if self.relative_xyz else value
+        if "E" in command.params:
+            value = command.params["E"]
+            delta = value if self.relative_e else value - self.position["E"]
+            self.position["E"] = self.position["E"] + delta
+            cold = self.tools[self.active_tool].actual_c < self.extrude_min_temp_c
+            if delta != 0 and cold and not self.allow_cold_extrude:
+                self.cold_extrusions += 1
+                yield f"echo:{COLD_EXTRUDE_STOP}"
+        yield "ok"
+
+    _cmd_G0 = _cmd_G1
 
     def _cmd_G4(self, command: GCommand) -> Iterator[str]:
         remaining = command.params.get("P", 0.0) / 1000.0 + command.params.get("S", 0.0)
@@ -586,21 +688,80 @@ class VirtualMarlin:
                 yield BUSY_LINE
         yield "ok"
 
+    def _cmd_G21(self, command: GCommand) -> Iterator[str]:
+        yield "ok"  # a no-op without INCH_MODE_SUPPORT ("No error on unknown G21")
+
+    def _cmd_G28(self, command: GCommand) -> Iterator[str]:
+        for axis in ("X", "Y", "Z"):
+            self.position[axis] = 0.0
+        yield "ok"
+
+    def _cmd_G90(self, command: GCommand) -> Iterator[str]:
+        self.relative_xyz = False
+        self.relative_e = False
+        yield "ok"
+
+    def _cmd_G91(self, command: GCommand) -> Iterator[str]:
+        self.relative_xyz = True
+        self.relative_e = True
+        yield "ok"
+
+    def _cmd_G92(self, command: GCommand) -> Iterator[str]:
+        for axis in ("X", "Y", "Z", "E"):
+            if axis in command.params:
+                self.position[axis] = command.params[axis]
+        yield "ok"
+
+    def _cmd_M17(self, command: GCommand) -> Iterator[str]:
+        yield "ok"
+
+    def _cmd_M82(self, command: GCommand) -> Iterator[str]:
+        self.relative_e = False
+        yield "ok"
+
+    def _cmd_M83(self, command: GCommand) -> Iterator[str]:
+        self.relative_e = True
+        yield "ok"
+
+    def _cmd_M84(self, command: GCommand) -> Iterator[str]:
+        yield "ok"
+
+    _cmd_M18 = _cmd_M84
+
     def _cmd_M104(self, command: GCommand) -> Iterator[str]:
-        if "S" in command.params:
-            self._tool(command).target_c = command.params["S"]
+        tool = self._target_tool(command)
+        if tool is None:
+            yield self._invalid_tool(command)
+        elif "S" in command.params:
+            self.tools[tool].target_c = command.params["S"]
         yield "ok"
 
     def _cmd_M105(self, command: GCommand) -> Iterator[str]:
         yield f"ok {self._report()}"
 
+    def _cmd_M106(self, command: GCommand) -> Iterator[str]:
+        self.fan_speed = int(command.params.get("S", 255))
+        yield "ok"
+
+    def _cmd_M107(self, command: GCommand) -> Iterator[str]:
+        self.fan_speed = 0
+        yield "ok"
+
     def _cmd_M109(self, command: GCommand) -> Iterator[str]:
-        heater = self._tool(command)
+        tool = self._target_tool(command)
+        if tool is None:
+            yield self._invalid_tool(command)
+            yield "ok"
+            return
+        heater = self.tools[tool]
         if "R" in command.params:
             heater.target_c = command.params["R"]
         elif "S" in command.params:
             heater.target_c = command.params["S"]
-        yield from self._wait_for(heater, wait_cooling="R" in command.params)
+        else:
+            yield "ok"  # no temperature given: M109 sets and waits for nothing
+            return
+        yield from self._wait_for(heater, wait_cooling="R" in command.params, tool=tool)
         yield "ok"
 
     def _cmd_M110(self, command: GCommand) -> Iterator[str]:
@@ -614,6 +775,11 @@ class VirtualMarlin:
         for heater in (*self.tools, self.bed):
             heater.target_c = 0.0
         yield HALT_LINES[0]
+
+    def _cmd_M114(self, command: GCommand) -> Iterator[str]:
+        p = self.position
+        yield f"X:{p['X']:.2f} Y:{p['Y']:.2f} Z:{p['Z']:.2f} E:{p['E']:.2f} Count X:0 Y:0 Z:0"
+        yield "ok"
 
     def _cmd_M115(self, command: GCommand) -> Iterator[str]:
         yield (
@@ -631,6 +797,9 @@ class VirtualMarlin:
             yield f"Cap:{name}:{value}"
         yield "ok"
 
+    def _cmd_M117(self, command: GCommand) -> Iterator[str]:
+        yield "ok"
+
     def _cmd_M140(self, command: GCommand) -> Iterator[str]:
         if "S" in command.params:
             self.bed.target_c = command.params["S"]
@@ -641,12 +810,42 @@ class VirtualMarlin:
             self.bed.target_c = command.params["R"]
         elif "S" in command.params:
             self.bed.target_c = command.params["S"]
-        yield from self._wait_for(self.bed, wait_cooling="R" in command.params)
+        else:
+            yield "ok"
+            return
+        yield from self._wait_for(self.bed, wait_cooling="R" in command.params, tool=None)
+        yield "ok"
+
+    def _cmd_M220(self, command: GCommand) -> Iterator[str]:
+        yield "ok"
+
+    def _cmd_M221(self, command: GCommand) -> Iterator[str]:
+        yield "ok"
+
+    def _cmd_M302(self, command: GCommand) -> Iterator[str]:
+        # M302.cpp: S sets the minimum, P1 allows cold extrusion, neither reports.
+        if "S" in command.params:
+            self.extrude_min_temp_c = command.params["S"]
+            self.allow_cold_extrude = self.extrude_min_temp_c == 0
+        if "P" in command.params:
+            self.allow_cold_extrude = self.extrude_min_temp_c == 0 or command.params["P"] != 0
+        elif "S" not in command.params:
+            state = "en" if self.allow_cold_extrude else "dis"
+            yield f"echo:Cold extrudes are {state}abled (min temp {self.extrude_min_temp_c:g}C)"
+        yield "ok"
+
+    def _cmd_M400(self, command: GCommand) -> Iterator[str]:
         yield "ok"
 
     def _cmd_T(self, command: GCommand) -> Iterator[str]:
-        self.active_tool = int(command.code[1:])
-        yield f"echo:Active Extruder: {self.active_tool}"
+        tool = int(command.code[1:])
+        if tool >= self.extruders:
+            yield f"echo:T{tool} {INVALID_EXTRUDER}"
+            self.unknown_commands.append(command.text)
+        else:
+            self.active_tool = tool
+            if self.extruders > 1:  # tool_change() reports only with several extruders
+                yield f"echo:{ACTIVE_EXTRUDER}{tool}"
         yield "ok"
 
 
@@ -663,9 +862,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def _answer(printer: VirtualMarlin, buffer: bytearray) -> bytes:
     # Every line that has arrived takes its place first (so lines sent ahead really fill
     # the queue), then the queue runs; the replies go back in one write.
-    replies: list[str] = []
-    for line in _split_lines(buffer):
-        replies += printer.receive(line)
+    replies = printer.receive_burst(list(_split_lines(buffer)))
     replies += printer.process()
     return "".join(f"{reply}\n" for reply in replies).encode()
 
@@ -856,19 +1053,12 @@ def run_virtual_printer(
     mode: VirtualMode,
     port: int | None = None,
     log_path: str | os.PathLike[str] | None = None,
-    resend_every: int | None = None,
     ready: Callable[[str], None] | None = None,
     *,
+    faults: Faults | None = None,
     host: str = "127.0.0.1",
     heat_rate_c_s: float = 1000.0,
-    drop_ok_every: int | None = None,
-    corrupt_ok_every: int | None = None,
-    busy_every: int | None = None,
-    busy_s: float = 5.0,
-    halt_after: int | None = None,
-    disconnect_after: int | None = None,
-    reset_after: int | None = None,
-    hang_after: int | None = None,
+    extrude_min_temp_c: float = EXTRUDE_MINTEMP_C,
     advanced_ok: bool = False,
     rx_buffer_lines: int = 4,
     stop: threading.Event | None = None,
@@ -882,25 +1072,22 @@ def run_virtual_printer(
     port : int, optional
         TCP port for ``mode="tcp"``; 0 picks a free one.
     log_path : str or path-like, optional
-        Log of accepted commands (see :class:`VirtualMarlin`).
-    resend_every : int, optional
-        Fault: ask for every Nth line again.
+        Log of the commands run (see :class:`VirtualMarlin`).
     ready : callable, optional
         Called once with the address to connect to (the pty path or ``socket://host:port``)
         as soon as the server listens. The default writes it as the first line of stdout
         and flushes.
+    faults : Faults, optional
+        The faults to inject; busy spells and heat-ups take real time here. After
+        ``disconnect_after`` fires on a pseudo-terminal the server closes it and this
+        function returns; over TCP the client's socket is closed and the next client is
+        served.
     host : str
         Interface for ``mode="tcp"``.
     heat_rate_c_s : float
         Simulated heating rate, °C/s; heat-ups take real time at this rate.
-    drop_ok_every, corrupt_ok_every, busy_every : int, optional
-        Recoverable faults, as for :class:`VirtualMarlin`.
-    busy_s : float
-        Length of each busy spell, s (real time here).
-    halt_after, disconnect_after, reset_after, hang_after : int, optional
-        Fatal faults, as for :class:`VirtualMarlin`. After ``disconnect_after`` fires on a
-        pseudo-terminal the server closes it and this function returns; over TCP the
-        client's socket is closed and the next client is served.
+    extrude_min_temp_c : float
+        The firmware's minimum extrusion temperature, °C (Marlin's ``EXTRUDE_MINTEMP``).
     advanced_ok : bool
         Report ``Cap:ADVANCED_OK:1`` and free-slot counts in every ``ok``.
     rx_buffer_lines : int
@@ -922,17 +1109,10 @@ def run_virtual_printer(
     stop = stop or threading.Event()
     printer = VirtualMarlin(
         log_path=log_path,
-        resend_every=resend_every,
-        drop_ok_every=drop_ok_every,
-        corrupt_ok_every=corrupt_ok_every,
-        busy_every=busy_every,
-        busy_s=busy_s,
-        halt_after=halt_after,
-        disconnect_after=disconnect_after,
-        reset_after=reset_after,
-        hang_after=hang_after,
+        faults=faults,
         heat_rate_c_s=heat_rate_c_s,
         cool_rate_c_s=heat_rate_c_s,
+        extrude_min_temp_c=extrude_min_temp_c,
         advanced_ok=advanced_ok,
         rx_buffer_lines=rx_buffer_lines,
         sleep=time.sleep,
