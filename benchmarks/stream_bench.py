@@ -19,7 +19,6 @@ import argparse
 import itertools
 import json
 import logging
-import math
 import os
 import platform
 import re
@@ -37,6 +36,8 @@ import serial
 from doseprint.comms.protocol import commands_from_gcode, format_line
 from doseprint.comms.streamer import StreamEvent, stream_gcode
 from doseprint.comms.transport import SerialTransport
+from doseprint.gcode.motion import motion_limits, plan_commands
+from doseprint.library import load_printers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "theophylline-sustained.toml"
@@ -49,7 +50,6 @@ OCTOPRINT_LINES = 5000
 """Commands streamed to OctoPrint's printer: it runs each move for a tenth of its time."""
 RESEND_EVERY = 100
 LOST_EVERY = 1000
-_AXIS = re.compile(r"(?<![A-Z])([XYZF])(-?\d+(?:\.\d*)?)")
 
 Client = Callable[[str, list[str]], float]
 """Streams the commands to the device path; returns the seconds it took."""
@@ -197,38 +197,9 @@ def octoprint_printer(settings: dict[str, object], **wire: object) -> Iterator[s
 
 
 def planned_durations(commands: Sequence[str]) -> list[float]:
-    """Each command's planned motion time, s: the motion planner's when it is there
-    (``doseprint.gcode.motion``), else straight-line distance over the feed rate."""
-    try:
-        from doseprint.gcode.motion import (  # type: ignore[import-not-found, unused-ignore]
-            motion_limits,
-            plan_commands,
-        )
-
-        from doseprint.library import load_printers
-
-        limits = motion_limits(load_printers(())[PRINTER])
-        return list(plan_commands(commands, limits).durations_s)
-    except ImportError:
-        pass
-    position = (0.0, 0.0, 0.0)
-    feed = 20.0
-    out = []
-    for command in commands:
-        word = command.split()[0]
-        values = dict(_AXIS.findall(command))
-        if word in ("G0", "G1"):
-            feed = float(values["F"]) / 60.0 if "F" in values else feed
-            target = tuple(float(values.get(a, p)) for a, p in zip("XYZ", position, strict=True))
-            out.append(math.dist(position, target) / feed)
-            position = target
-        elif word == "G4":
-            dwell = re.search(r"([PS])(\d+(?:\.\d*)?)", command)
-            out.append(float(dwell.group(2)) / (1000.0 if dwell.group(1) == "P" else 1.0)
-                       if dwell else 0.0)
-        else:
-            out.append(0.0)
-    return out
+    """Each command's planned motion time, s, as ``doseprint print`` plans it."""
+    limits = motion_limits(load_printers(())[PRINTER])
+    return list(plan_commands(commands, limits).durations_s)
 
 
 def worst_stall(stamps: Sequence[float]) -> float:

@@ -105,3 +105,20 @@ def planned_durations(commands: Sequence[str]) -> list[float]:
     Marlin profile (:mod:`doseprint.gcode.motion`): the waits for each ``ok`` follow."""
     profile = load_printers(())["generic-marlin-1x175"]
     return list(plan_commands(list(commands), motion_limits(profile)).durations_s)
+
+
+def tablet_gcode(roads: int = 80, road_mm: float = 10.0, tools: int = 1) -> str:
+    """A job's G-code: a start section, one tablet's roads back and forth at 20 mm/s (the
+    shipped profiles' print speed) with each tool in turn, a travel at 120 mm/s, and an
+    end section; ``;TABLET:`` markers as doseprint writes them."""
+    start = ["M140 S40", *(f"M104 T{t} S170" for t in range(tools)), "G21", "G90", "G28",
+             "M190 S40", *(f"M109 T{t} S170" for t in range(tools)), "T0", "M83", "G92 E0",
+             ";TABLET:NONE", "G0 X10 Y10 Z0.2 F7200", ";TABLET:0"]
+    body: list[str] = []
+    for i in range(roads):
+        if tools > 1 and i == roads // 2:
+            body += ["T1", "M109 T1 S170"]
+        body.append(f"G1 X{10 + road_mm * ((i + 1) % 2):.3f} Y{10 + 0.4 * i:.3f} E0.05 F1200")
+    end = [";TABLET:NONE", "G0 X100 Y100 F7200", "M400", "G91", "G1 Z5 F600", "G90",
+           *(f"M104 T{t} S0" for t in range(tools)), "M140 S0", "M84"]
+    return "\n".join([*start, *body, *end]) + "\n"

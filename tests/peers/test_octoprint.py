@@ -24,12 +24,14 @@ from doseprint.comms.framing import Program, program_from_gcode
 from doseprint.comms.preflight import PreflightPlan, plan_preflight
 from doseprint.comms.streamer import StreamEvent, StreamResult, safe_stop, stream_gcode
 from doseprint.comms.transport import SerialTransport
+from doseprint.compile import compile_prescription, write_job
 from doseprint.errors import (
     FirmwareRefusedError,
     PrinterHaltedError,
     PrinterTimeoutError,
     PrintFailedError,
 )
+from helpers.rx import write_rx
 
 from .octoprint_peer import (
     FAST_HEAT,
@@ -282,10 +284,6 @@ def test_its_resend_with_timeout_loses_a_line_no_host_can_know_of(tmp_path: Path
 
 @pytest.fixture(scope="module")
 def small_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.rx import write_rx
-
-    from doseprint.compile import compile_prescription, write_job
-
     folder = tmp_path_factory.mktemp("octoprint-job")
     out = folder / "job"
     write_job(compile_prescription(write_rx(folder, units=1), "generic-marlin-1x175"), out)

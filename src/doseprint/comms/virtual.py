@@ -859,12 +859,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _answer(printer: VirtualMarlin, buffer: bytearray) -> bytes:
+def _answer(printer: VirtualMarlin, buffer: bytearray) -> Iterator[bytes]:
     # Every line that has arrived takes its place first (so lines sent ahead really fill
-    # the queue), then the queue runs; the replies go back in one write.
-    replies = printer.receive_burst(list(_split_lines(buffer)))
-    replies += printer.process()
-    return "".join(f"{reply}\n" for reply in replies).encode()
+    # the queue), then the queue runs. Each reply goes out as it is printed, so a long
+    # command's busy keep-alives reach the host while the command runs, as Marlin's do.
+    refused = printer.receive_burst(list(_split_lines(buffer)))
+    if refused:
+        yield "".join(f"{reply}\n" for reply in refused).encode()
+    for reply in printer.process():
+        yield f"{reply}\n".encode()
 
 
 def _split_lines(buffer: bytearray) -> Iterator[str]:
@@ -911,7 +914,8 @@ def _start_pty_server(
                 if not data:
                     continue
                 buffer += data
-                _write_all(master, _answer(printer, buffer))
+                for chunk in _answer(printer, buffer):
+                    _write_all(master, chunk)
                 if printer.disconnected:
                     logger.info("virtual printer on %s: closing the link (fault)", path)
                     return  # closing the master side hangs the terminal up
@@ -967,7 +971,8 @@ def _serve_client(printer: VirtualMarlin, conn: socket.socket, stop: threading.E
         if not data:
             return  # the client hung up
         buffer += data
-        conn.sendall(_answer(printer, buffer))
+        for chunk in _answer(printer, buffer):
+            conn.sendall(chunk)
         if printer.disconnected:
             return  # the caller closes the socket
 
