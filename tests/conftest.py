@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from doseprint.compile import compile_prescription, write_job
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+TWO_DRUG_RX = EXAMPLES / "polypill-theophylline-hctz.toml"
+"""The two-drug example: theophylline + hydrochlorothiazide on two extruders."""
 
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
@@ -25,3 +29,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture(scope="session")
+def two_drug_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two-drug example compiled once per test run for the two-extruder Marlin
+    profile, as a written job folder (read it, do not change it)."""
+    out = tmp_path_factory.mktemp("two-drug") / "job"
+    write_job(compile_prescription(TWO_DRUG_RX, "generic-marlin-2x175"), out)
+    return out

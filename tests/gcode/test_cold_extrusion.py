@@ -20,7 +20,7 @@ from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
 from doseprint.slicer.plate import place_tablets
 from doseprint.tolerances import tol
-from gcode.synthetic import LIB, TOOLS, one_tool_tablets, profile_for, two_tool_tablets
+from helpers.synthetic_gcode import LIB, TOOLS, one_tool_tablets, profile_for, two_tool_tablets
 
 THEOPHYLLINE = LIB.formulations["theophylline-hpc-30"]          # 170 °C
 HCTZ = LIB.formulations["hydrochlorothiazide-eudragitepo-10"]   # 135 °C

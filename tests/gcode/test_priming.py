@@ -14,8 +14,8 @@ from doseprint.gcode.render import PURGE_WIDTH_MM, purge_tower, render_gcode
 from doseprint.models.printer import PrinterProfile
 from doseprint.slicer.plate import EDGE_MARGIN_MM, PURGE_BAND_MM, PURGE_PITCH_MM, place_tablets
 from doseprint.slicer.toolpaths import bead_area_mm2
-from gcode.synthetic import TOOLS, WIDTH_MM, profile_for, trace, two_tool_tablets
 from helpers.independent_gcode import net_filament_mm
+from helpers.synthetic_gcode import TOOLS, WIDTH_MM, profile_for, trace, two_tool_tablets
 
 FLAVORS = ["marlin", "klipper", "reprapfirmware"]
 

@@ -20,7 +20,8 @@ from doseprint.gcode.render import (
 )
 from doseprint.models.load import load_printer
 from doseprint.slicer.plate import place_tablets
-from gcode.synthetic import (
+from helpers.independent_gcode import net_filament_mm
+from helpers.synthetic_gcode import (
     TOOLS,
     motion_seconds,
     one_tool_tablets,
@@ -28,7 +29,6 @@ from gcode.synthetic import (
     trace,
     two_tool_tablets,
 )
-from helpers.independent_gcode import net_filament_mm
 
 HEIGHTS = [12, 7, 15, 9]
 """Layers of each tablet: tablets of different heights, so crossings must clear the tallest."""

@@ -21,8 +21,15 @@ from doseprint.gcode.render import (
 from doseprint.job.verify import limit_problems
 from doseprint.models.printer import PrinterProfile
 from doseprint.slicer.plate import GAP_MM, Plate, place_tablets
-from gcode.synthetic import TOOLS, WIDTH_MM, motion_seconds, profile_for, trace, two_tool_tablets
 from helpers.independent_gcode import net_filament_mm
+from helpers.synthetic_gcode import (
+    TOOLS,
+    WIDTH_MM,
+    motion_seconds,
+    profile_for,
+    trace,
+    two_tool_tablets,
+)
 
 FLAVORS = ["marlin", "klipper", "reprapfirmware"]
 

@@ -9,9 +9,12 @@ only on programs the main reader accepts.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 
 __all__ = ["net_filament_mm"]
 
@@ -75,3 +78,20 @@ def net_filament_mm(lines: Iterable[str]) -> dict[tuple[int | None, int], float]
             key = (tablet, tool)
             totals[key] = totals.get(key, Decimal(0)) + step
     return {key: float(total) for key, total in totals.items()}
+
+
+def doses_from_gcode(job_dir: Path) -> dict[tuple[int, str], float]:
+    """Each tablet's dose per API, by job.md's accounting rule, from the independent
+    reader and the tool table of job.json."""
+    job = json.loads((job_dir / "job.json").read_text())
+    net = net_filament_mm((job_dir / "job.gcode").read_text().splitlines())
+    tools = {t["tool"]: t for t in job["tools"]}
+    out = {}
+    for t in job["tablets"]:
+        for a in t["actives"]:
+            tool = tools[a["tool"]]
+            length = net.get((t["index"], a["tool"]), 0.0)
+            area = math.pi * tool["filament_diameter_mm"] ** 2 / 4
+            out[(t["index"], a["api"])] = (length * area * tool["density_g_cm3"]
+                                           * tool["drug_loading"])
+    return out

@@ -27,7 +27,7 @@ from doseprint.library import load_library
 from doseprint.models.printer import PrinterProfile
 from doseprint.slicer.plate import place_tablets
 from doseprint.tolerances import tol
-from gcode.synthetic import TOOLS, one_tool_tablets, two_tool_tablets
+from helpers.synthetic_gcode import TOOLS, one_tool_tablets, two_tool_tablets
 
 from .conftest import KLIPPER_JOBS, TWO_TOOLS, ExampleJobs, PlannedJob
 from .klipper import KlipperHost, printer_cfg, read_run, with_section_commands

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -15,25 +14,8 @@ from doseprint.compile import compile_prescription, write_job
 from doseprint.errors import DiskError, InfeasibleDesignError, InputError
 from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.library import load_formulations
-from helpers.independent_gcode import net_filament_mm
+from helpers.independent_gcode import doses_from_gcode
 from helpers.rx import write_rx
-
-
-def doses_from_gcode(job_dir: Path) -> dict[tuple[int, str], float]:
-    """Each tablet's dose per API, by job.md's accounting rule, from the independent
-    reader and the tool table of job.json."""
-    job = json.loads((job_dir / "job.json").read_text())
-    net = net_filament_mm((job_dir / "job.gcode").read_text().splitlines())
-    tools = {t["tool"]: t for t in job["tools"]}
-    out = {}
-    for t in job["tablets"]:
-        for a in t["actives"]:
-            tool = tools[a["tool"]]
-            length = net.get((t["index"], a["tool"]), 0.0)
-            area = math.pi * tool["filament_diameter_mm"] ** 2 / 4
-            out[(t["index"], a["api"])] = (length * area * tool["density_g_cm3"]
-                                           * tool["drug_loading"])
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 
 from doseprint.compile import compile_prescription, write_job
 from doseprint.errors import InfeasibleDesignError
-from helpers.independent_gcode import net_filament_mm
+from helpers.independent_gcode import doses_from_gcode, net_filament_mm
 from helpers.rx import write_rx
-from pipeline.test_compile import doses_from_gcode
 
 # (api, smallest dose tried, largest) and the release text; sustained targets near what a
 # tablet of that dose does, so most draws are feasible.

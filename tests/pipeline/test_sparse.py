@@ -26,8 +26,8 @@ from doseprint.library import load_formulations
 from doseprint.models.load import load_prescription
 from doseprint.release.predict import predict_3d
 from doseprint.slicer.plan import SliceSettings, plan_tablet
+from helpers.independent_gcode import doses_from_gcode
 from helpers.rx import write_rx
-from pipeline.test_compile import doses_from_gcode
 
 
 @pytest.fixture(scope="module")

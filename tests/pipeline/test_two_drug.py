@@ -12,18 +12,15 @@ import pytest
 import trimesh
 
 from conftest import EXAMPLES
-from doseprint.compile import compile_prescription, write_job
+from doseprint.compile import compile_prescription
 from doseprint.library import load_formulations
-from pipeline.test_compile import doses_from_gcode
-
-RX = EXAMPLES / "polypill-theophylline-hctz.toml"
+from helpers.independent_gcode import doses_from_gcode
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("two") / "job"
-    write_job(compile_prescription(RX, "generic-marlin-2x175"), out)
-    return out
+@pytest.fixture
+def job(two_drug_job: Path) -> Path:
+    """The two-drug job, compiled once per test run (tests/conftest.py)."""
+    return two_drug_job
 
 
 def test_every_api_dose_from_the_gcode_within_half_a_percent(job: Path) -> None:

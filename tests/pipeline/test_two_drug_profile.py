@@ -13,7 +13,7 @@ import pytest
 
 from conftest import EXAMPLES
 from doseprint.compile import compile_prescription, write_job
-from pipeline.test_compile import doses_from_gcode
+from helpers.independent_gcode import doses_from_gcode
 
 RX = EXAMPLES / "polypill-theophylline-isoniazid.toml"
 
