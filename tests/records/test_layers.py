@@ -16,6 +16,7 @@ ORDER = (
     "location",
     "dialect",
     "store",
+    "content",
     "qc",
     "batch_report",
     "batch_report_pdf",

@@ -9,6 +9,7 @@ One module per concept, each importing only those listed before it:
 * :mod:`~doseprint.records.location` -- the default store, ``--db`` URLs, password masking
 * :mod:`~doseprint.records.dialect` -- what differs between SQLite and PostgreSQL
 * :mod:`~doseprint.records.store` -- RecordStore, open_store, the one row-to-event parser
+* :mod:`~doseprint.records.content` -- a record content's tablets and materials, read once
 * :mod:`~doseprint.records.qc` -- Ph. Eur. 2.9.5 uniformity of mass, estimated doses
 * :mod:`~doseprint.records.batch_report` -- the HTML batch report with a dispensing label
   (not :mod:`doseprint.report`, the preview of a job before it is printed)

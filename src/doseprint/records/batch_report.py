@@ -24,6 +24,7 @@ from typing import Any
 
 import jinja2
 
+from doseprint.records.content import materials_of, tablets_of
 from doseprint.records.qc import latest_qc
 from doseprint.records.states import ENDED_KINDS, LOG_KINDS
 from doseprint.records.values import Event, Record
@@ -70,12 +71,9 @@ def _list(value: object) -> list[Any]:
 
 def _tablets(content: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for i, tablet in enumerate(_list(content.get("tablets"))):
-        t = _map(tablet)
-        design = _map(t.get("design"))
+    for tablet in tablets_of(content):
         actives = []
-        for active in _list(t.get("actives")):
-            a = _map(active)
+        for a in tablet.actives:
             release = _map(a.get("release"))
             actives.append(
                 {
@@ -92,9 +90,10 @@ def _tablets(content: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "met": release.get("met"),
                 }
             )
+        design = tablet.design
         out.append(
             {
-                "index": t.get("index", i),
+                "index": tablet.index,
                 "design": design.get("summary") or design.get("shape") or "—",
                 "volume_mm3": design.get("volume_mm3"),
                 "infill": design.get("infill"),
@@ -239,13 +238,13 @@ def batch_report_context(record: Record) -> dict[str, Any]:
     tablets = _tablets(content)
     materials = [
         {
-            "tool": _map(m).get("tool"),
-            "formulation": _map(m).get("formulation"),
-            "api": _map(m).get("api"),
-            "formulation_sha256": _map(m).get("formulation_sha256"),
-            "lot": _map(m).get("lot"),
+            "tool": m.get("tool"),
+            "formulation": m.get("formulation"),
+            "api": m.get("api"),
+            "formulation_sha256": m.get("formulation_sha256"),
+            "lot": m.get("lot"),
         }
-        for m in _list(content.get("materials"))
+        for m in materials_of(content)
     ]
     signatures = [
         {

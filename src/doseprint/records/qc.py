@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doseprint.errors import InputError
+from doseprint.records.content import ContentTablet, densities_by_tool, number, tablets_of
 from doseprint.records.values import Record
 
 __all__ = [
@@ -269,78 +270,38 @@ def estimated_doses_mg(
 # Designed masses from a record's content
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _densities(content: Mapping[str, Any]) -> dict[int, float]:
-    out: dict[int, float] = {}
-    materials = content.get("materials")
-    if not isinstance(materials, list):
-        return out
-    for material in materials:
-        if not isinstance(material, Mapping):
-            continue
-        tool = material.get("tool")
-        density = _number(material.get("density_g_cm3"))
-        if isinstance(tool, int) and density is not None and density > 0:
-            out[tool] = density
-    return out
-
-
-def _tablets(content: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    tablets = content.get("tablets")
-    if not isinstance(tablets, list):
-        return []
-    return [t for t in tablets if isinstance(t, Mapping)]
-
-
 def _tablet_designed_mass(
-    tablet: Mapping[str, Any], densities: Mapping[int, float]
+    tablet: ContentTablet, densities: Mapping[int, float]
 ) -> float | None:
     """Σ compartment design volume × density (1 g/cm³ = 1 mg/mm³), or None."""
-    compartments: list[Mapping[str, Any]] = []
-    actives = tablet.get("actives")
-    if isinstance(actives, list):
-        compartments.extend(a for a in actives if isinstance(a, Mapping))
-    shell = tablet.get("shell")
-    if isinstance(shell, Mapping):
-        compartments.append(shell)
+    compartments: list[Mapping[str, Any]] = list(tablet.actives)
+    if tablet.shell is not None:
+        compartments.append(tablet.shell)
     if compartments and all("design_volume_mm3" in c for c in compartments):
         total = 0.0
         for comp in compartments:
-            volume = _number(comp.get("design_volume_mm3"))
+            volume = number(comp.get("design_volume_mm3"))
             tool = comp.get("tool")
             if volume is None or not isinstance(tool, int) or tool not in densities:
                 return None
             total += volume * densities[tool]
         return total if total > 0 else None
     # Fallback: a single-material tablet, design envelope volume × infill × density.
-    design = tablet.get("design")
     tools = {c.get("tool") for c in compartments}
-    if not isinstance(design, Mapping) or len(tools) != 1 or shell is not None:
+    if not tablet.design or len(tools) != 1 or tablet.shell is not None:
         return None
     (tool,) = tools
-    volume = _number(design.get("volume_mm3"))
-    infill = _number(design.get("infill"))
+    volume = number(tablet.design.get("volume_mm3"))
+    infill = number(tablet.design.get("infill"))
     if volume is None or infill is None or not isinstance(tool, int) or tool not in densities:
         return None
     mass = volume * infill * densities[tool]
     return mass if mass > 0 else None
 
 
-def _dose_key(tablet: Mapping[str, Any]) -> tuple[tuple[str, float | None], ...]:
-    actives = tablet.get("actives")
-    return tuple(
-        sorted(
-            (str(a.get("api", "")), _number(a.get("dose_mg")))
-            for a in (actives if isinstance(actives, list) else [])
-            if isinstance(a, Mapping)
-        )
-    )
+def _dose_key(tablet: ContentTablet) -> tuple[tuple[str, float | None], ...]:
+    return tuple(sorted((str(a.get("api", "")), number(a.get("dose_mg")))
+                        for a in tablet.actives))
 
 
 def normalised_masses_mg(
@@ -387,8 +348,8 @@ def designed_masses_mg(content: Mapping[str, Any]) -> tuple[float, ...] | None:
     tuple of float, mg, in tablet order; or None
         None when any tablet's mass cannot be computed (no density, no volumes).
     """
-    densities = _densities(content)
-    tablets = _tablets(content)
+    densities = densities_by_tool(content)
+    tablets = tablets_of(content)
     if not tablets:
         return None
     masses = []
@@ -432,7 +393,7 @@ def qc_event_data(record: Record, masses_mg: Sequence[float], by: str) -> dict[s
     """
     if not by.strip():
         raise InputError("must name who weighed the tablets", file="command line", key="--by")
-    tablets = _tablets(record.content)
+    tablets = tablets_of(record.content)
     if tablets and len(masses_mg) != len(tablets):
         raise InputError(
             f"{len(masses_mg)} masses given but record {record.id} has {len(tablets)} "
@@ -463,17 +424,14 @@ def qc_event_data(record: Record, masses_mg: Sequence[float], by: str) -> dict[s
         ]
     else:
         for i, tablet in enumerate(tablets):
-            actives = tablet.get("actives")
-            for active in actives if isinstance(actives, list) else []:
-                if not isinstance(active, Mapping):
-                    continue
-                dose = _number(active.get("dose_mg"))
+            for active in tablet.actives:
+                dose = number(active.get("dose_mg"))
                 if dose is None:
                     continue
                 (estimate,) = estimated_doses_mg([weighed[i]], [designed[i]], [dose])
                 estimates.append(
                     {
-                        "tablet": tablet.get("index", i),
+                        "tablet": tablet.index,
                         "api": str(active.get("api", "")),
                         "prescribed_mg": dose,
                         "estimated_mg": round(estimate, 4),
