@@ -1,6 +1,7 @@
 """Benchmarks of the first path: compile time per example and streaming speed through the
-virtual printer, then slicing against PrusaSlicer and CuraEngine (slice_bench.py). Run
-with `make bench`; figures go to docs/benchmarks.md by hand."""
+virtual printer, then slicing against PrusaSlicer and CuraEngine (slice_bench.py) and the
+print-time estimate against Klipper's planner (estimate_bench.py). Run with `make bench`;
+figures go to docs/benchmarks.md by hand."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import estimate_bench  # benchmarks/estimate_bench.py, beside this file
 import slice_bench  # benchmarks/slice_bench.py, beside this file
 import stream_bench  # benchmarks/stream_bench.py, beside this file
 
@@ -45,6 +47,9 @@ def main() -> None:
 
     print()
     slice_bench.main([])
+
+    print()
+    estimate_bench.main()
 
 
 if __name__ == "__main__":
