@@ -145,8 +145,6 @@ __all__ = [
     "Busy",
     "Capability",
     "Echo",
-    "Event",
-    "EventKind",
     "FirmwareError",
     "FirmwareInfo",
     "Flavor",
@@ -165,6 +163,8 @@ __all__ = [
     "UnknownCommand",
     "Unrecognised",
     "Wait",
+    "WireEvent",
+    "WireEventKind",
     "checksum",
     "commands_from_gcode",
     "format_line",
@@ -207,9 +207,11 @@ that prints none (some Marlin 2.0 builds); OctoPrint's host waits as long
 (``octoprint/util/comm.py``, ``resendOk`` timeout)."""
 
 
-# Events: what happened, for the streamer to time-stamp and the record to keep.
+# Wire events: what happened on the link, for the streamer to time-stamp and the record to
+# keep. Named apart from the record's own events (records.states.EventKind), which they
+# are not: a print's record holds them as entries of its "lines" and "firmware" events.
 
-EventKind = Literal[
+WireEventKind = Literal[
     "firmware",
     "preflight",
     "sent",
@@ -224,12 +226,12 @@ EventKind = Literal[
 
 
 @dataclass(frozen=True)
-class Event:
-    """One thing that happened in the conversation.
+class WireEvent:
+    """One thing that happened in the conversation with the firmware.
 
     Attributes
     ----------
-    kind : EventKind
+    kind : WireEventKind
         ``ok`` events carry the line they acknowledge; ``resend`` the line asked for;
         ``preflight`` events are the answers to the pre-flight's probes.
     line_no : int or None
@@ -238,7 +240,7 @@ class Event:
         The reply line as printed, or a note for events the protocol infers.
     """
 
-    kind: EventKind
+    kind: WireEventKind
     line_no: int | None
     text: str
 
@@ -733,7 +735,7 @@ class MarlinProtocol:
 
     # Receiving
 
-    def on_reply(self, line: str | Reply) -> list[Event]:
+    def on_reply(self, line: str | Reply) -> list[WireEvent]:
         """Take one reply line; return what it meant.
 
         Parameters
@@ -743,7 +745,7 @@ class MarlinProtocol:
 
         Returns
         -------
-        list of Event
+        list of WireEvent
             Usually one; a resend that proves lines processed adds their ``ok`` events.
 
         Raises
@@ -771,7 +773,7 @@ class MarlinProtocol:
             self._resend_ok_pending = False
             if isinstance(reply, Ok):
                 self.resend_sends_ok = True
-                return [Event("ok", None, reply.text)]
+                return [WireEvent("ok", None, reply.text)]
             self.resend_sends_ok = False
         text = reply.text
         match reply:
@@ -783,7 +785,7 @@ class MarlinProtocol:
                 if self.state is ProtocolState.STREAMING:
                     self.progress += 1  # the firmware is still working on the oldest line
                     self._busy_seen = True
-                return [Event("busy", None, text)]
+                return [WireEvent("busy", None, text)]
             case Echo():
                 dose = DOSE_WARNING_RE.search(reply.message)
                 if dose is not None and self.state is ProtocolState.STREAMING:
@@ -794,7 +796,7 @@ class MarlinProtocol:
                         "temperature in the printer profile, the firmware's minimum "
                         "extrusion temperature and the start template",
                     )
-                return [Event("echo", None, text)]
+                return [WireEvent("echo", None, text)]
             case UnknownCommand():
                 return self._on_unknown_command(reply)
             case HostAction():
@@ -802,38 +804,38 @@ class MarlinProtocol:
                     ProtocolState.HANDSHAKE
                 ):
                     self._halt(f"the printer asked to {reply.action} the print", text)
-                return [Event("echo", None, text)]
+                return [WireEvent("echo", None, text)]
             case Start():
                 return self._on_start(reply)
             case FirmwareError():
                 if reply.requests_resend:
                     self._last_error = reply
-                    return [Event("error", None, text)]
+                    return [WireEvent("error", None, text)]
                 self._halt("the printer reported an error", text)
             case Halt():
                 self._halt("the printer halted", text)
             case TemperatureReport():
-                return [Event("temperature", None, text)]
+                return [WireEvent("temperature", None, text)]
             case FirmwareInfo():
                 return self._on_firmware_info(reply)
             case Capability():
                 self.capabilities[reply.name] = reply.enabled
-                return [Event("firmware", None, text)]
+                return [WireEvent("firmware", None, text)]
             case Wait():
                 if (self.state is ProtocolState.STREAMING and self._ping_mark is None
                         and self._acked + 1 < self._next):
                     # Marlin prints "wait" only with its command queue empty: with a line in
                     # flight, the line or its ok was lost.
                     self._overdue_now = True
-                return [Event("echo", None, text)]
+                return [WireEvent("echo", None, text)]
             case Unrecognised():
-                return [Event("echo", None, text)]
+                return [WireEvent("echo", None, text)]
             case _:
                 assert_never(reply)
 
-    def _on_unknown_command(self, reply: UnknownCommand) -> list[Event]:
+    def _on_unknown_command(self, reply: UnknownCommand) -> list[WireEvent]:
         if self.state is not ProtocolState.STREAMING:
-            return [Event("echo", None, reply.text)]
+            return [WireEvent("echo", None, reply.text)]
         where = ""
         if self.preflight is not None and reply.word in self.preflight.uses:
             where = f" ({self.preflight.uses[reply.word].where(self.preflight.program)})"
@@ -844,9 +846,9 @@ class MarlinProtocol:
             "far the print got and these tablets cannot be released",
         )
 
-    def _on_firmware_info(self, reply: FirmwareInfo) -> list[Event]:
+    def _on_firmware_info(self, reply: FirmwareInfo) -> list[WireEvent]:
         self._take_firmware_fields(reply.fields)
-        return [Event("firmware", None, reply.text)]
+        return [WireEvent("firmware", None, reply.text)]
 
     def _take_firmware_fields(self, fields: dict[str, str]) -> None:
         self._m115_answered += 1
@@ -858,8 +860,8 @@ class MarlinProtocol:
             # The late answer to a repeated handshake M115: its ok acknowledges no line.
             self._swallow_m115_ok = True
 
-    def _on_ok(self, reply: Ok) -> list[Event]:
-        event = Event("ok", None, reply.text)
+    def _on_ok(self, reply: Ok) -> list[WireEvent]:
+        event = WireEvent("ok", None, reply.text)
         if reply.buffer_free is not None and (
             self.buffer_free_max is None or reply.buffer_free > self.buffer_free_max
         ):
@@ -869,7 +871,7 @@ class MarlinProtocol:
         if reply.firmware:
             # Klipper answers M115 in its ok line (klippy/gcode.py, cmd_M115).
             self._take_firmware_fields(reply.firmware)
-            event = Event("firmware", None, reply.text)
+            event = WireEvent("firmware", None, reply.text)
             if self.state is not ProtocolState.HANDSHAKE and self._swallow_m115_ok:
                 self._swallow_m115_ok = False
                 return [event]
@@ -888,10 +890,10 @@ class MarlinProtocol:
         if self._poll_pending and self._next - 1 - self._acked <= 0:
             self._poll_pending = False
             self.progress += 1
-            return [Event("temperature", None, reply.text)]
+            return [WireEvent("temperature", None, reply.text)]
         if self._late_poll_oks > 0 and reply.temperatures and not self._oldest_is_ping():
             self._late_poll_oks -= 1
-            return [Event("temperature", None, reply.text)]
+            return [WireEvent("temperature", None, reply.text)]
         if self._ping_mark is not None and reply.temperatures and not self._oldest_is_ping():
             return self._on_pong(reply)
         if reply.line_no is not None:
@@ -901,21 +903,21 @@ class MarlinProtocol:
             return [event]
         self._acknowledge(self._acked + 1)
         self._recover_below = None
-        return [Event("ok", self._acked, reply.text)]
+        return [WireEvent("ok", self._acked, reply.text)]
 
-    def _on_numbered_ok(self, reply: Ok) -> list[Event]:
+    def _on_numbered_ok(self, reply: Ok) -> list[WireEvent]:
         # ADVANCED_OK names the line answered (queue.cpp, ok_to_send): lines run in order, so
         # it acknowledges every line up to it, even one whose own ok was lost on the wire.
         line_no = reply.line_no
         assert line_no is not None
         if line_no <= self._acked or line_no > self._sent_max:
             logger.warning("ok for line %d, which awaits none: %r", line_no, reply.text)
-            return [Event("ok", None, reply.text)]
+            return [WireEvent("ok", None, reply.text)]
         events = []
         while self._acked < line_no:
             self._acknowledge(self._acked + 1)
             implied = self._acked < line_no
-            events.append(Event("ok", self._acked,
+            events.append(WireEvent("ok", self._acked,
                                 f"ok (implied by {reply.text!r})" if implied else reply.text))
         self._next = max(self._next, self._acked + 1)
         self._recover_below = None
@@ -949,13 +951,13 @@ class MarlinProtocol:
         else:
             self._start_streaming()
 
-    def _on_preflight_reply(self, reply: Reply) -> list[Event]:
+    def _on_preflight_reply(self, reply: Reply) -> list[WireEvent]:
         text = reply.text
         probe = self._probe
         match reply:
             case Ok():
                 if probe is None:
-                    return [Event("preflight", None, text)]
+                    return [WireEvent("preflight", None, text)]
                 if probe.lists_commands:
                     missing = [w for w in probe.words if w not in self._listed]
                     if missing:
@@ -965,7 +967,7 @@ class MarlinProtocol:
                     self._probe_due = True
                 else:
                     self._start_streaming()
-                return [Event("preflight", None, text)]
+                return [WireEvent("preflight", None, text)]
             case UnknownCommand():
                 word = reply.word
                 if probe is not None and word not in probe.words:
@@ -985,20 +987,20 @@ class MarlinProtocol:
                 self._probes = list(self.preflight.probes) if self.preflight else []
                 self._probe = None
                 self._listed.clear()
-                return [Event("echo", None, text)]
+                return [WireEvent("echo", None, text)]
             case Echo():
                 if probe is not None and probe.lists_commands:
                     # Klipper's HELP: "NAME      : description", one per line.
                     name = reply.message.split(":", 1)[0].strip()
                     if name and " " not in name:
                         self._listed.add(name.upper())
-                return [Event("preflight", None, text)]
+                return [WireEvent("preflight", None, text)]
             case HostAction():
                 if reply.action in ("cancel", "disconnect"):
                     self._halt(f"the printer asked to {reply.action} the print", text)
-                return [Event("preflight", None, text)]
+                return [WireEvent("preflight", None, text)]
             case _:
-                return [Event("preflight", None, text)]
+                return [WireEvent("preflight", None, text)]
 
     def _refuse(self, word: str, why: str) -> NoReturn:
         flavor = self.flavor or "marlin"
@@ -1017,7 +1019,7 @@ class MarlinProtocol:
         oldest = self._acked + 1
         return oldest < self._next and command_word(self._commands[oldest]) == "M105"
 
-    def _on_pong(self, reply: Ok) -> list[Event]:
+    def _on_pong(self, reply: Ok) -> list[WireEvent]:
         mark = self._ping_mark
         assert mark is not None
         self._ping_mark = None
@@ -1045,11 +1047,11 @@ class MarlinProtocol:
             self.recoveries += 1
             self._rewind(oldest)
             self._recover_below = mark
-        return [Event("temperature", None, reply.text)]
+        return [WireEvent("temperature", None, reply.text)]
 
-    def _on_resend(self, reply: Resend) -> list[Event]:
+    def _on_resend(self, reply: Resend) -> list[WireEvent]:
         n = reply.line_no
-        events = [Event("resend", n, reply.text)]
+        events = [WireEvent("resend", n, reply.text)]
         error, self._last_error = self._last_error, None
         if self.state is not ProtocolState.STREAMING:
             return events
@@ -1091,7 +1093,7 @@ class MarlinProtocol:
             # took has been processed (the ping was answered after it), so it is acked.
             for line_no in range(self._acked + 1, min(n, self._recover_below)):
                 self._acknowledge(line_no)
-                events.append(Event("ok", line_no, f"ok (implied by {reply.text!r})"))
+                events.append(WireEvent("ok", line_no, f"ok (implied by {reply.text!r})"))
             self._recover_below = None
         in_flight_behind = self._next - 1 - n
         self._rewind(n)
@@ -1101,8 +1103,8 @@ class MarlinProtocol:
         self.hold_epoch += 1
         return events
 
-    def _on_start(self, reply: Start) -> list[Event]:
-        event = Event("echo", None, reply.text)
+    def _on_start(self, reply: Start) -> list[WireEvent]:
+        event = WireEvent("echo", None, reply.text)
         if self.state is ProtocolState.HANDSHAKE:
             return [event]
         if self.state is ProtocolState.STREAMING and self._sent_max <= 0:

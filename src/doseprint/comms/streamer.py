@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from doseprint.comms.framing import commands_from_gcode, parse_host_line
 from doseprint.comms.preflight import PreflightPlan
 from doseprint.comms.protocol import (
-    Event,
-    EventKind,
     MarlinProtocol,
     ProtocolState,
     SendAhead,
+    WireEvent,
+    WireEventKind,
 )
 from doseprint.comms.replies import Flavor, parse_reply, shows_life
 from doseprint.comms.timing import OK_FLOOR_S
@@ -50,7 +50,7 @@ class StreamEvent:
 
     Attributes
     ----------
-    kind : EventKind
+    kind : WireEventKind
         ``firmware`` (M115 answer), ``sent``, ``ok``, ``resend``, ``busy``, ``temperature``,
         ``echo``, ``error`` or ``timeout``.
     line_no : int or None
@@ -62,7 +62,7 @@ class StreamEvent:
         ``time.monotonic()`` when it happened, s.
     """
 
-    kind: EventKind
+    kind: WireEventKind
     line_no: int | None
     text: str
     monotonic_s: float
@@ -239,7 +239,7 @@ def stream_gcode(
     )
     started = clock()
 
-    def emit(kind: EventKind, line_no: int | None, text: str) -> None:
+    def emit(kind: WireEventKind, line_no: int | None, text: str) -> None:
         if on_event is not None:
             on_event(StreamEvent(kind, line_no, text, clock()))
 
@@ -248,7 +248,7 @@ def stream_gcode(
         if on_event is not None:
             emit("sent", parse_host_line(line).line_no, line)
 
-    def relay(events: list[Event]) -> None:
+    def relay(events: list[WireEvent]) -> None:
         for event in events:
             emit(event.kind, event.line_no, event.text)
 
