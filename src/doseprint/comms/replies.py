@@ -39,6 +39,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from doseprint.typed import Flavor
+
 __all__ = [
     "BUSY_RE",
     "CAPABILITY_RE",
@@ -89,8 +91,8 @@ __all__ = [
     "shows_life",
 ]
 
-Flavor = Literal["marlin", "klipper", "reprapfirmware"]
-"""The firmware families a printer profile names (its ``flavor``)."""
+# Flavor (the firmware families a printer profile names) is the vocabulary of typed.py,
+# re-exported here for the comms modules that name it.
 
 # Reply regexes. Each is matched against one reply line with surrounding whitespace removed.
 

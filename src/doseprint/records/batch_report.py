@@ -26,7 +26,7 @@ import jinja2
 
 from doseprint.records.content import materials_of, tablets_of
 from doseprint.records.qc import latest_qc
-from doseprint.records.states import ENDED_KINDS, LOG_KINDS
+from doseprint.records.states import DECISION_KINDS, ENDED_KINDS, LOG_KINDS
 from doseprint.records.values import Event, Record
 
 __all__ = ["BEYOND_USE_PLACEHOLDER", "LOG_TAIL", "batch_report_context", "render_batch_report"]
@@ -36,7 +36,7 @@ LOG_TAIL = 20
 
 BEYOND_USE_PLACEHOLDER = "to be set by the pharmacist"
 
-_SIGNATURE_KINDS = frozenset({"released", "rejected"})
+_SIGNATURE_KINDS = frozenset(DECISION_KINDS)
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("doseprint.records", "templates"),

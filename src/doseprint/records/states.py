@@ -26,10 +26,12 @@ from doseprint.typed import RecordStatus
 
 __all__ = [
     "DECIDED_STATES",
+    "DECISION_KINDS",
     "ENDED_KINDS",
     "EVENT_KINDS",
     "LOG_KINDS",
     "STATUS_KINDS",
+    "DecisionKind",
     "EventKind",
     "HasKind",
     "RecordState",
@@ -58,6 +60,12 @@ EventKind = Literal[
 
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 """The kinds in :data:`EventKind`, in its order."""
+
+DecisionKind = Literal["released", "rejected"]
+"""The kinds that sign a record: a pharmacist's release or rejection."""
+
+DECISION_KINDS: tuple[DecisionKind, ...] = get_args(DecisionKind)
+"""The kinds in :data:`DecisionKind`."""
 
 RecordState: TypeAlias = Literal["created"] | RecordStatus
 """A record's derived status: ``created`` until the print starts, then RecordStatus."""
@@ -90,7 +98,7 @@ _ALLOWED_FROM: dict[EventKind, frozenset[RecordState]] = {
 STATUS_KINDS: tuple[EventKind, ...] = tuple(_STATE_AFTER)
 """The kinds that change a record's status (the store looks for the latest of these)."""
 
-DECIDED_STATES: frozenset[RecordState] = frozenset({"released", "rejected"})
+DECIDED_STATES: frozenset[RecordState] = frozenset(DECISION_KINDS)
 """Statuses after which nothing more is logged: somebody has signed."""
 
 ENDED_KINDS: frozenset[EventKind] = frozenset({"completed", "failed", "aborted", "interrupted"})

@@ -47,7 +47,9 @@ from doseprint.records.dialect import (
 from doseprint.records.liveness import process_alive, process_identity
 from doseprint.records.location import resolve_store_url
 from doseprint.records.states import (
+    DECISION_KINDS,
     STATUS_KINDS,
+    DecisionKind,
     EventKind,
     RecordState,
     is_event_kind,
@@ -573,7 +575,7 @@ class RecordStore:
         return written
 
     def _decide(
-        self, kind: Literal["released", "rejected"], record_id: str, by: str, meaning: str
+        self, kind: DecisionKind, record_id: str, by: str, meaning: str
     ) -> Event:
         if not by.strip():
             raise InputError("the signer's name is empty", key="--by", file=self._url)
@@ -819,7 +821,7 @@ def _prepare_data(kind: str, data: Mapping[str, Any], url: str) -> JsonDict:
     plain = dict(data)
     if kind == "started" and "process" not in plain:
         plain["process"] = process_identity()
-    if kind in ("released", "rejected"):
+    if kind in DECISION_KINDS:
         meaning = plain.get("meaning")
         if not isinstance(meaning, str) or not meaning.strip():
             raise InputError(f"a '{kind}' event needs a meaning", key="meaning", file=url)

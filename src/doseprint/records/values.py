@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from doseprint.records.states import (
+    DECISION_KINDS,
     ENDED_KINDS,
     LOG_KINDS,
+    DecisionKind,
     EventKind,
     RecordState,
     derive_status,
@@ -77,7 +79,7 @@ class Event:
 class Signature:
     """A release or rejection as it must be shown: who, when, what it means."""
 
-    kind: Literal["released", "rejected"]
+    kind: DecisionKind
     by: str
     utc: str
     meaning: str
@@ -149,8 +151,8 @@ class Record:
     def signature(self) -> Signature | None:
         """The latest release or rejection, or None while nobody has decided."""
         for event in reversed(self.events):
-            if event.kind in ("released", "rejected"):
-                kind: Literal["released", "rejected"] = (
+            if event.kind in DECISION_KINDS:
+                kind: DecisionKind = (
                     "released" if event.kind == "released" else "rejected"
                 )
                 return Signature(
