@@ -290,7 +290,7 @@ def print_job(
     ------
     InputError
         The job is invalid or changed since compile, its printer profile changed, a lot is
-        malformed, or the job uses a command inside a tablet that the pre-flight cannot
+        malformed, the store keeps nothing once closed (``:memory:``), or the job uses a command inside a tablet that the pre-flight cannot
         check on the profile's firmware (no record is created: nothing was attempted).
     DoseCheckError
         The G-code, read back, misses a dose by the check compile ran (no record: nothing
@@ -317,6 +317,11 @@ def print_job(
     lot_map = parse_lots(lots, len(job.tools))
     if not operator.strip():
         raise InputError("must name the operator", file="command line", key="--operator")
+    if not store.durable:
+        raise InputError(f"record store {store.url} keeps nothing once the print ends, so "
+                         "its record would be lost", file="command line", key="--db",
+                         hint="Give a SQLite file or a postgresql:// URL (--db or "
+                              "DOSEPRINT_DB).")
     baud = baud or profile.baud
     gcode_path = job_dir / job.gcode.file
     text = gcode_path.read_text("utf-8")

@@ -307,8 +307,8 @@ def test_force_replaces_an_existing_out(
 ) -> None:
     rx = small_rx(tmp_path, units=1)
     out = tmp_path / "job"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+    code, stdout, err = run(capsys, "compile", rx, "--printer", PRINTER, "--out", out)
+    assert code == 0, err
     code, stdout, err = run(capsys, "compile", rx, "--printer", PRINTER, "--out", out, "--force")
     assert code == 0, err
     assert f"wrote {out}" in stdout
@@ -316,6 +316,21 @@ def test_force_replaces_an_existing_out(
         "job.gcode", "job.json", "preview.html", "tablets.3mf"]
     # no temporary or old folder is left beside it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job", rx.name]
+
+
+def test_force_replaces_only_a_job_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --force used to delete any folder, whatever it held.
+    rx = small_rx(tmp_path, units=1)
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "keep.txt").write_text("the pharmacist's notes")
+    code, _, err = run(capsys, "compile", rx, "--printer", PRINTER, "--out", out, "--force")
+    assert code == 2
+    assert "--out" in err and "keep.txt" in err and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([rx.name, "notes"])
 
 
 # Help and version --------------------------------------------------------------------------

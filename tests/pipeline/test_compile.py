@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trimesh
@@ -196,14 +197,53 @@ def test_failed_write_leaves_the_previous_job_untouched(
 
 def test_existing_out_needs_force(tmp_path: Path) -> None:
     out = tmp_path / "job"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
     compiled = compile_prescription(write_rx(tmp_path, units=1), "generic-marlin-1x175")
+    write_job(compiled, out)
+    before = (out / "job.json").read_bytes()
     with pytest.raises(InputError):
         write_job(compiled, out)
-    assert (out / "keep.txt").read_text() == "mine"
-    write_job(compiled, out, force=True)
-    assert not (out / "keep.txt").exists() and (out / "job.json").exists()
+    assert (out / "job.json").read_bytes() == before
+    folder = out.stat().st_ino
+    write_job(compiled, out, force=True)  # an earlier job: replaced by a new folder
+    assert out.stat().st_ino != folder and (out / "job.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda d: (d / "keep.txt").write_text("mine"), id="a folder of notes"),
+    pytest.param(lambda d: (d / "job.json").write_text('{"schema": "other/1"}'),
+                 id="another program's job.json"),
+    pytest.param(lambda d: (d / "job.json").write_text("not json"), id="garbled job.json"),
+])
+def test_force_replaces_no_folder_doseprint_did_not_write(tmp_path: Path, make: Any) -> None:
+    out = tmp_path / "job"
+    out.mkdir()
+    make(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    compiled = compile_prescription(write_rx(tmp_path, units=1), "generic-marlin-1x175")
+    with pytest.raises(InputError) as caught:
+        write_job(compiled, out, force=True)
+    assert caught.value.problems[0].key == "--out"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_force_replaces_no_job_folder_that_holds_more(tmp_path: Path) -> None:
+    # A job folder the pharmacist has added a file to (notes, a weighing sheet, a
+    # sub-folder) is no longer only a job: --force must not delete what was added.
+    out = tmp_path / "job"
+    compiled = compile_prescription(write_rx(tmp_path, units=1), "generic-marlin-1x175")
+    write_job(compiled, out)
+    for extra in ("weighing.csv", "photos/"):
+        path = out / extra.rstrip("/")
+        path.mkdir() if extra.endswith("/") else path.write_text("mass_mg\n401.2\n")
+        with pytest.raises(InputError, match=extra.rstrip("/")):
+            write_job(compiled, out, force=True)
+        assert path.exists()
+        path.rmdir() if extra.endswith("/") else path.unlink()
+    link = tmp_path / "link"
+    link.symlink_to(out, target_is_directory=True)
+    with pytest.raises(InputError, match="symbolic link"):
+        write_job(compiled, link, force=True)
+    assert (out / "job.json").exists() and link.is_symlink()
 
 
 def test_reprapfirmware_sets_tool_temperatures_with_g10(tmp_path: Path) -> None:

@@ -229,6 +229,25 @@ def test_bad_lots_are_input_errors(small_job: Path, tmp_path: Path, lot: str) ->
     assert "--lot" in out.stderr
 
 
+@pytest.mark.parametrize("db", [":memory:", "sqlite://", "sqlite:///:memory:"])
+def test_a_store_that_keeps_nothing_is_refused_for_a_print(
+    small_job: Path, tmp_path: Path, db: str
+) -> None:
+    # The record of a print must outlive it: an in-memory store vanishes at exit.
+    for how in ("--db", "DOSEPRINT_DB"):
+        args = ["print", str(small_job), "--port", "socket://127.0.0.1:9"]
+        env = None
+        if how == "--db":
+            args += ["--db", db]
+        else:
+            env = {**os.environ, "DOSEPRINT_DB": db}
+        out = subprocess.run([sys.executable, "-m", "doseprint", *args], capture_output=True,
+                             text=True, timeout=120, env=env, cwd=tmp_path, check=False)
+        assert out.returncode == 2, out.stderr
+        assert "--db" in out.stderr and "Traceback" not in out.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def _start_print(job: Path, db: Path, log: Path) -> tuple[subprocess.Popen[str],
                                                            subprocess.Popen[str]]:
     port = _free_port()

@@ -63,3 +63,15 @@ def test_postgresql_urls() -> None:
 def test_unknown_scheme() -> None:
     with pytest.raises(InputError, match="mysql://"):
         open_store("mysql://host/records")
+
+
+@pytest.mark.parametrize(("url", "durable"), [
+    (":memory:", False), ("sqlite://", False), ("sqlite:///:memory:", False),
+    ("records.sqlite", True),
+])
+def test_a_store_says_whether_it_outlives_its_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, durable: bool
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_store(url) as store:
+        assert store.durable is durable

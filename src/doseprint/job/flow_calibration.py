@@ -39,6 +39,7 @@ from doseprint.errors import DoseCheckError, InputError, Problem
 from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.render import render_gcode
 from doseprint.job.folder import sha256_bytes, write_file_atomic
+from doseprint.job.manifest import FLOW_JOB_SCHEMA
 from doseprint.job.verify import limit_problems
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
@@ -48,7 +49,6 @@ from doseprint.slicer.plate import place_tablets
 from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads
 
 CALIBRATIONS_SCHEMA = "doseprint.calibrations/1"
-FLOW_JOB_SCHEMA = "doseprint.flow-calibration-job/1"
 CALIBRATIONS_ENV = "DOSEPRINT_CALIBRATIONS"
 
 DISCS = 3

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from doseprint.errors import DiskError, InputError, JobIntegrityError
-from doseprint.job.manifest import JobManifest
+from doseprint.job.manifest import FLOW_JOB_SCHEMA, JOB_SCHEMA, JobManifest
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -100,13 +100,79 @@ def write_job_folder(out: Path, files: Mapping[str, bytes], *, force: bool) -> N
         shutil.rmtree(old, ignore_errors=True)
 
 
+JOB_FOLDER_SCHEMAS = frozenset({JOB_SCHEMA, FLOW_JOB_SCHEMA})
+"""The ``schema`` of the manifests doseprint writes into a folder of its own: a job
+(job.md) and a flow calibration job (:mod:`doseprint.job.flow_calibration`)."""
+
+
 def check_out_dir(out: Path | str, force: bool) -> None:
     """Refuse an existing ``--out`` unless ``--force`` (called before any work, and again
-    when writing)."""
+    when writing); with ``--force`` refuse it too unless it is a job folder doseprint
+    wrote and holds nothing else (:func:`replaceable_problem`).
+
+    Raises
+    ------
+    InputError
+        ``out`` exists, and either ``force`` is not given or the folder is not one that
+        ``--force`` may replace (why named).
+    """
     out = Path(out)
-    if out.exists() and not force:
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
         raise InputError(f"{out} already exists; give --force to replace it", file=str(out),
                          key="--out")
+    problem = replaceable_problem(out)
+    if problem is not None:
+        raise InputError(f"{problem}; --force replaces only a job folder doseprint wrote, "
+                         "holding nothing else: choose another --out",
+                         file=str(out), key="--out")
+
+
+def replaceable_problem(folder: Path) -> str | None:
+    """Why ``folder`` may not be replaced by ``--force``, or None when it may.
+
+    It may when it is a real folder (not a link) holding a ``job.json`` whose schema is
+    one of :data:`JOB_FOLDER_SCHEMAS`, and nothing but that manifest, the G-code it names
+    and the files it lists (no sub-folders, no other files): replacing it then loses
+    nothing a compile cannot make again. The reason is worded to follow the folder's name.
+    """
+    if folder.is_symlink():
+        return "is a symbolic link"
+    if not folder.is_dir():
+        return "is not a folder"
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        return f"cannot be listed: {exc.strerror}"
+    try:
+        data = json.loads((folder / "job.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"holds {_names(entries)} and no job.json: it is not a doseprint job folder"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return "has a job.json that is not a doseprint job manifest"
+    if not isinstance(data, dict) or data.get("schema") not in JOB_FOLDER_SCHEMAS:
+        return "has a job.json that is not a doseprint job manifest"
+    gcode = data.get("gcode")
+    files = data.get("files", {})
+    listed = {"job.json"}
+    if isinstance(gcode, dict) and isinstance(gcode.get("file"), str):
+        listed.add(gcode["file"])
+    if isinstance(files, dict):
+        listed.update(name for name in files if isinstance(name, str))
+    others = [p for p in entries if p.name not in listed or p.is_symlink() or not p.is_file()]
+    if others:
+        return f"holds {_names(others)}, which its job.json does not list"
+    return None
+
+
+def _names(paths: list[Path]) -> str:
+    """Up to five names, sub-folders marked with a slash."""
+    if not paths:
+        return "nothing"
+    shown = [p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in paths[:5]]
+    more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+    return ", ".join(shown) + more
 
 
 def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> JobManifest:

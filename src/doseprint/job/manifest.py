@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from doseprint.errors import InputError, Problem
 
 __all__ = [
+    "FLOW_JOB_SCHEMA",
     "JOB_SCHEMA",
     "ActiveEntry",
     "GcodeEntry",
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 JOB_SCHEMA = "doseprint.job/1"
+
+FLOW_JOB_SCHEMA = "doseprint.flow-calibration-job/1"
+"""The schema of a flow calibration job's manifest (:mod:`doseprint.job.flow_calibration`)."""
 
 JsonValue = Any
 """A JSON value as :func:`freeze_json` keeps it: read-only mappings and tuples inside."""

@@ -102,6 +102,11 @@ class Database:
         self.url = url
         """The store's URL as shown to users, password masked."""
 
+    @property
+    def durable(self) -> bool:
+        """Whether what is committed outlives the connection (a server's database does)."""
+        return True
+
     # Statements
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
@@ -229,6 +234,13 @@ class SqliteDatabase(Database):
             )
         except sqlite3.Error as exc:
             raise self.store_error(exc) from exc
+
+    @property
+    def durable(self) -> bool:
+        """False for a database that vanishes when its connection closes: SQLite's
+        ``:memory:`` or an empty path (a private temporary database). Paths are opened
+        as file names, never as ``file:`` URIs, so no other name is in memory."""
+        return self.path.strip() not in ("", ":memory:")
 
     def configure(self) -> str:
         """Foreign keys on, WAL, FULL sync; returns the journal mode SQLite chose."""

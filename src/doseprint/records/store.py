@@ -266,6 +266,12 @@ class RecordStore:
         """The back end: ``"sqlite"`` or ``"postgresql"``."""
         return self._dialect
 
+    @property
+    def durable(self) -> bool:
+        """False for a store that is gone once it is closed (SQLite ``:memory:``): fine
+        for trying things out, never for the record of a print."""
+        return self._conn.durable
+
     def close(self) -> None:
         """Close the database connection. Idempotent."""
         with self._lock:
