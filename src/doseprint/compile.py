@@ -39,6 +39,7 @@ from doseprint.gcode.render import (
     render_gcode,
     tool_table,
 )
+from doseprint.gcode.tokens import split_lines
 from doseprint.geometry.layer_voids import LayerVoids
 from doseprint.geometry.tablet import TabletDesign, TabletMesh, build_mesh
 from doseprint.job.flow_calibration import (
@@ -276,7 +277,7 @@ def compile_prescription(
                            extrusion_multipliers=multipliers, tower=tower)
 
     say("verifying the dose from the G-code")
-    reading = read_gcode(program.text.splitlines(), source="job.gcode")
+    reading = read_gcode(split_lines(program.text), source="job.gcode")
     expected = [(t.design.index, c.api, c.tool, c.dose_mg)
                 for t in tablets for c in t.design.compartments if c.api]
     verification = verify_reading(reading, expected, tools, profile, multipliers)

@@ -36,6 +36,7 @@ from doseprint.errors import (
 )
 from doseprint.gcode.motion import motion_limits, plan_commands
 from doseprint.gcode.reader import read_gcode
+from doseprint.gcode.tokens import split_lines
 from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.job.manifest import JobManifest, thaw_json
 from doseprint.job.verify import verify_job
@@ -326,7 +327,7 @@ def print_job(
     gcode_path = job_dir / job.gcode.file
     text = gcode_path.read_text("utf-8")
     # The dose is proved again from the file about to be sent, by the check compile ran.
-    verification = verify_job(read_gcode(text.splitlines(), source=str(gcode_path)), job)
+    verification = verify_job(read_gcode(split_lines(text), source=str(gcode_path)), job)
     if not verification.ok:
         raise DoseCheckError(f"{gcode_path}: the G-code fails its dose check; nothing was "
                              "sent:\n  " + "\n  ".join(verification.problems),

@@ -24,7 +24,8 @@ from doseprint.comms.protocol import (
     format_line,
     parse_reply,
 )
-from doseprint.comms.virtual import FIRMWARE_NAME, Faults, GCommand, VirtualMarlin
+from doseprint.comms.virtual import FIRMWARE_NAME, Faults, VirtualMarlin
+from doseprint.gcode.tokens import parse_command
 
 
 def feed(printer: VirtualMarlin, line: str) -> list[str]:
@@ -216,9 +217,10 @@ def test_cold_extrusion_is_refused_as_marlin_does() -> None:
     assert feed(hot, "G92 E0") == ["ok"] and hot.position["E"] == 0.0
 
 
-def test_gcommand_parse() -> None:
-    command = GCommand.parse("m104 s210.5 T1")
-    assert command.code == "M104"
+def test_command_parse() -> None:
+    # The virtual printer reads commands with the tokenizer every reader of G-code uses.
+    command = parse_command("m104 s210.5 T1")
+    assert command.word == "M104"
     assert command.params == {"S": 210.5, "T": 1.0}
 
 

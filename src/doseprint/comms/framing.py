@@ -4,7 +4,8 @@ A numbered line is ``N<n> <command>*<xor>``, where ``<xor>`` is the XOR of every
 before ``*`` (Marlin ``queue.cpp``: ``checksum ^= command[--count]`` over the bytes before
 ``*``). :func:`program_from_gcode` reads a job's G-code into the commands to send and
 remembers, for each, its line in the file and the ``;TABLET:`` section it belongs to, so a
-refusal can say where a command is used.
+refusal can say where a command is used. The text is split into commands by
+:mod:`doseprint.gcode.tokens`, the same code that splits it for the dose reading.
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ import operator
 import re
 from dataclasses import dataclass
 
+from doseprint.gcode.tokens import (
+    TABLET_MARKER_RE,
+    command_text,
+    split_checksum,
+    split_commands,
+    split_lines,
+)
+
 __all__ = [
-    "GCODE_CHECKSUM_RE",
-    "GCODE_N_RE",
     "HOST_N_RE",
     "MAX_LINE_BYTES",
     "TABLET_MARKER_RE",
     "HostLine",
     "Program",
     "checksum",
-    "command_word",
     "commands_from_gcode",
     "format_line",
     "parse_host_line",
@@ -34,19 +40,9 @@ MAX_LINE_BYTES = 95
 """Longest numbered line Marlin takes: its ``MAX_CMD_SIZE`` of 96 bytes holds a final NUL."""
 
 HOST_N_RE = re.compile(r"^N(?P<line_no>-?\d+)\s*(?P<command>.*)$")
-"""A host line's ``N<n>`` prefix. Groups: ``line_no``, ``command`` (the rest)."""
-
-GCODE_N_RE = re.compile(r"^N\d+\s+")
-"""An ``N<n>`` prefix already present in a G-code file. No groups."""
-
-GCODE_CHECKSUM_RE = re.compile(r"\*\d*\s*$")
-"""A ``*<xor>`` suffix already present in a G-code file. No groups."""
-
-TABLET_MARKER_RE = re.compile(r"^;TABLET:(?P<section>[0-9]+|NONE)\s*$")
-"""A section marker of a job's G-code (spec job.md): ``;TABLET:<i>`` or ``;TABLET:NONE``.
-
-Groups: ``section``, the tablet index or ``NONE``.
-"""
+"""A host line's ``N<n>`` prefix, as the firmware's line check reads it (Marlin
+``queue.cpp``: an upper-case ``N`` first on the line). Groups: ``line_no``, ``command``
+(the rest)."""
 
 
 def checksum(body: str) -> int:
@@ -122,47 +118,19 @@ def parse_host_line(raw: str) -> HostLine:
     -------
     HostLine
     """
-    text = raw.strip()
-    body, star, tail = text.rpartition("*")
-    if star and tail.strip().isdigit():
-        sum_value: int | None = int(tail)
-    else:
-        body, sum_value = text, None
+    body, sum_value = split_checksum(raw.strip())
     match = HOST_N_RE.match(body)
     if match is not None:
         return HostLine(int(match["line_no"]), match["command"].strip(), sum_value, body)
     return HostLine(None, body.strip(), sum_value, body)
 
 
-def command_word(command: str) -> str:
-    """The command word of a command, upper-cased: ``G1`` of ``g1 X10``, ``T1`` of ``T1 S1``,
-    ``SET_HEATER_TEMPERATURE`` of ``SET_HEATER_TEMPERATURE HEATER=extruder TARGET=0``.
-
-    Parameters
-    ----------
-    command : str
-        One command without line number or checksum.
-
-    Returns
-    -------
-    str
-        Empty for an empty command.
-    """
-    parts = command.split(None, 1)
-    return parts[0].upper() if parts else ""
-
-
-def _clean(raw: str) -> str:
-    line = raw.split(";", 1)[0].strip()
-    line = GCODE_N_RE.sub("", line)
-    return GCODE_CHECKSUM_RE.sub("", line).strip()
-
-
 def commands_from_gcode(text: str) -> list[str]:
     """The commands of a G-code program, in order, ready to number and send.
 
     Drops comments (from ``;`` to the end of the line, so ``;TABLET:`` markers are not
-    sent), blank lines, and any ``N<n>`` prefix or ``*<xor>`` suffix the file already has.
+    sent, and ``(...)``), blank lines, and any ``N<n>`` prefix or ``*<xor>`` suffix the
+    file already has (:func:`~doseprint.gcode.tokens.split_commands`).
 
     Parameters
     ----------
@@ -174,7 +142,7 @@ def commands_from_gcode(text: str) -> list[str]:
     list of str
         One command per entry, stripped of surrounding whitespace.
     """
-    return list(program_from_gcode(text).commands)
+    return split_commands(text)
 
 
 @dataclass(frozen=True)
@@ -222,12 +190,12 @@ def program_from_gcode(text: str) -> Program:
     lines: list[int] = []
     sections: list[int | None] = []
     section: int | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(split_lines(text), start=1):
         if marker := TABLET_MARKER_RE.match(raw):
-            value = marker["section"].upper()
-            section = None if value == "NONE" else int(value)
+            index = marker["index"]
+            section = None if index is None else int(index)
             continue
-        line = _clean(raw)
+        line = command_text(raw)
         if line:
             commands.append(line)
             lines.append(number)

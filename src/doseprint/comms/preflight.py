@@ -34,8 +34,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from doseprint.comms.framing import Program, command_word
+from doseprint.comms.framing import Program
 from doseprint.comms.replies import Flavor
+from doseprint.gcode.tokens import command_word, parse_command
 
 __all__ = [
     "CORE_WORDS",
@@ -48,7 +49,8 @@ __all__ = [
 ]
 
 _TOOL_WORD_RE = re.compile(r"^T(?P<tool>\d+)$")
-_T_PARAM_RE = re.compile(r"(?:^|\s)T(?P<tool>\d+)\b", re.IGNORECASE)
+_TOOL_NUMBER_RE = re.compile(r"[0-9]+\Z", re.ASCII)
+"""The value of a ``T`` parameter that names a tool. No groups."""
 _TRADITIONAL_RE = re.compile(r"^[A-Z]\d+(?:\.\d+)?$")
 
 CORE_WORDS: dict[Flavor, frozenset[str]] = {
@@ -144,8 +146,9 @@ def word_uses(program: Program) -> dict[str, WordUse]:
         word = command_word(command)
         found.setdefault(word, []).append(index)
         if word in ("M104", "M109", "G10", "M116", "M568"):
-            for match in _T_PARAM_RE.finditer(command.split(None, 1)[1] if " " in command else ""):
-                found.setdefault(f"T{int(match['tool'])}", []).append(index)
+            for letter, value in parse_command(command).words:
+                if letter == "T" and _TOOL_NUMBER_RE.match(value):
+                    found.setdefault(f"T{int(value)}", []).append(index)
     uses: dict[str, WordUse] = {}
     for word, indices in found.items():
         first = min(indices)

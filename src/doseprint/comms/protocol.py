@@ -58,7 +58,6 @@ from doseprint.comms.framing import (
     MAX_LINE_BYTES,
     HostLine,
     checksum,
-    command_word,
     commands_from_gcode,
     format_line,
     parse_host_line,
@@ -115,6 +114,7 @@ from doseprint.errors import (
     PrinterTimeoutError,
     ResendLimitError,
 )
+from doseprint.gcode.tokens import command_word
 
 __all__ = [
     "BUSY_GRACE_S",

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-from doseprint.comms.framing import command_word
 from doseprint.comms.replies import Flavor
+from doseprint.gcode.tokens import command_word
 
 __all__ = [
     "MOVE_WORDS",

@@ -38,6 +38,11 @@ that depends on the firmware cannot be checked:
   unload), ``G5``/``G6``/``G26`` (moves the reader does not trace) are refused, as are
   sub-codes (``G1.5``) of the commands read here and coordinate systems
   (``G53``–``G59``, ``M206``, ``M428``).
+* **Comments.** ``;`` to the end of the line and ``(...)`` are dropped, as are an ``N<n>``
+  line number (signed, spaces after it or not) and a ``*<xor>`` checksum, by
+  :mod:`doseprint.gcode.tokens`, which splits the commands a print sends too: the
+  printer receives each command as read here. (Marlin drops ``(...)`` itself only when
+  built with ``PAREN_COMMENTS``, Klipper refuses the line.)
 * **Markers** start the line: ``;TABLET:<i>`` or ``;TABLET:NONE``, trailing whitespace
   allowed. Any other comment that begins like one (``; tablet: 3``, ``;TABLET:x``) is
   refused rather than skipped, so no extrusion lands in the wrong section unnoticed.
@@ -72,6 +77,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn, TypeAlias
 
 from doseprint.errors import InputError
+from doseprint.gcode.tokens import TABLET_MARKER_RE, Command, command_text, parse_command
 
 __all__ = ["GcodeReading", "dose_mg", "read_gcode", "read_gcode_file"]
 
@@ -130,37 +136,18 @@ class GcodeReading:
     extrude_limits_c: dict[int, frozenset[float | None]] = field(default_factory=dict)
 
 
-# Line syntax. Every pattern is ASCII-only so that, e.g., Arabic-Indic digits are not numbers.
-
-_MARKER = re.compile(r";TABLET:(?:(?P<index>[0-9]+)|NONE)\s*\Z", re.ASCII)
-"""An exact section marker line. Group ``index``: the tablet index, None for ``NONE``."""
+# Line syntax: lines are split into commands and words by doseprint.gcode.tokens, the same
+# code that splits the commands a print sends. Every pattern is ASCII-only so that, e.g.,
+# Arabic-Indic digits are not numbers.
 
 _MARKER_LIKE = re.compile(r"\s*;\s*TABLET\s*:", re.ASCII | re.IGNORECASE)
 """A comment meant as a marker; if it is not exact it is refused rather than skipped."""
-
-_LINE_NUMBER = re.compile(r"N[0-9]+\s*", re.ASCII)
-"""A leading line number ``N123`` (matched on the upper-cased code)."""
-
-_CHECKSUM = re.compile(r"\*[0-9]+\s*\Z", re.ASCII)
-"""A trailing checksum ``*45``."""
-
-_PAREN_COMMENT = re.compile(r"\([^()]*\)")
-"""A parenthesised comment, ``(like this)``."""
-
-_COMMAND = re.compile(r"(?P<letter>[GMT])(?P<code>[0-9]+)(?:\.(?P<sub>[0-9]+))?", re.ASCII)
-"""A classic command word. Groups: ``letter``, ``code`` (digits), ``sub`` (after a dot)."""
-
-_WORD = re.compile(r"([A-Z])([^A-Z]*)", re.ASCII)
-"""One parameter word: group 1 the letter, group 2 its raw value text."""
 
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)\Z", re.ASCII)
 """A decimal number as G-code writes it: no exponent, no inf/nan."""
 
 _BARE_AXES = re.compile(r"[XYZE]\s*[-+.0-9]", re.ASCII)
 """A line that starts with an axis word and no command (a modal move on some firmwares)."""
-
-_EXTENDED_PARAM = re.compile(r"([A-Z0-9_]+)=(\S*)", re.ASCII)
-"""A Klipper extended-command parameter ``NAME=value``. Groups: name, value."""
 
 _KLIPPER_EXTRUDER = re.compile(r"EXTRUDER([0-9]*)\Z", re.ASCII)
 """A Klipper extruder heater name; group 1 is the tool number ('' for tool 0)."""
@@ -307,7 +294,7 @@ class _Reader:
         self.line_number = number
         self.line_text = line.rstrip("\r\n")
         if _MARKER_LIKE.match(line):
-            marker = _MARKER.match(line)
+            marker = TABLET_MARKER_RE.match(line)
             if marker is None:
                 self._fail("a tablet marker must read exactly ';TABLET:<index>' or ';TABLET:NONE'")
             index = marker["index"]
@@ -315,63 +302,52 @@ class _Reader:
             if self.section is not None:
                 self.tablets.add(self.section)
             return
-        # Order matters: the comment goes first (it may hold '*'), then the checksum at the
-        # end, then the line number at the start.
-        code = _PAREN_COMMENT.sub(" ", line.split(";", 1)[0]).strip().upper()
-        code = _CHECKSUM.sub("", code)
-        number_word = _LINE_NUMBER.match(code)
-        if number_word is not None:
-            code = code[number_word.end() :]
-        code = code.strip()
+        code = command_text(line)
         if code:
-            self._read_code(code)
+            self._read_code(parse_command(code))
 
-    def _read_code(self, code: str) -> None:
-        command = _COMMAND.match(code)
-        if command is None:
-            self._read_other(code)
+    def _read_code(self, command: Command) -> None:
+        if not command.is_classic:
+            self._read_other(command)
             return
-        key = f"{command['letter']}{int(command['code'])}"
-        sub, params = command["sub"], code[command.end() :]
+        key, sub = command.base, command.subcode
         if key in _REFUSED:
             self._fail(f"{key} is not accepted: {_REFUSED[key]}")
-        if command["letter"] == "T":
+        if key[0] == "T":
             if sub is not None:
                 self._fail("cannot read the tool number")
-            self._select_tool(int(command["code"]))
+            self._select_tool(int(key[1:]))
             return
         handler = _HANDLERS.get(key)
         if handler is None:
             return  # a command that neither feeds, moves nor heats (M106, G4, M117 …)
         if sub is not None:
             self._fail(f"{key}.{sub}: sub-codes are not read")
-        handler(self, self._words(params))
+        handler(self, self._words(command))
 
-    def _read_other(self, code: str) -> None:
-        first = code.split(None, 1)[0]
+    def _read_other(self, command: Command) -> None:
+        first = command.word
         if first.startswith("T") and (len(first) <= 2 or first[1] in "-+.?"):
             self._fail("cannot read the tool number")  # T-1, T?, Tx, Tc: no tool to account to
-        if _BARE_AXES.match(code):
+        if _BARE_AXES.match(command.text.upper()):
             self._fail("axis words without a command (a modal move on some firmwares only)")
         if first == "SET_HEATER_TEMPERATURE":
-            self._set_heater_temperature(code[len(first) :])
+            self._set_heater_temperature(command)
         elif first == "ACTIVATE_EXTRUDER":
             self._fail("selects a tool without a T<k> line, and readers of the job take "
                        "the tool from T<k> (job.md): write T<k>, and define it on Klipper "
                        "as a [gcode_macro T<k>] that runs ACTIVATE_EXTRUDER")
         # Any other extended command or macro is not expanded (see the module docstring).
 
-    def _words(self, params: str) -> dict[str, str]:
-        """Split parameter text into {letter: raw value}; values are checked when read."""
-        start = len(params) - len(params.lstrip())
-        if start < len(params) and not ("A" <= params[start] <= "Z"):
-            self._fail(f"cannot read {params.strip()!r}")
+    def _words(self, command: Command) -> dict[str, str]:
+        """A command's parameter words as {letter: raw value}; values are checked when read."""
         words: dict[str, str] = {}
-        for word in _WORD.finditer(params, start):
-            letter = word[1]
+        for letter, value in command.words:
+            if not letter:
+                self._fail(f"cannot read {command.args.strip()!r}")
             if letter in words:
                 self._fail(f"{letter} is given twice")
-            words[letter] = word[2].strip()
+            words[letter] = value
         return words
 
     # Parameter parsing helpers
@@ -587,14 +563,14 @@ class _Reader:
         for temp_c in self._numbers(words, "S") + self._numbers(words, "R"):
             self._set_nozzle(self.tool if tool is None else tool, temp_c)
 
-    def _set_heater_temperature(self, params: str) -> None:
+    def _set_heater_temperature(self, command: Command) -> None:
         """Klipper's SET_HEATER_TEMPERATURE HEATER=<name> TARGET=<°C> (TARGET defaults to 0)."""
-        values = dict(_EXTENDED_PARAM.findall(params))
+        values = command.extended
         target = values.get("TARGET", "0")
         if not _NUMBER.match(target):
             self._fail("cannot read TARGET")
         temp_c = float(target)
-        heater = values.get("HEATER", "")
+        heater = values.get("HEATER", "").upper()
         extruder = _KLIPPER_EXTRUDER.match(heater)
         if extruder is not None:
             self._set_nozzle(int(extruder[1] or "0"), temp_c)

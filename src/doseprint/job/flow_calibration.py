@@ -38,6 +38,7 @@ from doseprint import __version__
 from doseprint.errors import DoseCheckError, InputError, Problem
 from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.render import render_gcode
+from doseprint.gcode.tokens import split_lines
 from doseprint.job.folder import sha256_bytes, write_file_atomic
 from doseprint.job.manifest import FLOW_JOB_SCHEMA
 from doseprint.job.verify import limit_problems
@@ -146,7 +147,7 @@ def make_flow_job(profile: PrinterProfile, formulation: Formulation) -> dict[str
               f"printer {profile.id} sha256 {profile.sha256}",
               f"tool T0 formulation {formulation.id} sha256 {formulation.sha256}"]
     program = render_gcode(profile, [formulation], plate, [(p,) for p, _ in discs], header)
-    reading = read_gcode(program.text.splitlines(), source="job.gcode")
+    reading = read_gcode(split_lines(program.text), source="job.gcode")
     area = math.pi * formulation.filament_diameter_mm**2 / 4.0
     problems = limit_problems(reading, [formulation], profile)
     objects = []

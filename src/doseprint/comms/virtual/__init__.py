@@ -8,7 +8,6 @@ from doseprint.comms.virtual.firmware import (
     FAULT_OPTIONS,
     FIRMWARE_NAME,
     Faults,
-    GCommand,
     VirtualMarlin,
 )
 from doseprint.comms.virtual.servers import (
@@ -23,7 +22,6 @@ __all__ = [
     "FAULT_OPTIONS",
     "FIRMWARE_NAME",
     "Faults",
-    "GCommand",
     "VirtualMarlin",
     "VirtualMode",
     "run_virtual_printer",

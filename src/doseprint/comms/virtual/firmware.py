@@ -13,8 +13,9 @@ its sources (``Marlin/src/core/language.h``, ``Marlin/src/gcode/queue.cpp``,
 * Accepted commands wait in a queue of ``BUFSIZE`` slots and run in order; each is
   answered ``ok`` once it has run (with ``ADVANCED_OK``: ``ok N<n> P<planner free>
   B<queue free>``, the queue count including the command answered, ``ok_to_send``).
-* Commands are dispatched by name to ``_cmd_<code>`` methods, as Marlin's
-  ``process_parsed_command`` does; a command it has none for is answered ``echo:Unknown
+* Commands are split into word and parameters by :mod:`doseprint.gcode.tokens` (the
+  tokenizer of the dose reading) and dispatched by word to ``_cmd_<code>`` methods, as
+  Marlin's ``process_parsed_command`` does; a command it has none for is answered ``echo:Unknown
   command: "<command>"`` and ``ok`` (``GCodeParser::unknown_command_warning``), a tool it
   lacks ``echo:T<n> Invalid extruder`` (``invalid_extruder_error``).
 * Extrusion below the minimum temperature (``EXTRUDE_MINTEMP``, 170 °C by default,
@@ -40,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -49,13 +49,13 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from doseprint.comms.framing import parse_host_line
+from doseprint.gcode.tokens import Command, parse_command
 
 __all__ = [
     "EXTRUDE_MINTEMP_C",
     "FAULT_OPTIONS",
     "FIRMWARE_NAME",
     "Faults",
-    "GCommand",
     "VirtualMarlin",
 ]
 
@@ -63,9 +63,6 @@ logger = logging.getLogger(__name__)
 
 FIRMWARE_NAME = "Marlin 2.1.2 (doseprint virtual)"
 """What the virtual printer calls itself in ``M115`` and its greeting."""
-
-PARAM_RE = re.compile(r"(?P<letter>[A-Z])(?P<value>[-+]?(?:\d+\.?\d*|\.\d+))", re.IGNORECASE)
-"""One ``<letter><number>`` parameter of a command. Groups: ``letter``, ``value``."""
 
 # Marlin/src/core/language.h
 ERR_LINE_NO = "Line Number is not Last Line Number+1, Last Line: "
@@ -192,32 +189,6 @@ FAULT_OPTIONS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclass
 command line derives its options from these (the help text is in ``metadata["help"]``)."""
 
 
-@dataclass(frozen=True)
-class GCommand:
-    """One command as the firmware's parser sees it.
-
-    Attributes
-    ----------
-    code : str
-        Upper-case command word: ``G1``, ``M104``, ``T1``.
-    params : dict of str to float
-        Upper-case letter to value: ``{"S": 210.0, "T": 1.0}``.
-    text : str
-        The command as received.
-    """
-
-    code: str
-    params: dict[str, float]
-    text: str
-
-    @classmethod
-    def parse(cls, text: str) -> GCommand:
-        """Split ``M104 S210 T1`` into its word and parameters."""
-        word, _, rest = text.strip().partition(" ")
-        params = {m["letter"].upper(): float(m["value"]) for m in PARAM_RE.finditer(rest)}
-        return cls(word.upper(), params, text)
-
-
 @dataclass
 class _Heater:
     """A heater of the simulation: temperatures in °C."""
@@ -245,7 +216,7 @@ class _Queued:
     counted: bool
 
 
-Handler = Callable[[GCommand], Iterator[str]]
+Handler = Callable[[Command], Iterator[str]]
 
 
 class VirtualMarlin:
@@ -516,7 +487,7 @@ class VirtualMarlin:
                 return self._refuse(ERR_CHECKSUM)
             self.last_line = line.line_no
             if is_m110:
-                m110 = GCommand.parse(command)
+                m110 = parse_command(command)
                 if "N" in m110.params:
                     self.last_line = int(m110.params["N"])
             counted = not is_m110
@@ -540,9 +511,9 @@ class VirtualMarlin:
 
     def _run(self, item: _Queued) -> Iterator[str]:
         self._accept(item.command)
-        command = GCommand.parse(item.command)
-        handler: Handler | None = getattr(self, f"_cmd_{command.code}", None)
-        if handler is None and command.code[:1] == "T" and command.code[1:].isdigit():
+        command = parse_command(item.command)
+        handler: Handler | None = getattr(self, f"_cmd_{command.word}", None)
+        if handler is None and command.word[:1] == "T" and command.word[1:].isdigit():
             handler = self._cmd_T
         replies = handler(command) if handler is not None else self._unknown(command)
         if self.advanced_ok:
@@ -656,24 +627,24 @@ class VirtualMarlin:
             self._pass_time(min(self.report_interval_s, needed))
             yield f"{self._report()}{suffix}"
 
-    def _target_tool(self, command: GCommand) -> int | None:
+    def _target_tool(self, command: Command) -> int | None:
         # GcodeSuite::get_target_extruder_from_command: None (and an echo) when out of range.
         if "T" not in command.params:
             return self.active_tool
         index = int(command.params["T"])
         return index if 0 <= index < self.extruders else None
 
-    def _invalid_tool(self, command: GCommand) -> str:
-        return f"echo:{command.code} {INVALID_EXTRUDER} {int(command.params['T'])}"
+    def _invalid_tool(self, command: Command) -> str:
+        return f"echo:{command.word} {INVALID_EXTRUDER} {int(command.params['T'])}"
 
     # Command handlers, by Marlin's names (process_parsed_command dispatches on the code)
 
-    def _unknown(self, command: GCommand) -> Iterator[str]:
+    def _unknown(self, command: Command) -> Iterator[str]:
         self.unknown_commands.append(command.text)
         yield f"echo:{UNKNOWN_COMMAND}{command.text.strip()}\""
         yield "ok"
 
-    def _cmd_G1(self, command: GCommand) -> Iterator[str]:
+    def _cmd_G1(self, command: Command) -> Iterator[str]:
         # A move; Marlin's planner drops the E of a move while the hot end is too cold
         # (planner.cpp, PREVENT_COLD_EXTRUSION) and says so.
         for axis in ("X", "Y", "Z"):
@@ -692,7 +663,7 @@ class VirtualMarlin:
 
     _cmd_G0 = _cmd_G1
 
-    def _cmd_G4(self, command: GCommand) -> Iterator[str]:
+    def _cmd_G4(self, command: Command) -> Iterator[str]:
         remaining = command.params.get("P", 0.0) / 1000.0 + command.params.get("S", 0.0)
         while remaining > 0:
             step = min(KEEPALIVE_S, remaining)
@@ -702,47 +673,47 @@ class VirtualMarlin:
                 yield BUSY_LINE
         yield "ok"
 
-    def _cmd_G21(self, command: GCommand) -> Iterator[str]:
+    def _cmd_G21(self, command: Command) -> Iterator[str]:
         yield "ok"  # a no-op without INCH_MODE_SUPPORT ("No error on unknown G21")
 
-    def _cmd_G28(self, command: GCommand) -> Iterator[str]:
+    def _cmd_G28(self, command: Command) -> Iterator[str]:
         for axis in ("X", "Y", "Z"):
             self.position[axis] = 0.0
         yield "ok"
 
-    def _cmd_G90(self, command: GCommand) -> Iterator[str]:
+    def _cmd_G90(self, command: Command) -> Iterator[str]:
         self.relative_xyz = False
         self.relative_e = False
         yield "ok"
 
-    def _cmd_G91(self, command: GCommand) -> Iterator[str]:
+    def _cmd_G91(self, command: Command) -> Iterator[str]:
         self.relative_xyz = True
         self.relative_e = True
         yield "ok"
 
-    def _cmd_G92(self, command: GCommand) -> Iterator[str]:
+    def _cmd_G92(self, command: Command) -> Iterator[str]:
         for axis in ("X", "Y", "Z", "E"):
             if axis in command.params:
                 self.position[axis] = command.params[axis]
         yield "ok"
 
-    def _cmd_M17(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M17(self, command: Command) -> Iterator[str]:
         yield "ok"
 
-    def _cmd_M82(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M82(self, command: Command) -> Iterator[str]:
         self.relative_e = False
         yield "ok"
 
-    def _cmd_M83(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M83(self, command: Command) -> Iterator[str]:
         self.relative_e = True
         yield "ok"
 
-    def _cmd_M84(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M84(self, command: Command) -> Iterator[str]:
         yield "ok"
 
     _cmd_M18 = _cmd_M84
 
-    def _cmd_M104(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M104(self, command: Command) -> Iterator[str]:
         tool = self._target_tool(command)
         if tool is None:
             yield self._invalid_tool(command)
@@ -750,18 +721,18 @@ class VirtualMarlin:
             self.tools[tool].target_c = command.params["S"]
         yield "ok"
 
-    def _cmd_M105(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M105(self, command: Command) -> Iterator[str]:
         yield f"ok {self._report()}"
 
-    def _cmd_M106(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M106(self, command: Command) -> Iterator[str]:
         self.fan_speed = int(command.params.get("S", 255))
         yield "ok"
 
-    def _cmd_M107(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M107(self, command: Command) -> Iterator[str]:
         self.fan_speed = 0
         yield "ok"
 
-    def _cmd_M109(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M109(self, command: Command) -> Iterator[str]:
         tool = self._target_tool(command)
         if tool is None:
             yield self._invalid_tool(command)
@@ -778,24 +749,24 @@ class VirtualMarlin:
         yield from self._wait_for(heater, wait_cooling="R" in command.params, tool=tool)
         yield "ok"
 
-    def _cmd_M110(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M110(self, command: Command) -> Iterator[str]:
         if "N" in command.params:
             self.last_line = int(command.params["N"])
         self._faulted.clear()
         yield "ok"
 
-    def _cmd_M112(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M112(self, command: Command) -> Iterator[str]:
         self.halted = True
         for heater in (*self.tools, self.bed):
             heater.target_c = 0.0
         yield HALT_LINES[0]
 
-    def _cmd_M114(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M114(self, command: Command) -> Iterator[str]:
         p = self.position
         yield f"X:{p['X']:.2f} Y:{p['Y']:.2f} Z:{p['Z']:.2f} E:{p['E']:.2f} Count X:0 Y:0 Z:0"
         yield "ok"
 
-    def _cmd_M115(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M115(self, command: Command) -> Iterator[str]:
         yield (
             f"FIRMWARE_NAME:{FIRMWARE_NAME} SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin "
             f"PROTOCOL_VERSION:1.0 MACHINE_TYPE:doseprint-virtual EXTRUDER_COUNT:{self.extruders}"
@@ -811,15 +782,15 @@ class VirtualMarlin:
             yield f"Cap:{name}:{value}"
         yield "ok"
 
-    def _cmd_M117(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M117(self, command: Command) -> Iterator[str]:
         yield "ok"
 
-    def _cmd_M140(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M140(self, command: Command) -> Iterator[str]:
         if "S" in command.params:
             self.bed.target_c = command.params["S"]
         yield "ok"
 
-    def _cmd_M190(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M190(self, command: Command) -> Iterator[str]:
         if "R" in command.params:
             self.bed.target_c = command.params["R"]
         elif "S" in command.params:
@@ -830,13 +801,13 @@ class VirtualMarlin:
         yield from self._wait_for(self.bed, wait_cooling="R" in command.params, tool=None)
         yield "ok"
 
-    def _cmd_M220(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M220(self, command: Command) -> Iterator[str]:
         yield "ok"
 
-    def _cmd_M221(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M221(self, command: Command) -> Iterator[str]:
         yield "ok"
 
-    def _cmd_M302(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M302(self, command: Command) -> Iterator[str]:
         # M302.cpp: S sets the minimum, P1 allows cold extrusion, neither reports.
         if "S" in command.params:
             self.extrude_min_temp_c = command.params["S"]
@@ -848,11 +819,11 @@ class VirtualMarlin:
             yield f"echo:Cold extrudes are {state}abled (min temp {self.extrude_min_temp_c:g}C)"
         yield "ok"
 
-    def _cmd_M400(self, command: GCommand) -> Iterator[str]:
+    def _cmd_M400(self, command: Command) -> Iterator[str]:
         yield "ok"
 
-    def _cmd_T(self, command: GCommand) -> Iterator[str]:
-        tool = int(command.code[1:])
+    def _cmd_T(self, command: Command) -> Iterator[str]:
+        tool = int(command.word[1:])
         if tool >= self.extruders:
             yield f"echo:T{tool} {INVALID_EXTRUDER}"
             self.unknown_commands.append(command.text)
