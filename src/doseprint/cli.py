@@ -173,17 +173,14 @@ def release_cmd(
 def _release_of_prescription(
     lib: Any, rx: Path, printer_id: str, csv_path: Path | None, as_json: bool
 ) -> None:
-    from doseprint.compile import design_and_predict, layer_grid
+    from doseprint.compile import design_and_predict
+    from doseprint.job.prepare import prepare
     from doseprint.models.load import check_prescription, load_prescription
-    from doseprint.slicer.plan import SliceSettings
 
     prescription = load_prescription(rx)
     check_prescription(prescription, lib.formulations)
-    profile = lib.printer(printer_id)
-    grid = layer_grid(profile, None)
-    settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm,
-                                        grid.layer_mm)
-    tablets, _ = design_and_predict(prescription, lib, profile, grid, settings)
+    prepared = prepare(lib.printer(printer_id), prescription)
+    tablets, _ = design_and_predict(prescription, lib, prepared)
     first = tablets[0]
     rows: list[dict[str, Any]] = []
     for r in first.releases:

@@ -15,7 +15,6 @@ import numpy as np
 import trimesh
 
 from doseprint import __version__
-from doseprint.design.cylinder import LayerGrid
 from doseprint.design.designed import DesignedTablet
 from doseprint.design.designer import design_tablets
 from doseprint.errors import (
@@ -60,6 +59,7 @@ from doseprint.job.manifest import (
     ToolEntry,
     freeze_json,
 )
+from doseprint.job.prepare import Prepared, prepare
 from doseprint.job.verify import Verification, verify_reading
 from doseprint.library import Library, load_library
 from doseprint.models.bead import bead_spacing_mm
@@ -107,16 +107,17 @@ class CompiledJob:
 def design_and_predict(
     rx: Prescription,
     lib: Library,
-    profile: PrinterProfile,
-    grid: LayerGrid,
-    settings: SliceSettings,
+    prepared: Prepared,
     say: Progress = lambda _msg: None,
 ) -> tuple[tuple[DesignedTablet, ...], tuple[TabletMesh, ...]]:
     """Design every tablet, mesh it, and predict its release over the 3D geometry.
 
-    General designs are confirmed during the search (sliced, and predicted with the 3D
-    model on a coarser grid); every final design's release comes from the 3D model.
+    General designs are confirmed during the search (sliced with ``prepared.settings``,
+    and predicted with the 3D model on a coarser grid); every final design's release
+    comes from the 3D model. ``doseprint release`` calls it as compile does, so the two
+    judge a design alike.
     """
+    profile, settings = prepared.profile, prepared.settings
     actives = {a.api: a for a in rx.actives}
 
     def confirm(design: TabletDesign) -> tuple[str | None, tuple[PredictedRelease, ...] | None]:
@@ -137,8 +138,9 @@ def design_and_predict(
                   if not r.judgement.met]
         return ("; ".join(missed) or None), releases
 
-    tablets = design_tablets(rx, lib.formulations, grid, extruders=profile.extruders,
-                             nozzle_mm=profile.nozzle_diameter_mm, confirm=confirm)
+    tablets = design_tablets(rx, lib.formulations, prepared.grid, extruders=profile.extruders,
+                             nozzle_mm=profile.nozzle_diameter_mm, confirm=confirm,
+                             limits=prepared.limits)
     by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
     if len(set(by_tool.values())) != len(by_tool) or sorted(by_tool) != list(range(len(by_tool))):
         raise ResultError(f"the designer assigned tools inconsistently: {by_tool}")
@@ -172,16 +174,6 @@ def sparse_voids(
     return {k: p.voids(VOID_MIN_WIDTH_MM) for k, p in enumerate(paths)}
 
 
-def layer_grid(profile: PrinterProfile, layer_height_mm: float | None) -> LayerGrid:
-    """The printer's layer heights, with ``--layer-height`` checked against its limits."""
-    layer = profile.layer_height_mm if layer_height_mm is None else layer_height_mm
-    if not profile.min_layer_height_mm <= layer <= profile.max_layer_height_mm:
-        raise InputError(f"is {layer:g} mm; {profile.id} prints layers of "
-                         f"{profile.min_layer_height_mm:g}..{profile.max_layer_height_mm:g} mm",
-                         file="command line", key="--layer-height")
-    return LayerGrid(profile.first_layer_height_mm, layer)
-
-
 def compile_prescription(
     rx_path: Path | str,
     printer_id: str,
@@ -212,24 +204,17 @@ def compile_prescription(
     rx = load_prescription(rx_path)
     check_prescription(rx, lib.formulations)
     profile = lib.printer(printer_id)
-    grid = layer_grid(profile, layer_height_mm)
+    prepared = prepare(profile, rx, layer_height_mm=layer_height_mm)
+    grid, settings = prepared.grid, prepared.settings
     if calibrations is not None:
         load_calibrations(calibrations)  # a broken file is bad input: say so before designing
     check_cold_extrusion(rx, lib, profile)
 
     say("designing")
-    settings = replace(
-        SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm),
-        perimeters=profile.perimeters, pattern=rx.tablet.infill_pattern,
-        solid_bottom_layers=rx.tablet.solid_layers, solid_top_layers=rx.tablet.solid_layers)
-    tablets, meshes = design_and_predict(rx, lib, profile, grid, settings, say)
+    tablets, meshes = design_and_predict(rx, lib, prepared, say)
     by_tool = {c.tool: c.formulation for t in tablets for c in t.design.compartments}
     tools = tuple(lib.formulations[by_tool[k]] for k in range(len(by_tool)))
-    for f in tools:
-        if abs(f.filament_diameter_mm - profile.filament_diameter_mm) > 0.05:
-            raise InputError(f"{f.id} is {f.filament_diameter_mm:g} mm filament; {profile.id} "
-                             f"feeds {profile.filament_diameter_mm:g} mm", file=f.path,
-                             key="filament_diameter_mm")
+    prepared.check_filament(tools)
 
     # The printer must be able to print these materials and this tall a tablet: found
     # here, before slicing, as bad input rather than as a failed G-code check.

@@ -291,8 +291,9 @@ def print_job(
     ------
     InputError
         The job is invalid or changed since compile, its printer profile changed, a lot is
-        malformed, the store keeps nothing once closed (``:memory:``), or the job uses a command inside a tablet that the pre-flight cannot
-        check on the profile's firmware (no record is created: nothing was attempted).
+        malformed, the store keeps nothing once closed (``:memory:``), or the job uses a
+        command inside a tablet that the pre-flight cannot check on the profile's firmware
+        (no record is created: nothing was attempted).
     DoseCheckError
         The G-code, read back, misses a dose by the check compile ran (no record: nothing
         was sent).

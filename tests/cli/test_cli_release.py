@@ -10,6 +10,7 @@ import pytest
 import trimesh
 
 from conftest import EXAMPLES
+from doseprint.compile import compile_prescription
 from doseprint.library import load_formulations
 from doseprint.release.analytical import finite_cylinder_released, sphere_released
 from helpers.cli import run_cli as run
@@ -115,3 +116,30 @@ def test_calibrate_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                        "--diameter", "10", "--height", "4", "--out", str(out))
     assert code == 2, err
     assert not out.exists() and "Traceback" not in err
+
+
+def test_release_judges_a_sparse_design_as_compile_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`release` designs with the settings compile slices with (the prescription's infill
+    pattern and solid layers, the profile's perimeters), so the judgement it shows is the
+    one compile writes into job.json. The lattice example as a gyroid: a rectilinear
+    slicing of it would leave other gaps and predict another release."""
+    text = (EXAMPLES / "theophylline-immediate-lattice.toml").read_text(encoding="utf-8")
+    rx = tmp_path / "lattice-gyroid.toml"
+    rx.write_text(text.replace("infill = 0.6", 'infill = 0.6\ninfill_pattern = "gyroid"')
+                  .replace("units = 2", "units = 1"), encoding="utf-8")
+    code, out, err = run(capsys, "release", str(rx), "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    job = compile_prescription(rx, "generic-marlin-1x175").job
+    (tablet,) = job["tablets"]
+    assert tablet["design"]["infill_pattern"] == "gyroid"
+    (active,) = tablet["actives"]
+    written = active["release"]
+    assert (row["kind"], row["model"], row["met"], row["reason"]) == (
+        written["kind"], written["model"], written["met"], written["reason"])
+    for key, digits in (("t50_h", 3), ("t80_h", 3), ("mdt_h", 3), ("f2", 2),
+                        ("released_at_0_5_h", 4)):
+        shown = None if row[key] is None else round(row[key], digits)
+        assert shown == written[key], key

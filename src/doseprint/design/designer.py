@@ -26,6 +26,20 @@ def is_plain_cylinder(rx: Prescription) -> bool:
             and (t.infill is None or t.infill >= 1.0))
 
 
+def size_limits(
+    grid: LayerGrid, nozzle_mm: float, max_length_mm: float = SizeLimits.max_length_mm
+) -> SizeLimits:
+    """The size limits of a tablet printed on ``grid`` through a ``nozzle_mm`` nozzle,
+    no longer than ``max_length_mm`` (the prescription's ``max_length_mm``)."""
+    return SizeLimits(
+        max_length_mm=max_length_mm,
+        # Two beads side by side: the thinnest wall the slicer can fill.
+        min_wall_mm=2.0 * BEAD_WIDTH_FACTOR * nozzle_mm,
+        first_layer_mm=grid.first_mm,
+        layer_mm=grid.layer_mm,
+    )
+
+
 def design_tablets(
     rx: Prescription,
     formulations: Mapping[str, Formulation],
@@ -34,8 +48,12 @@ def design_tablets(
     extruders: int = 1,
     nozzle_mm: float = 0.4,
     confirm: Confirm | None = None,
+    limits: SizeLimits | None = None,
 ) -> tuple[DesignedTablet, ...]:
     """Design every tablet of ``rx`` for a printer with ``extruders`` tools.
+
+    ``limits`` are the prepared size limits (:func:`doseprint.job.prepare.prepare`);
+    without them, :func:`size_limits` of ``grid``, ``nozzle_mm`` and the prescription.
 
     Raises
     ------
@@ -43,13 +61,8 @@ def design_tablets(
         As :func:`~doseprint.design.cylinder.design_tablets` and
         :func:`~doseprint.design.general.design_general`.
     """
-    limits = SizeLimits(
-        max_length_mm=rx.tablet.max_length_mm,
-        # Two beads side by side: the thinnest wall the slicer can fill.
-        min_wall_mm=2.0 * BEAD_WIDTH_FACTOR * nozzle_mm,
-        first_layer_mm=grid.first_mm,
-        layer_mm=grid.layer_mm,
-    )
+    if limits is None:
+        limits = size_limits(grid, nozzle_mm, rx.tablet.max_length_mm)
     try:
         if is_plain_cylinder(rx):
             return design_cylinders(rx, formulations, grid)

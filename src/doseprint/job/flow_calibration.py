@@ -41,6 +41,7 @@ from doseprint.gcode.render import render_gcode
 from doseprint.gcode.tokens import split_lines
 from doseprint.job.folder import sha256_bytes, write_file_atomic
 from doseprint.job.manifest import FLOW_JOB_SCHEMA
+from doseprint.job.prepare import prepare
 from doseprint.job.verify import limit_problems
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
@@ -134,12 +135,9 @@ def make_flow_job(profile: PrinterProfile, formulation: Formulation) -> dict[str
     DoseCheckError
         The G-code, read back, does not carry the nominal masses (a bug).
     """
-    if abs(formulation.filament_diameter_mm - profile.filament_diameter_mm) > 0.05:
-        raise InputError(f"{formulation.id} is {formulation.filament_diameter_mm:g} mm "
-                         f"filament; {profile.id} feeds {profile.filament_diameter_mm:g} mm",
-                         file=formulation.path, key="filament_diameter_mm")
-    settings = SliceSettings.for_nozzle(profile.nozzle_diameter_mm,
-                                        profile.first_layer_height_mm, profile.layer_height_mm)
+    prepared = prepare(profile)
+    prepared.check_filament([formulation])
+    settings = prepared.settings
     layers = 1 + max(1, round((DISC_HEIGHT_MM - settings.first_layer_mm) / settings.layer_mm))
     discs = [_disc_toolpaths(i, formulation, settings, layers) for i in range(DISCS)]
     plate = place_tablets(profile, [DISC_DIAMETER_MM] * DISCS, "--printer")
