@@ -24,6 +24,7 @@ them agree on is the line without them.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -98,11 +99,17 @@ class Command:
     """
 
     word: str
-    params: dict[str, float] = field(default_factory=dict)
     extended: dict[str, str] = field(default_factory=dict)
     text: str = ""
     words: tuple[tuple[str, str], ...] = ()
     args: str = ""
+
+    @functools.cached_property
+    def params(self) -> dict[str, float]:
+        """Classic commands' numeric parameters (see the class's attributes); worked out
+        from :attr:`words` when first asked for."""
+        return {letter: float(value) for letter, value in self.words
+                if letter and _NUMBER.match(value)}
 
     @property
     def is_classic(self) -> bool:
@@ -182,9 +189,7 @@ def parse_command(text: str) -> Command:
         if lead_end > start:
             words.append(("", args[start:lead_end].strip()))
         words += [(m[1], m[2].strip()) for m in _WORD.finditer(args, lead_end)]
-        params = {letter: float(value) for letter, value in words
-                  if letter and _NUMBER.match(value)}
-        return Command(word, params=params, text=stripped, words=tuple(words), args=args)
+        return Command(word, text=stripped, words=tuple(words), args=args)
     parts = stripped.split(None, 1)
     word = parts[0].upper() if parts else ""
     args = parts[1] if len(parts) > 1 else ""
