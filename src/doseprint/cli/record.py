@@ -3,7 +3,6 @@ reject)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,10 +10,8 @@ import click
 from doseprint.cli.options import db_option, echo_json
 from doseprint.errors import InputError, RecordChainError
 from doseprint.job.folder import write_file_atomic
-from doseprint.records.batch_report import render_batch_report
-from doseprint.records.batch_report_pdf import render_batch_report_pdf, require_pdf
 from doseprint.records.chain import verify_record
-from doseprint.records.export import record_from_json, record_to_json
+from doseprint.records.export import export_bytes, export_format, read_exported, record_to_json
 from doseprint.records.qc import qc_event_data
 from doseprint.records.store import open_store
 
@@ -133,15 +130,7 @@ def record_verify(record_id: str | None, db: str | None) -> None:
       doseprint record verify batch-3f2a.json
     """
     if record_id is not None and record_id.lower().endswith(".json"):
-        try:
-            document = json.loads(Path(record_id).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"cannot read it: {exc.strerror or exc}", file=record_id) from exc
-        except ValueError as exc:
-            raise InputError(f"not JSON: {exc}", file=record_id) from exc
-        if not isinstance(document, dict):
-            raise InputError("not an exported doseprint record", file=record_id)
-        exported = record_from_json(document, source=record_id)
+        exported = read_exported(record_id)
         problems = verify_record(exported)
         if problems:
             raise RecordChainError("the exported record does not verify:\n  "
@@ -173,21 +162,10 @@ def record_export(record_id: str, out: Path, db: str | None) -> None:
     Example:
       doseprint record export 3f2a --out batch-3f2a.json
     """
-    suffix = out.suffix.lower()
-    if suffix not in (".json", ".html", ".htm", ".pdf"):
-        raise InputError(f"is {out.suffix or 'without a suffix'}; export writes .json (the "
-                         "lossless record), .html or .pdf (the batch report with its label)",
-                         file=str(out), key="--out")
-    if suffix == ".pdf":
-        require_pdf()  # before the store is opened: nothing is read or written without it
+    fmt = export_format(out)  # before the store is opened: a bad name reads nothing
     with open_store(db) as store:
         record = store.get(record_id)
-    if suffix == ".json":
-        data = (json.dumps(record_to_json(record), indent=1, ensure_ascii=False) + "\n").encode()
-    elif suffix == ".pdf":
-        data = render_batch_report_pdf(record)
-    else:
-        data = render_batch_report(record).encode()
+    data = export_bytes(record, fmt)
     write_file_atomic(out, data)
     click.echo(f"wrote {out}")
 
