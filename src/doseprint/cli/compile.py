@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
 from doseprint.cli.options import library_options, log
 from doseprint.job.folder import check_out_dir
+from doseprint.typed import PRINT_ORDERS, PrintOrder
 
 
 @click.command("compile")
@@ -20,7 +22,7 @@ from doseprint.job.folder import check_out_dir
               help="Layer height in mm (default: the printer profile's).")
 @click.option("--force", is_flag=True, help="Replace an existing job folder.")
 @click.option("--stl", is_flag=True, help="Also write each tablet as tablet-<i>.stl.")
-@click.option("--print-order", type=click.Choice(["layer", "tablet"]), default=None,
+@click.option("--print-order", type=click.Choice(PRINT_ORDERS), default=None,
               help="layer: layer by layer across the plate; tablet: each tablet whole "
                    "(needs the profile's gantry_clearance_mm). Default: the profile's.")
 @click.option("--calibrations", "calibrations", type=click.Path(dir_okay=False, path_type=Path),
@@ -47,8 +49,7 @@ def compile_cmd(
     compiled = compile_prescription(
         rx, printer_id, formulation_dirs=formulation_dirs, printer_dirs=printer_dirs,
         layer_height_mm=layer_height, progress=lambda msg: log.info("compile: %s", msg),
-        stl=stl, print_order="tablet" if print_order == "tablet" else
-        "layer" if print_order == "layer" else None,
+        stl=stl, print_order=cast(PrintOrder | None, print_order),  # click.Choice checked it
         calibrations=calibrations or default_calibrations_path(),
     )
     write_job(compiled, out, force=force)

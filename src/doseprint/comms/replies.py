@@ -39,6 +39,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from doseprint.typed import Flavor
+
 __all__ = [
     "BUSY_RE",
     "CAPABILITY_RE",
@@ -88,9 +90,6 @@ __all__ = [
     "parse_temperatures",
     "shows_life",
 ]
-
-Flavor = Literal["marlin", "klipper", "reprapfirmware"]
-"""The firmware families a printer profile names (its ``flavor``)."""
 
 # Reply regexes. Each is matched against one reply line with surrounding whitespace removed.
 
