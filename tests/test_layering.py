@@ -35,9 +35,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 """Stages from the bottom up, each named by its package or top-level module (``__init__``:
 ``doseprint`` itself, which holds the version). A module may import from its own stage
 and from any below it. ``job`` holds the job folder's values and files (the manifest, its
-reading and writing, the dose check); ``report`` (the clinician's preview and its still)
-reads the manifest; ``compile`` runs the whole pipeline, preview included, and
-``printing`` streams a job and records it: both orchestrate the stages below them."""
+reading and writing, the dose check) and the prepare step; ``report`` (the clinician's
+preview and its still) reads the manifest; ``compile`` runs the whole pipeline, preview
+included, and ``printing`` streams a job and records it: both orchestrate the stages below them."""
 
 KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 """Stages of one layer that import each other (none: the flow calibration, which writes
