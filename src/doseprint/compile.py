@@ -66,13 +66,14 @@ from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription
 from doseprint.models.prescription import Active, Prescription
-from doseprint.models.printer import PrinterProfile, PrintOrder
+from doseprint.models.printer import PrinterProfile
 from doseprint.release.predict import MODEL_3D, PredictedRelease, predict_3d
 from doseprint.release.voxelize import default_pitch_mm
 from doseprint.report.preview import named_meshes, render_preview
 from doseprint.slicer.plan import SliceSettings, plan_tablet
 from doseprint.slicer.plate import Plate, place_tablets
 from doseprint.slicer.toolpaths import CompartmentToolpaths
+from doseprint.typed import PrintOrder
 
 log = logging.getLogger(__name__)
 

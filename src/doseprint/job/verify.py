@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from doseprint.gcode.reader import GcodeReading, dose_mg
+from doseprint.errors import DoseCheckError
+from doseprint.gcode.reader import GcodeReading, dose_mg, read_gcode_file
+from doseprint.job.folder import read_job
 from doseprint.job.manifest import JobManifest
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
@@ -130,6 +133,34 @@ def verify_job(reading: GcodeReading, manifest: JobManifest) -> Verification:
     flow factor against its calibration (job.json ``extrusion_multiplier``)."""
     return verify_reading(reading, manifest.expected_doses(), manifest.tools, None,
                           [t.extrusion_multiplier for t in manifest.tools])
+
+
+def verify_job_folder(job_dir: Path) -> Verification:
+    """:func:`verify_job` of a job folder as written (``doseprint gcode check``): its
+    G-code, read back, against its job.json, the same check compile ran before it wrote
+    the job.
+
+    Raises
+    ------
+    InputError
+        The folder holds no readable job.
+    """
+    job = read_job(job_dir, check_hashes=False)
+    return verify_job(read_gcode_file(job_dir / job.gcode.file), job)
+
+
+def dose_check_error(verification: Verification, job_dir: Path) -> DoseCheckError | None:
+    """The error a job folder's failed check is reported with (None when it passed):
+    every dose beyond tolerance, then every other problem."""
+    failed = [f"tablet {c.tablet}: {c.api} {c.gcode_mg:.3f} mg from the G-code, prescribed "
+              f"{c.prescribed_mg:g} mg ({c.error_pct:+.2f} %)"
+              for c in verification.doses if not c.ok]
+    failed += verification.other_problems
+    if not failed:
+        return None
+    return DoseCheckError(f"{job_dir / 'job.gcode'}: dose check failed (tolerance "
+                          f"±{100 * tol.dose_rel:g} %):\n  " + "\n  ".join(failed),
+                          hint="compile the prescription again; do not print this job")
 
 
 def limit_problems(

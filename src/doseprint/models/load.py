@@ -31,11 +31,9 @@ from doseprint.models.printer import (
     DEFAULT_MIN_EXTRUDE_TEMP_C,
     MIN_EXTRUDE_TEMP_FLOOR_C,
     OPTIONAL_TEMPLATE_NAMES,
-    PRINT_ORDERS,
     PRINTER_SCHEMA,
     TEMPLATE_NAMES,
     PrinterProfile,
-    PrintOrder,
 )
 from doseprint.typed import (
     EXTRUSION_MODES,
@@ -43,6 +41,7 @@ from doseprint.typed import (
     INFILL_PATTERNS,
     LAYOUTS,
     ORIGINS,
+    PRINT_ORDERS,
     RELEASE_KINDS,
     RELEASE_MECHANISMS,
     SHAPES,
@@ -51,6 +50,7 @@ from doseprint.typed import (
     InfillPattern,
     Layout,
     Origin,
+    PrintOrder,
     ReleaseKind,
     ReleaseMechanism,
     Shape,
