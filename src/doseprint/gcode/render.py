@@ -23,6 +23,7 @@ from doseprint.gcode import format as fmt
 from doseprint.gcode.motion import motion_limits, plan_commands
 from doseprint.gcode.tokens import split_commands
 from doseprint.models.bead import bead_area_mm2, bead_spacing_mm
+from doseprint.models.fields import UNSAFE_IN_LINE, UNSAFE_IN_TEXT, describe_char, show
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import MIN_EXTRUDE_TEMP_FLOOR_C, PrinterProfile
 from doseprint.slicer.plate import Plate
@@ -174,8 +175,29 @@ def min_extrude_temp_c(profile: PrinterProfile, tools: Sequence[Formulation]) ->
     return firmware
 
 
+class _UnsafeValue(Exception):
+    """A value a template writes holds a character that would end its line."""
+
+    def __init__(self, value: str, char: str) -> None:
+        super().__init__(value)
+        self.value = value
+        self.char = char
+
+
+def _line_safe(value: Any) -> Any:
+    """Jinja2 ``finalize``: every string a template writes (a profile's id or name, a
+    formulation id, an API) must stay on its line, so that a comment it is written into
+    stays a comment."""
+    if isinstance(value, str):
+        found = UNSAFE_IN_LINE.search(value)
+        if found is not None:
+            raise _UnsafeValue(value, found.group())
+    return value
+
+
 class _Templates:
-    """The profile's templates, rendered strictly: an unknown variable is an error."""
+    """The profile's templates, rendered strictly: an unknown variable is an error, and so
+    is a value or a line holding a character that would end a G-code line."""
 
     def __init__(self, profile: PrinterProfile) -> None:
         self.folder = Path(profile.templates_dir)
@@ -184,12 +206,18 @@ class _Templates:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=False,
+            finalize=_line_safe,
         )
 
     def render(self, name: str, context: Mapping[str, Any]) -> list[str]:
         file = f"{name}.gcode.j2"
         try:
             text = self.env.get_template(file).render(**context)
+        except _UnsafeValue as exc:
+            raise TemplateRenderError(
+                f"writes {show(exc.value)}, which holds {describe_char(exc.char)}: it would "
+                "end the G-code line (or comment) it is written into",
+                file=str(self.folder / file)) from None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateRenderError(f"line {exc.lineno}: {exc.message}",
                                       file=str(self.folder / file)) from None
@@ -198,7 +226,15 @@ class _Templates:
         except jinja2.UndefinedError as exc:
             raise TemplateRenderError(f"{exc.message}; available: {', '.join(sorted(context))}",
                                       file=str(self.folder / file)) from None
-        return [line.rstrip() for line in text.splitlines() if line.strip()]
+        lines = text.split("\n")
+        for number, line in enumerate(lines, start=1):
+            found = UNSAFE_IN_TEXT.search(line)
+            if found is not None:
+                raise TemplateRenderError(
+                    f"line {number} of its output holds {describe_char(found.group())}, "
+                    "which ends a G-code line for some readers; write plain lines",
+                    file=str(self.folder / file))
+        return [line.rstrip() for line in lines if line.strip()]
 
 
 class _Writer:
@@ -362,7 +398,7 @@ def render_gcode(
     extrude_min_c = min_extrude_temp_c(profile, tools)
     k_tool = list(extrusion_multipliers) if extrusion_multipliers else [1.0] * len(tools)
     w = _Writer(profile)
-    w.add(f"; doseprint {__version__}", *(f"; {h}" for h in header))
+    w.add(f"; doseprint {__version__}", *(f"; {fmt.comment_text(h)}" for h in header))
     context: dict[str, Any] = {
         "profile": profile, "tools": tool_rows, "first_tool": 0,
         "bed_temp_c": fmt.num(bed_c, 1), "extrusion": profile.extrusion,
@@ -393,6 +429,9 @@ def render_gcode(
                 if profile.flavor != "klipper" or k == 0))
     w.template_block(templates.render("end", context))
     text = "\n".join(w.lines) + "\n"
+    if (found := UNSAFE_IN_TEXT.search(text)) is not None:
+        # Every user string was checked on its way in; this is a bug, not bad input.
+        raise ValueError(f"the G-code holds {describe_char(found.group())}")
     motion = plan_commands(split_commands(text), motion_limits(profile))
     return GcodeProgram(text, len(w.lines), round(motion.motion_s + w.allowance_s),
                         estimated_motion_s=round(motion.motion_s, 1))

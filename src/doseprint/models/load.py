@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from doseprint.errors import InputError, Problem
-from doseprint.models.fields import Table, show
+from doseprint.models.fields import Table, key_label, show
 from doseprint.models.formulation import FORMULATION_SCHEMA, Formulation
 from doseprint.models.prescription import (
     PRESCRIPTION_SCHEMA,
@@ -58,20 +58,53 @@ from doseprint.typed import (
 
 # A pseudonymised reference: letters, digits and a few separators, never a person's name
 # (which would contain a space). Ids follow the same rule so they are safe in file names.
-_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")
-_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Both are matched whole (fullmatch): with re.match and "$", "RX-1\n" would pass, and the
+# line feed would end the G-code comment that names the prescription.
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,63}")
+_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 # Smallest bed that can hold one tablet of the largest swallowable size (22 mm, FDA
 # guidance for generics) with a 5 mm margin each side.
 MIN_BED_MM = 32.0
 
+MIN_INFILL = 0.2
+"""Smallest ``[tablet] infill`` (material fraction of the envelope) a prescription may fix."""
+
+# Bounds on what a file may hold (docs/formats.md lists them with every key). Each is
+# well beyond anything a pharmacy prints, and well inside what the designer, the release
+# model and the slicer finish in seconds.
+MAX_FILE_BYTES = 1_048_576
+"""A prescription of 1000 scheduled doses is about 8 kB; a formulation a few kB."""
+MAX_DEPTH = 8
+"""Tables and lists inside each other: the deepest a format needs is 5
+(``actives[0].profile[1][0]``); JSON and TOML readers recurse, and Python stops at 1000."""
+MAX_INT = 2**63 - 1
+"""Largest whole number any key can hold; a larger one is refused before a range check
+turns it into text (Python refuses to above 4300 digits)."""
+MAX_PROBLEMS = 50
+"""Problems reported for one file; the rest are counted."""
+MAX_ACTIVES = 4
+"""Actives in one tablet: the designer makes one compartment per active, one to four."""
+MAX_UNITS = 1000
+"""Tablets in one batch (a plate holds far fewer; the placement says how many fit)."""
+MAX_DOSE_MG = 2000.0
+"""Largest dose per tablet of one API: 2 g, more than the largest swallowable tablet
+(22 mm, about 1.5 cm3) holds at any drug loading; each formulation's max_dose_mg is lower."""
+MAX_RELEASE_H = 168.0
+"""Latest release time (``t80_h``, a profile's hours): one week. The release model runs
+to twice the target, so this also bounds how long a prediction takes."""
+MAX_PROFILE_POINTS = 50
+MIN_DIMENSION_MM = 1.0
+"""Smallest fixed tablet dimension (a mini-tablet is 1.5-3 mm)."""
+MAX_DIMENSION_MM = 40.0
+"""Largest tablet dimension (``max_length_mm``); 22 mm is the swallowable default."""
+MAX_NOTE_CHARS = 2000
+MAX_SOURCES = 100
+MAX_SOURCE_CHARS = 2000
+
 
 # Reading files -----------------------------------------------------------------------
 
-
-
-MIN_INFILL = 0.2
-"""Smallest ``[tablet] infill`` (material fraction of the envelope) a prescription may fix."""
 
 def read_text(path: Path | str, encoding: str = "utf-8") -> tuple[str, bytes]:
     """A user's text file, decoded, and its raw bytes (for hashing).
@@ -107,23 +140,66 @@ def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
     """
     path = Path(path)
     name = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # read_text says why it cannot be read
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"is {size} bytes; a doseprint file is at most {MAX_FILE_BYTES} "
+                         "bytes", file=name)
     text, raw = read_text(path)
-    if path.suffix.lower() == ".json":
-        try:
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(f"is {len(raw)} bytes; a doseprint file is at most "
+                         f"{MAX_FILE_BYTES} bytes", file=name)
+    kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+    try:
+        if kind == "JSON":
             data = json.loads(text, parse_constant=float, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                file=name,
-            ) from None
-    else:
-        try:
+        else:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"is not valid TOML: {exc}", file=name) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            file=name,
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"is not valid TOML: {exc}", file=name) from None
+    except RecursionError:
+        raise InputError(f"nests lists or tables too deeply; at most {MAX_DEPTH} levels",
+                         file=name) from None
+    except ValueError as exc:
+        # Python refuses to read a whole number of more than 4300 digits.
+        why = ("holds a whole number of more than 4300 digits, too large for any key"
+               if "integer string conversion" in str(exc) else f"is not valid {kind}: {exc}")
+        raise InputError(why, file=name) from None
     if not isinstance(data, dict):
         raise InputError("must hold a table (a JSON object) at the top level", file=name)
+    _check_shape(data, name)
     return data, raw
+
+
+def _check_shape(data: dict[str, Any], file: str) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` and whole numbers beyond ``MAX_INT``
+    anywhere in a parsed file, naming the key (without recursing: the check must hold
+    for any input)."""
+    problems: list[Problem] = []
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack and len(problems) < MAX_PROBLEMS:
+        key, value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                problems.append(Problem(file, key, f"nests lists or tables too deeply; at "
+                                        f"most {MAX_DEPTH} levels"))
+                continue
+            items = (value.items() if isinstance(value, dict) else enumerate(value))
+            for k, v in items:
+                child = (f"{key}[{k}]" if isinstance(value, list)
+                         else f"{key}.{key_label(k)}" if key else key_label(k))
+                stack.append((child, v, depth + 1))
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            problems.append(Problem(file, key, f"is {show(value)}, too large for any key "
+                                    "(at most 19 digits)"))
+    _raise_if(problems)
 
 
 class _JsonObject(dict[str, Any]):
@@ -164,6 +240,10 @@ def _check_schema(table: Table, expected: str) -> str | None:
 
 
 def _raise_if(problems: list[Problem]) -> None:
+    if len(problems) > MAX_PROBLEMS:
+        more = len(problems) - MAX_PROBLEMS
+        problems = [*problems[:MAX_PROBLEMS],
+                    Problem(problems[0].file, "", f"and {more} more problems")]
     if problems:
         raise InputError(problems)
 
@@ -186,7 +266,8 @@ def load_prescription(path: Path | str) -> Prescription:
     rx_id = _take_reference(top, "id")
     patient = _take_reference(top, "patient", what="a pseudonymised reference, never a name")
     prescriber = top.take_str("prescriber", required=False)
-    note = top.take_str("note", required=False, allow_empty=True)
+    note = top.take_str("note", required=False, allow_empty=True, max_chars=MAX_NOTE_CHARS,
+                        multiline=True)
 
     actives = _read_actives(top)
     tablet = _read_tablet(top)
@@ -212,18 +293,29 @@ def load_prescription(path: Path | str) -> Prescription:
 
 def _take_reference(table: Table, name: str, what: str = "an identifier") -> str | None:
     value = table.take_str(name)
-    if value is not None and not _REFERENCE.match(value):
+    if value is not None and not _REFERENCE.fullmatch(value):
         table.problem(
             name,
-            f"is {show(value)}; must be {what}: letters, digits and . _ : / + - only, "
-            "no spaces",
+            f"is {show(value)}; must be {what}: 1 to 64 letters, digits and . _ : / + - "
+            "only, no spaces",
         )
         return None
     return value
 
 
+def _take_id(table: Table, name: str, *, required: bool = True,
+             default: str | None = None) -> str | None:
+    """A formulation or printer id: lower-case letters, digits, ``. _ -``, matched whole."""
+    value = table.take_str(name, required=required, default=default)
+    if value is not None and value != default and not _ID.fullmatch(value):
+        table.problem(name, f"is {show(value)}; use 1 to 64 lower-case letters, digits, "
+                      ". _ - only")
+        return None
+    return value
+
+
 def _read_actives(top: Table) -> list[Active] | None:
-    tables = top.take_tables("actives")
+    tables = top.take_tables("actives", max_items=MAX_ACTIVES)
     if tables is None:
         return None
     if not top.data["actives"]:
@@ -234,10 +326,11 @@ def _read_actives(top: Table) -> list[Active] | None:
     ok = True
     for i, t in enumerate(tables):
         api = t.take_str("api")
-        dose = t.take_number("dose_mg", exclusive_minimum=0.0)
+        dose = t.take_number("dose_mg", exclusive_minimum=0.0, maximum=MAX_DOSE_MG)
         release = cast(ReleaseKind | None, t.take_str("release", choices=RELEASE_KINDS))
-        formulation = t.take_str("formulation", required=False)
-        t80_h = t.take_number("t80_h", required=release == "sustained", exclusive_minimum=0.0)
+        formulation = _take_id(t, "formulation", required=False)
+        t80_h = t.take_number("t80_h", required=release == "sustained", exclusive_minimum=0.0,
+                              maximum=MAX_RELEASE_H)
         profile = _read_profile(t, required=release == "profile")
         if release is not None and release != "sustained" and "t80_h" in t.data:
             t.problem("t80_h", f'applies only to release = "sustained", not "{release}"')
@@ -267,7 +360,7 @@ def _read_actives(top: Table) -> list[Active] | None:
 
 
 def _read_profile(t: Table, *, required: bool) -> tuple[tuple[float, float], ...] | None:
-    points = t.take_list("profile", required=required)
+    points = t.take_list("profile", required=required, max_items=MAX_PROFILE_POINTS)
     if points is None:
         return None
     if len(points) < 3:
@@ -281,7 +374,8 @@ def _read_profile(t: Table, *, required: bool) -> tuple[tuple[float, float], ...
         if not isinstance(point, list | tuple) or len(point) != 2:
             t.problem(name, f"must be a pair [hours, fraction], found {show(point)}")
             return None
-        hours = t.check_number(name + "[0]", point[0], exclusive_minimum=0.0)
+        hours = t.check_number(name + "[0]", point[0], exclusive_minimum=0.0,
+                               maximum=MAX_RELEASE_H)
         fraction = t.check_number(name + "[1]", point[1], minimum=0.0, maximum=1.0)
         if hours is None or fraction is None:
             return None
@@ -306,9 +400,11 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
     shape = cast(Shape, t.take_str("shape", required=False, choices=SHAPES, default="auto"))
     layout = cast(Layout, t.take_str("layout", required=False, choices=LAYOUTS, default="auto"))
     max_length = t.take_number(
-        "max_length_mm", required=False, exclusive_minimum=0.0, maximum=40.0, default=22.0
+        "max_length_mm", required=False, minimum=MIN_DIMENSION_MM, maximum=MAX_DIMENSION_MM,
+        default=22.0
     )
-    dims = {key: t.take_number(key, required=False, exclusive_minimum=0.0)
+    dims = {key: t.take_number(key, required=False, minimum=MIN_DIMENSION_MM,
+                               maximum=MAX_DIMENSION_MM)
             for key in ("diameter_mm", "height_mm", "length_mm", "width_mm")}
     # Below a fifth of the envelope a lattice of 0.4 mm roads is too open to hold
     # together as a tablet (and its gaps are wider than the tablet's own walls).
@@ -317,7 +413,7 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
         "infill_pattern", required=False, choices=INFILL_PATTERNS, default="rectilinear"))
     solid_layers = t.take_int("solid_layers", required=False, minimum=0, maximum=10,
                               default=0)
-    shell = t.take_str("shell", required=False, default="none")
+    shell = _take_id(t, "shell", required=False, default="none")
     shell_mm = t.take_number("shell_mm", required=False, exclusive_minimum=0.0, maximum=5.0)
     channels = t.take_int("channels", required=False, minimum=0, maximum=8, default=0)
     channel_mm = t.take_number("channel_mm", required=False, exclusive_minimum=0.0,
@@ -360,14 +456,14 @@ def _read_dispense(top: Table, apis: set[str] | None) -> Dispense | None:
     t = top.take_table("dispense")
     if t is None:
         return None
-    units = t.take_int("units", minimum=1, maximum=1000)
-    entries = t.take_tables("schedule", required=False) or []
+    units = t.take_int("units", minimum=1, maximum=MAX_UNITS)
+    entries = t.take_tables("schedule", required=False, max_items=MAX_ACTIVES) or []
     schedule: list[ScheduleEntry] = []
     scheduled: dict[str, int] = {}
     ok = units is not None
     for i, e in enumerate(entries):
         api = e.take_str("api")
-        doses = e.take_list("doses_mg")
+        doses = e.take_list("doses_mg", max_items=MAX_UNITS)
         e.finish()
         if api is not None:
             if apis is not None and api not in apis:
@@ -386,7 +482,8 @@ def _read_dispense(top: Table, apis: set[str] | None) -> Dispense | None:
             e.problem("doses_mg", f"has {len(doses)} doses; dispense.units is {units}, "
                       "one dose per tablet")
             ok = False
-        checked = [e.check_number(f"doses_mg[{j}]", d, exclusive_minimum=0.0)
+        checked = [e.check_number(f"doses_mg[{j}]", d, exclusive_minimum=0.0,
+                                  maximum=MAX_DOSE_MG)
                    for j, d in enumerate(doses)]
         if any(d is None for d in checked) or api is None:
             ok = False
@@ -468,10 +565,8 @@ def load_formulation(path: Path | str) -> Formulation:
     problems: list[Problem] = []
     t = Table(data, str(path), "", problems)
     schema = _check_schema(t, FORMULATION_SCHEMA)
-    fid = t.take_str("id")
-    if fid is not None and not _ID.match(fid):
-        t.problem("id", f"is {show(fid)}; use lower-case letters, digits, . _ - only")
-    elif fid is not None and fid != path.stem:
+    fid = _take_id(t, "id")
+    if fid is not None and fid != path.stem:
         t.problem("id", f"is {show(fid)} but the file is named {path.name}; "
                   "the file name must be the id + .toml")
     api = t.take_str("api", required=False, allow_empty=True, default="")
@@ -479,15 +574,17 @@ def load_formulation(path: Path | str) -> Formulation:
     loading = t.take_number("drug_loading", minimum=0.0, maximum=1.0)
     density = t.take_number("density_g_cm3", exclusive_minimum=0.0, maximum=5.0)
     diffusivity = t.take_number("diffusivity_mm2_s", exclusive_minimum=0.0, maximum=1.0)
-    filament = t.take_number("filament_diameter_mm", exclusive_minimum=0.0, maximum=5.0)
+    filament = t.take_number("filament_diameter_mm", minimum=1.0, maximum=5.0)
     nozzle = t.take_number("nozzle_temp_c", exclusive_minimum=0.0, maximum=500.0)
     bed = t.take_number("bed_temp_c", minimum=0.0, maximum=200.0)
     max_temp = t.take_number("max_temp_c", exclusive_minimum=0.0, maximum=500.0)
-    max_dose = t.take_number("max_dose_mg", required=bool(api), exclusive_minimum=0.0)
+    max_dose = t.take_number("max_dose_mg", required=bool(api), exclusive_minimum=0.0,
+                             maximum=MAX_DOSE_MG)
     mechanism = cast(ReleaseMechanism | None,
                      t.take_str("release_mechanism", choices=RELEASE_MECHANISMS))
-    erosion = t.take_number("erosion_rate_mm_h", required=False, minimum=0.0, default=0.0)
-    sources = t.take_list("sources")
+    erosion = t.take_number("erosion_rate_mm_h", required=False, minimum=0.0, maximum=10.0,
+                            default=0.0)
+    sources = t.take_list("sources", max_items=MAX_SOURCES)
     t.finish()
     if api is not None and loading is not None:
         if api and loading == 0.0:
@@ -511,6 +608,10 @@ def load_formulation(path: Path | str) -> Formulation:
         if not sources or not all(isinstance(s, str) and s.strip() for s in sources):
             t.problem("sources", "must be a non-empty list of strings: where every value "
                       "comes from, or that it is an estimate")
+        else:
+            for k, source in enumerate(sources):
+                t.check_str(f"sources[{k}]", source, max_chars=MAX_SOURCE_CHARS,
+                            multiline=True)
     _raise_if(problems)
     assert schema and fid and name and api is not None and mechanism and sources is not None
     assert loading is not None and density and diffusivity and filament and nozzle
@@ -539,37 +640,36 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     problems: list[Problem] = []
     t = Table(data, str(path), "", problems)
     schema = _check_schema(t, PRINTER_SCHEMA)
-    pid = t.take_str("id")
-    if pid is not None and not _ID.match(pid):
-        t.problem("id", f"is {show(pid)}; use lower-case letters, digits, . _ - only")
-    elif pid is not None and pid != path.stem:
+    pid = _take_id(t, "id")
+    if pid is not None and pid != path.stem:
         t.problem("id", f"is {show(pid)} but the file is named {path.name}; "
                   "the file name must be the id + .toml")
     name = t.take_str("name")
     flavor = cast(Flavor | None, t.take_str("flavor", choices=FLAVORS))
     bed = _take_pair(t, "bed_mm")
-    max_z = t.take_number("max_z_mm", exclusive_minimum=0.0, maximum=2000.0)
+    max_z = t.take_number("max_z_mm", minimum=10.0, maximum=2000.0)
     origin = cast(Origin | None, t.take_str("origin", choices=ORIGINS))
-    nozzle = t.take_number("nozzle_diameter_mm", exclusive_minimum=0.0, maximum=2.0)
+    nozzle = t.take_number("nozzle_diameter_mm", minimum=0.1, maximum=2.0)
     extruders = t.take_int("extruders", minimum=1, maximum=16)
-    filament = t.take_number("filament_diameter_mm", exclusive_minimum=0.0, maximum=5.0)
+    filament = t.take_number("filament_diameter_mm", minimum=1.0, maximum=5.0)
     max_nozzle = t.take_number("max_nozzle_temp_c", exclusive_minimum=0.0, maximum=500.0)
     max_bed = t.take_number("max_bed_temp_c", minimum=0.0, maximum=200.0)
-    layer = t.take_number("layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
-    first = t.take_number("first_layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
-    min_layer = t.take_number("min_layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
-    max_layer = t.take_number("max_layer_height_mm", exclusive_minimum=0.0, maximum=2.0)
-    speed = t.take_number("print_speed_mm_s", exclusive_minimum=0.0, maximum=1000.0)
-    travel = t.take_number("travel_speed_mm_s", exclusive_minimum=0.0, maximum=2000.0)
+    # A layer thinner than 0.01 mm would slice a tablet into thousands of layers.
+    layer = t.take_number("layer_height_mm", minimum=0.01, maximum=2.0)
+    first = t.take_number("first_layer_height_mm", minimum=0.01, maximum=2.0)
+    min_layer = t.take_number("min_layer_height_mm", minimum=0.01, maximum=2.0)
+    max_layer = t.take_number("max_layer_height_mm", minimum=0.01, maximum=2.0)
+    speed = t.take_number("print_speed_mm_s", minimum=1.0, maximum=1000.0)
+    travel = t.take_number("travel_speed_mm_s", minimum=1.0, maximum=2000.0)
     retract = t.take_number("retract_mm", minimum=0.0, maximum=20.0)
     extrusion = cast(ExtrusionMode | None, t.take_str("extrusion", choices=EXTRUSION_MODES))
-    baud = t.take_int("baud", minimum=1)
+    baud = t.take_int("baud", minimum=300, maximum=10_000_000)
     rx_buffer = t.take_int("rx_buffer_lines", minimum=1, maximum=64)
-    templates = t.take_str("templates")
+    templates = _take_id(t, "templates")
     # Optional keys (printer-profile.md allows extras; docs/formats.md lists these).
     order = cast(PrintOrder | None, t.take_str("print_order", required=False,
                                                choices=PRINT_ORDERS, default="layer"))
-    gantry = t.take_number("gantry_clearance_mm", required=False, exclusive_minimum=0.0,
+    gantry = t.take_number("gantry_clearance_mm", required=False, minimum=1.0,
                            maximum=2000.0)
     purge = t.take_number("purge_volume_mm3", required=False, minimum=0.0, maximum=500.0,
                           default=20.0)
@@ -578,18 +678,18 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     tc_retract = t.take_number("tool_change_retract_mm", required=False, minimum=0.0,
                                maximum=50.0)
     perimeters = t.take_int("perimeters", required=False, minimum=1, maximum=6, default=2)
-    accel = t.take_number("acceleration_mm_s2", required=False, exclusive_minimum=0.0,
+    accel = t.take_number("acceleration_mm_s2", required=False, minimum=10.0,
                           maximum=100000.0, default=1000.0)
     corner = t.take_number("square_corner_velocity_mm_s", required=False, minimum=0.0,
                            maximum=100.0, default=5.0)
-    z_speed = t.take_number("max_z_speed_mm_s", required=False, exclusive_minimum=0.0,
+    z_speed = t.take_number("max_z_speed_mm_s", required=False, minimum=0.1,
                             maximum=1000.0, default=10.0)
     z_accel = t.take_number("max_z_acceleration_mm_s2", required=False,
-                            exclusive_minimum=0.0, maximum=100000.0, default=100.0)
+                            minimum=1.0, maximum=100000.0, default=100.0)
     e_speed = t.take_number("max_extrude_only_speed_mm_s", required=False,
-                            exclusive_minimum=0.0, maximum=1000.0)
+                            minimum=0.1, maximum=1000.0)
     e_accel = t.take_number("max_extrude_only_acceleration_mm_s2", required=False,
-                            exclusive_minimum=0.0, maximum=100000.0)
+                            minimum=1.0, maximum=100000.0)
     min_extrude = t.take_number("min_extrude_temp_c", required=False, minimum=0.0,
                                 maximum=500.0, default=DEFAULT_MIN_EXTRUDE_TEMP_C)
     lower_min_extrude = t.take_bool("lower_min_extrude_temp", required=False, default=False)
@@ -673,7 +773,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
 
 
 def _take_pair(t: Table, name: str) -> tuple[float, float] | None:
-    items = t.take_list(name)
+    items = t.take_list(name, max_items=2)
     if items is None:
         return None
     if len(items) != 2:
