@@ -2,9 +2,10 @@
 within seconds, names the file and the key, shows no traceback and writes nothing.
 
 Before: ``t80_h = 1e308`` raised OverflowError, ``1e12`` tried to allocate terabytes,
-``1e6`` ran for minutes; deep nesting raised RecursionError and a 5000-digit integer
-ValueError (exit 70, "internal error"); ``id = "RX-1\\n"`` was compiled, and the rest of
-the G-code header comment after the id reached the printer as a command.
+``1e6`` ran for minutes; deep nesting raised RecursionError, a 5000-digit integer
+ValueError and a channel of 1e-300 mm ZeroDivisionError (exit 70, "internal error");
+``id = "RX-1\\n"`` was compiled, and the rest of the G-code header comment after the id
+reached the printer as a command.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ PRESCRIPTIONS: dict[str, tuple[str, str, str]] = {
     "t80-1e6-json": ("rx.json", rx_text("json", t80(1e6)), "actives[0].t80_h: "),
     "dose-1e300": ("rx.toml", rx_text("toml", edited(base_rx(), [
         (("actives", 0, "dose_mg"), 1e300)])), "actives[0].dose_mg: "),
+    "channel-1e-300": ("rx.toml", rx_text("toml", edited(base_rx(), [
+        (("tablet",), {"channels": 2, "channel_mm": 1e-300})])), "tablet.channel_mm: "),
     "deep-toml": ("rx.toml", rx_text("toml", base_rx(), "note = " + deep(100_000)),
                   "too deeply"),
     "deep-json": ("rx.json", rx_text("json", base_rx(), "note = " + deep(100_000)),
