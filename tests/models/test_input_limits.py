@@ -122,6 +122,9 @@ PRESCRIPTION_NUMBERS = [
      "dispense.schedule[0].doses_mg[1]"),
     (("tablet",), {"diameter_mm": 1e-300}, "tablet.diameter_mm"),
     (("tablet",), {"height_mm": 1e300}, "tablet.height_mm"),
+    # a channel of 1e-300 mm divided by zero in the geometry (exit 70)
+    (("tablet",), {"channels": 2, "channel_mm": 1e-300}, "tablet.channel_mm"),
+    (("tablet",), {"shell": "pva-fast", "shell_mm": 1e-300}, "tablet.shell_mm"),
     (("dispense", "units"), 10**18, "dispense.units"),
     (("dispense", "units"), 1e300, "dispense.units"),
 ]

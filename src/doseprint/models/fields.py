@@ -69,6 +69,12 @@ class _ShortRepr(reprlib.Repr):
     def repr_int(self, x: int, level: int) -> str:
         return _show_int(x)
 
+    def repr_instance(self, x: object, level: int) -> str:
+        # A JSON object is read as a dict subclass (load._JsonObject): cut it short too.
+        if isinstance(x, dict):
+            return self.repr_dict(x, level)
+        return super().repr_instance(x, level)
+
 
 def _show_int(value: int) -> str:
     if value.bit_length() <= 190:  # up to 57 digits: shown whole

@@ -414,10 +414,11 @@ def _read_tablet(top: Table) -> TabletConstraints | None:
     solid_layers = t.take_int("solid_layers", required=False, minimum=0, maximum=10,
                               default=0)
     shell = _take_id(t, "shell", required=False, default="none")
-    shell_mm = t.take_number("shell_mm", required=False, exclusive_minimum=0.0, maximum=5.0)
+    # A wall or a hole under 0.1 mm is no part of a printable tablet (the designer refuses
+    # anything under its minimum wall, with numbers); below it the geometry underflows.
+    shell_mm = t.take_number("shell_mm", required=False, minimum=0.1, maximum=5.0)
     channels = t.take_int("channels", required=False, minimum=0, maximum=8, default=0)
-    channel_mm = t.take_number("channel_mm", required=False, exclusive_minimum=0.0,
-                               maximum=5.0)
+    channel_mm = t.take_number("channel_mm", required=False, minimum=0.1, maximum=5.0)
     dome_mm = t.take_number("dome_mm", required=False, minimum=0.0, maximum=5.0, default=0.0)
     t.finish()
     if shell_mm is not None and shell == "none":
