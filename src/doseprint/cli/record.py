@@ -13,6 +13,7 @@ from doseprint.job.folder import write_file_atomic
 from doseprint.records.chain import verify_record
 from doseprint.records.export import export_bytes, export_format, read_exported, record_to_json
 from doseprint.records.qc import qc_event_data
+from doseprint.records.states import DECISION_KINDS
 from doseprint.records.store import open_store
 
 
@@ -108,7 +109,7 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
                       "resends")
         elif e.kind == "firmware":
             detail = str((e.data.get("lines") or [""])[0])[:80]
-        elif e.kind in ("released", "rejected"):
+        elif e.kind in DECISION_KINDS:
             detail = str(e.data.get("meaning", ""))
         seq = f"{e.seq}" if events[i].seq == e.seq else f"{e.seq}-{events[i].seq}"
         click.echo(f"  {seq:>7}  {e.utc}  {e.kind:<11} {e.actor:<16} {detail}")
