@@ -650,16 +650,17 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     bed = _take_pair(t, "bed_mm")
     max_z = t.take_number("max_z_mm", minimum=10.0, maximum=2000.0)
     origin = cast(Origin | None, t.take_str("origin", choices=ORIGINS))
-    nozzle = t.take_number("nozzle_diameter_mm", minimum=0.1, maximum=2.0)
+    # The finest nozzles and layers sold (0.2 mm, 0.05 mm) at most; finer ones would cut a
+    # tablet into hundreds of thousands of G-code lines.
+    nozzle = t.take_number("nozzle_diameter_mm", minimum=0.2, maximum=2.0)
     extruders = t.take_int("extruders", minimum=1, maximum=16)
     filament = t.take_number("filament_diameter_mm", minimum=1.0, maximum=5.0)
     max_nozzle = t.take_number("max_nozzle_temp_c", exclusive_minimum=0.0, maximum=500.0)
     max_bed = t.take_number("max_bed_temp_c", minimum=0.0, maximum=200.0)
-    # A layer thinner than 0.01 mm would slice a tablet into thousands of layers.
-    layer = t.take_number("layer_height_mm", minimum=0.01, maximum=2.0)
-    first = t.take_number("first_layer_height_mm", minimum=0.01, maximum=2.0)
-    min_layer = t.take_number("min_layer_height_mm", minimum=0.01, maximum=2.0)
-    max_layer = t.take_number("max_layer_height_mm", minimum=0.01, maximum=2.0)
+    layer = t.take_number("layer_height_mm", minimum=0.05, maximum=2.0)
+    first = t.take_number("first_layer_height_mm", minimum=0.05, maximum=2.0)
+    min_layer = t.take_number("min_layer_height_mm", minimum=0.05, maximum=2.0)
+    max_layer = t.take_number("max_layer_height_mm", minimum=0.05, maximum=2.0)
     speed = t.take_number("print_speed_mm_s", minimum=1.0, maximum=1000.0)
     travel = t.take_number("travel_speed_mm_s", minimum=1.0, maximum=2000.0)
     retract = t.take_number("retract_mm", minimum=0.0, maximum=20.0)
