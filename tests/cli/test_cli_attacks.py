@@ -15,16 +15,21 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from doseprint.library import shipped_dir
 from helpers.cli import run_cli as run
 from models.rxfiles import base_rx, edited, toml_dumps, write_rx
+from models.test_fuzz_inputs import PRESCRIPTIONS as PRESCRIPTIONS_SHIPPED
+from models.test_fuzz_inputs import RAW_LINES, mutated, write_doc
 
 PRINTER = "generic-marlin-1x175"
 FORMULATION = "theophylline-hpc-30"
@@ -206,3 +211,21 @@ def test_attack_prescription_exits_2_as_a_process(tmp_path: Path, name: str) -> 
                            PRINTER, "--out", "job"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert_refused(done.returncode, done.stdout, done.stderr, says, tmp_path, [file])
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(doc=mutated(PRESCRIPTIONS_SHIPPED), fmt=st.sampled_from(["toml", "json"]),
+       raw=st.sampled_from(RAW_LINES[1:]))
+def test_fuzzed_prescriptions_exit_2_and_write_nothing(
+    capsys: pytest.CaptureFixture[str], doc: dict[str, Any], fmt: str, raw: str
+) -> None:
+    # A mutated prescription with one of the raw attack lines on top: always refused.
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        rx = write_doc(folder, "rx", doc, fmt, raw)
+        start = time.perf_counter()
+        code, out, err = run(capsys, "compile", rx, "--printer", PRINTER,
+                             "--out", folder / "job")
+        assert time.perf_counter() - start < SECONDS
+        assert_refused(code, out, err, str(rx), folder, [rx.name])

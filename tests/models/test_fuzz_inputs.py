@@ -130,7 +130,7 @@ RAW_LINES = [
 ]
 
 
-def _write(folder: Path, stem: str, doc: dict[str, Any], fmt: str, raw: str) -> Path:
+def write_doc(folder: Path, stem: str, doc: dict[str, Any], fmt: str, raw: str) -> Path:
     """``doc`` as TOML (with ``raw`` as its first line) or JSON (``raw`` as a first key,
     JSON syntax); a document TOML cannot hold (null) is written as JSON."""
     if fmt == "toml":
@@ -190,27 +190,27 @@ raw_lines = st.sampled_from(RAW_LINES)
 @given(doc=mutated(PRESCRIPTIONS), fmt=formats, raw=raw_lines)
 def test_prescription_reader_reads_or_refuses(doc: dict[str, Any], fmt: str, raw: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        _read_or_refuse(_prescription, _write(Path(folder), "rx", doc, fmt, raw))
+        _read_or_refuse(_prescription, write_doc(Path(folder), "rx", doc, fmt, raw))
 
 
 @FUZZ
 @given(doc=mutated(FORMULATION_DOCS), fmt=formats, raw=raw_lines)
 def test_formulation_reader_reads_or_refuses(doc: dict[str, Any], fmt: str, raw: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        _read_or_refuse(load_formulation, _write(Path(folder), _stem(doc), doc, fmt, raw))
+        _read_or_refuse(load_formulation, write_doc(Path(folder), _stem(doc), doc, fmt, raw))
 
 
 @FUZZ
 @given(doc=mutated(PRINTER_DOCS), fmt=formats, raw=raw_lines)
 def test_printer_reader_reads_or_refuses(doc: dict[str, Any], fmt: str, raw: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        _read_or_refuse(_printer, _write(Path(folder), _stem(doc), doc, fmt, raw))
+        _read_or_refuse(_printer, write_doc(Path(folder), _stem(doc), doc, fmt, raw))
 
 
 @pytest.mark.parametrize("raw", RAW_LINES[1:], ids=lambda r: r[:12])
 @pytest.mark.parametrize("fmt", ["toml", "json"])
 def test_every_raw_line_is_refused(tmp_path: Path, fmt: str, raw: str) -> None:
     # Each of the raw lines alone breaks an otherwise good prescription.
-    path = _write(tmp_path, "rx", json.loads(json.dumps(BASE_RX)), fmt, raw)
+    path = write_doc(tmp_path, "rx", json.loads(json.dumps(BASE_RX)), fmt, raw)
     with pytest.raises(InputError):
         _prescription(path)

@@ -269,7 +269,16 @@ def test_a_huge_file_is_refused_unread(tmp_path: Path) -> None:
     path = tmp_path / "rx.toml"
     path.write_text(toml_dumps(base_rx()) + "# " + "x" * 2_000_000 + "\n")
     exc = refused(load_rx, path)
-    assert "at most 1048576 bytes" in str(exc)
+    assert "longer than 1048576 bytes" in str(exc)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+def test_a_file_that_never_ends_is_refused(tmp_path: Path) -> None:
+    # A symbolic link to a device that never ends, read whole, filled the memory.
+    path = tmp_path / "rx.toml"
+    path.symlink_to("/dev/zero")
+    exc = refused(load_rx, path)
+    assert "longer than 1048576 bytes" in str(exc)
 
 
 def test_a_long_list_is_refused_once(tmp_path: Path) -> None:

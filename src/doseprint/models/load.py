@@ -106,24 +106,34 @@ MAX_SOURCE_CHARS = 2000
 # Reading files -----------------------------------------------------------------------
 
 
-def read_text(path: Path | str, encoding: str = "utf-8") -> tuple[str, bytes]:
+def read_text(
+    path: Path | str, encoding: str = "utf-8", max_bytes: int | None = None
+) -> tuple[str, bytes]:
     """A user's text file, decoded, and its raw bytes (for hashing).
+
+    ``max_bytes`` bounds what is read: a longer file (or a device such as /dev/zero,
+    which never ends) is refused after reading one byte more.
 
     Raises
     ------
     InputError
-        The file is missing, a folder, unreadable or not text in ``encoding``.
+        The file is missing, a folder, unreadable, longer than ``max_bytes`` or not text
+        in ``encoding``.
     """
     path = Path(path)
     name = str(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise InputError("file not found", file=name) from None
     except IsADirectoryError:
         raise InputError("is a folder, not a file", file=name) from None
     except OSError as exc:
         raise InputError(f"cannot be read: {exc.strerror}", file=name) from None
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise InputError(f"is longer than {max_bytes} bytes, the most a doseprint file "
+                         "may be", file=name)
     try:
         return raw.decode(encoding), raw
     except UnicodeDecodeError:
@@ -140,17 +150,7 @@ def read_document(path: Path | str) -> tuple[dict[str, Any], bytes]:
     """
     path = Path(path)
     name = str(path)
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = 0  # read_text says why it cannot be read
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"is {size} bytes; a doseprint file is at most {MAX_FILE_BYTES} "
-                         "bytes", file=name)
-    text, raw = read_text(path)
-    if len(raw) > MAX_FILE_BYTES:
-        raise InputError(f"is {len(raw)} bytes; a doseprint file is at most "
-                         f"{MAX_FILE_BYTES} bytes", file=name)
+    text, raw = read_text(path, max_bytes=MAX_FILE_BYTES)
     kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
     try:
         if kind == "JSON":
@@ -650,16 +650,17 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     bed = _take_pair(t, "bed_mm")
     max_z = t.take_number("max_z_mm", minimum=10.0, maximum=2000.0)
     origin = cast(Origin | None, t.take_str("origin", choices=ORIGINS))
-    nozzle = t.take_number("nozzle_diameter_mm", minimum=0.1, maximum=2.0)
+    # The finest nozzles and layers sold (0.2 mm, 0.05 mm) at most; finer ones would cut a
+    # tablet into hundreds of thousands of G-code lines.
+    nozzle = t.take_number("nozzle_diameter_mm", minimum=0.2, maximum=2.0)
     extruders = t.take_int("extruders", minimum=1, maximum=16)
     filament = t.take_number("filament_diameter_mm", minimum=1.0, maximum=5.0)
     max_nozzle = t.take_number("max_nozzle_temp_c", exclusive_minimum=0.0, maximum=500.0)
     max_bed = t.take_number("max_bed_temp_c", minimum=0.0, maximum=200.0)
-    # A layer thinner than 0.01 mm would slice a tablet into thousands of layers.
-    layer = t.take_number("layer_height_mm", minimum=0.01, maximum=2.0)
-    first = t.take_number("first_layer_height_mm", minimum=0.01, maximum=2.0)
-    min_layer = t.take_number("min_layer_height_mm", minimum=0.01, maximum=2.0)
-    max_layer = t.take_number("max_layer_height_mm", minimum=0.01, maximum=2.0)
+    layer = t.take_number("layer_height_mm", minimum=0.05, maximum=2.0)
+    first = t.take_number("first_layer_height_mm", minimum=0.05, maximum=2.0)
+    min_layer = t.take_number("min_layer_height_mm", minimum=0.05, maximum=2.0)
+    max_layer = t.take_number("max_layer_height_mm", minimum=0.05, maximum=2.0)
     speed = t.take_number("print_speed_mm_s", minimum=1.0, maximum=1000.0)
     travel = t.take_number("travel_speed_mm_s", minimum=1.0, maximum=2000.0)
     retract = t.take_number("retract_mm", minimum=0.0, maximum=20.0)
