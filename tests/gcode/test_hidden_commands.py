@@ -231,3 +231,14 @@ def test_refusal_outside_and_inside_tablets() -> None:
     assert command_refusal(m203, "marlin", inside_tablet=False) is None
     assert command_refusal(m203, "marlin", inside_tablet=True) is not None
     assert command_refusal(m203, "klipper", inside_tablet=False) is not None
+
+
+def test_gcode_check_reads_with_the_job_s_firmware(
+    job_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # RepRapFirmware's G10 P<k> sets temperatures; on this Marlin job's printer it would
+    # retract by the firmware's stored length.
+    number = inject(job_copy, "G10 P0 S180", after=";TABLET:0")
+    code, out, err = run_cli(capsys, "gcode", "check", job_copy)
+    assert code == 2, out + err
+    assert f"line {number} ('G10 P0 S180'): G10 is not accepted: firmware retraction" in err

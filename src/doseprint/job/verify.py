@@ -18,6 +18,7 @@ from doseprint.job.manifest import JobManifest
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
 from doseprint.tolerances import tol
+from doseprint.typed import FLAVORS
 
 
 class DoseMaterial(Protocol):
@@ -138,15 +139,17 @@ def verify_job(reading: GcodeReading, manifest: JobManifest) -> Verification:
 def verify_job_folder(job_dir: Path) -> Verification:
     """:func:`verify_job` of a job folder as written (``doseprint gcode check``): its
     G-code, read back, against its job.json, the same check compile ran before it wrote
-    the job.
+    the job. Only the commands of the printer's firmware (job.json ``printer.flavor``)
+    are accepted (:mod:`doseprint.gcode.commands`).
 
     Raises
     ------
     InputError
-        The folder holds no readable job.
+        The folder holds no readable job, or its G-code a line the reader refuses.
     """
     job = read_job(job_dir, check_hashes=False)
-    return verify_job(read_gcode_file(job_dir / job.gcode.file), job)
+    flavor = job.printer.flavor if job.printer.flavor in FLAVORS else None
+    return verify_job(read_gcode_file(job_dir / job.gcode.file, flavor=flavor), job)
 
 
 def dose_check_error(verification: Verification, job_dir: Path) -> DoseCheckError | None:
