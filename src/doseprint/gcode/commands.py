@@ -30,7 +30,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from doseprint.gcode.tokens import Command
+from doseprint.gcode.tokens import (
+    TABLET_MARKER_RE,
+    Command,
+    command_text,
+    parse_command,
+    unsafe_character,
+)
 from doseprint.typed import FLAVORS, Flavor
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "Where",
     "command_refusal",
     "effect_key",
+    "line_refusal",
 ]
 
 Where = Literal["anywhere", "outside"]
@@ -270,3 +277,33 @@ def command_refusal(command: Command, flavor: Flavor | None, inside_tablet: bool
         return (f"{shown} holds a character outside ASCII: firmwares read commands as ASCII "
                 "bytes, and parsers disagree on what such a character is")
     return None
+
+
+def line_refusal(line: str, flavor: Flavor | None, inside_tablet: bool) -> str | None:
+    """Why one line of a printer template's output may not be in a tablet job, or None.
+
+    The characters of the line (:func:`~doseprint.gcode.tokens.unsafe_character`) and
+    its command (:func:`command_refusal`) only: the values of a listed command are read
+    when the whole program is (:mod:`doseprint.gcode.reader`).
+
+    Parameters
+    ----------
+    line : str
+        One line, without its line ending.
+    flavor, inside_tablet
+        As for :func:`command_refusal`.
+
+    Returns
+    -------
+    str or None
+    """
+    unsafe = unsafe_character(line)
+    if unsafe is not None:
+        return (f"holds U+{ord(unsafe[1]):04X} at column {unsafe[0] + 1}, which ends a line "
+                "for some readers (or is a control or format character)")
+    if TABLET_MARKER_RE.match(line):
+        return None
+    code = command_text(line)
+    if not code:
+        return None
+    return command_refusal(parse_command(code), flavor, inside_tablet)
