@@ -242,3 +242,12 @@ def test_gcode_check_reads_with_the_job_s_firmware(
     code, out, err = run_cli(capsys, "gcode", "check", job_copy)
     assert code == 2, out + err
     assert f"line {number} ('G10 P0 S180'): G10 is not accepted: firmware retraction" in err
+
+
+def test_the_documented_list_is_the_reader_s() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text("utf-8")
+    table = docs[docs.index("### Commands a template"):]
+    table = table[:table.index("\n\n", table.index("| command |"))]
+    for word in COMMANDS:
+        shown = "T<k>" if word == "T" else word
+        assert f"`{shown}" in table, word
