@@ -20,6 +20,7 @@ from doseprint.job.manifest import JobManifest
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
 from doseprint.tolerances import tol
+from doseprint.typed import FLAVORS
 
 
 class DoseMaterial(Protocol):
@@ -199,16 +200,18 @@ def _dose(dose: tuple[int, str, int, float]) -> str:
 def verify_job_folder(job_dir: Path) -> Verification:
     """:func:`verify_job` of a job folder as written (``doseprint gcode check``): its
     G-code, read back, against its job.json, the same check compile ran before it wrote
-    the job.
+    the job. Only the commands of the printer's firmware (job.json ``printer.flavor``)
+    are accepted (:mod:`doseprint.gcode.commands`).
 
     Raises
     ------
     InputError
-        The folder holds no readable job.
+        The folder holds no readable job, or its G-code a line the reader refuses.
     """
     job = read_job(job_dir, check_hashes=False)
     path = job_dir / job.gcode.file
-    reading = read_gcode_file(path)
+    flavor = job.printer.flavor if job.printer.flavor in FLAVORS else None
+    reading = read_gcode_file(path, flavor=flavor)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
