@@ -267,7 +267,7 @@ def compile_prescription(
                            extrusion_multipliers=multipliers, tower=tower)
 
     say("verifying the dose from the G-code")
-    reading = read_gcode(split_lines(program.text), source="job.gcode")
+    reading = read_gcode(split_lines(program.text), source="job.gcode", flavor=profile.flavor)
     verification = verify_reading(reading, expected, tools, profile, multipliers)
     if not verification.ok:
         raise DoseCheckError("the G-code, read back, fails its checks; no job was written:\n  "

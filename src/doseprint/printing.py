@@ -338,7 +338,8 @@ def print_job(
     text = gcode_path.read_text("utf-8")
     # The dose is proved again from the file about to be sent, by the check compile ran.
     lines = split_lines(text)
-    verification = verify_job(read_gcode(lines, source=str(gcode_path)), job,
+    verification = verify_job(read_gcode(lines, source=str(gcode_path),
+                                         flavor=profile.flavor), job,
                               read_header(lines))
     if not verification.ok:
         raise DoseCheckError(f"{gcode_path}: the G-code fails its dose check; nothing was "

@@ -145,7 +145,7 @@ def make_flow_job(profile: PrinterProfile, formulation: Formulation) -> dict[str
               f"printer {profile.id} sha256 {profile.sha256}",
               f"tool T0 formulation {formulation.id} sha256 {formulation.sha256}"]
     program = render_gcode(profile, [formulation], plate, [(p,) for p, _ in discs], header)
-    reading = read_gcode(split_lines(program.text), source="job.gcode")
+    reading = read_gcode(split_lines(program.text), source="job.gcode", flavor=profile.flavor)
     area = math.pi * formulation.filament_diameter_mm**2 / 4.0
     problems = limit_problems(reading, [formulation], profile)
     objects = []
