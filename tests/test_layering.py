@@ -35,9 +35,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 """Stages from the bottom up, each named by its package or top-level module (``__init__``:
 ``doseprint`` itself, which holds the version). A module may import from its own stage
 and from any below it. ``job`` holds the job folder's values and files (the manifest, its
-reading and writing, the dose check); ``report`` (the clinician's preview and its still)
-reads the manifest; ``compile`` runs the whole pipeline, preview included, and
-``printing`` streams a job and records it: both orchestrate the stages below them."""
+reading and writing, the dose check) and the prepare step; ``report`` (the clinician's
+preview and its still) reads the manifest; ``compile`` runs the whole pipeline, preview
+included, and ``printing`` streams a job and records it: both orchestrate the stages below them."""
 
 KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 """Stages of one layer that import each other (none: the flow calibration, which writes
@@ -166,7 +166,7 @@ def test_no_stages_import_each_other_but_the_known_ones() -> None:
 def test_the_walk_sees_imports_everywhere_in_a_module() -> None:
     # A function-local import and one under TYPE_CHECKING count like any other.
     got = {(i.importer, i.imported) for i in all_imports(SRC)}
-    assert ("doseprint.cli", "doseprint.compile") in got
+    assert ("doseprint.cli.compile", "doseprint.compile") in got
     assert ("doseprint.report.preview", "doseprint.geometry.tablet") in got
 
 

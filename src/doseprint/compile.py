@@ -26,6 +26,7 @@ from doseprint.errors import (
     ResultError,
     SlicingError,
 )
+from doseprint.gcode.header import header_lines
 from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.render import (
     END_LIFT_MM,
@@ -66,13 +67,14 @@ from doseprint.models.bead import bead_spacing_mm
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription
 from doseprint.models.prescription import Active, Prescription
-from doseprint.models.printer import PrinterProfile, PrintOrder
+from doseprint.models.printer import PrinterProfile
 from doseprint.release.predict import MODEL_3D, PredictedRelease, predict_3d
 from doseprint.release.voxelize import default_pitch_mm
 from doseprint.report.preview import named_meshes, render_preview
 from doseprint.slicer.plan import SliceSettings, plan_tablet
 from doseprint.slicer.plate import Plate, place_tablets
 from doseprint.slicer.toolpaths import CompartmentToolpaths
+from doseprint.typed import PrintOrder
 
 log = logging.getLogger(__name__)
 
@@ -248,23 +250,24 @@ def compile_prescription(
         toolpaths.append(tuple(_reindex(p, d.index) for p in cache[key]))
 
     say("writing G-code")
-    header = [
-        f"prescription {rx.id} sha256 {rx.sha256}",
-        f"printer {profile.id} sha256 {profile.sha256}",
-        *(f"tool T{k} formulation {f.id} sha256 {f.sha256}" for k, f in enumerate(tools)),
-        f"flavor {profile.flavor}, extrusion {profile.extrusion}, layer {grid.layer_mm:g} mm",
-        f"tablets {len(tablets)}",
-        *([f"print order {order}"] if order != "layer" else []),
-        *(f"tool T{k} extrusion multiplier {m:g} (flow calibration)"
-          for k, m in enumerate(multipliers) if m != 1.0),
-    ]
+    expected = [(t.design.index, c.api, c.tool, c.dose_mg)
+                for t in tablets for c in t.design.compartments if c.api]
+    header = header_lines(
+        prescription=(rx.id, rx.sha256), patient=rx.patient,
+        printer=(profile.id, profile.sha256), tools=[(f.id, f.sha256) for f in tools],
+        doses=expected,
+        notes=[f"flavor {profile.flavor}, extrusion {profile.extrusion}, "
+               f"layer {grid.layer_mm:g} mm",
+               f"tablets {len(tablets)}",
+               *([f"print order {order}"] if order != "layer" else []),
+               *(f"tool T{k} extrusion multiplier {m:g} (flow calibration)"
+                 for k, m in enumerate(multipliers) if m != 1.0)],
+    )
     program = render_gcode(profile, tools, plate, toolpaths, header, print_order=order,
                            extrusion_multipliers=multipliers, tower=tower)
 
     say("verifying the dose from the G-code")
     reading = read_gcode(split_lines(program.text), source="job.gcode")
-    expected = [(t.design.index, c.api, c.tool, c.dose_mg)
-                for t in tablets for c in t.design.compartments if c.api]
     verification = verify_reading(reading, expected, tools, profile, multipliers)
     if not verification.ok:
         raise DoseCheckError("the G-code, read back, fails its checks; no job was written:\n  "

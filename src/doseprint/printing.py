@@ -34,12 +34,13 @@ from doseprint.errors import (
     PrintFailedError,
     Problem,
 )
+from doseprint.gcode.header import read_header
 from doseprint.gcode.motion import motion_limits, plan_commands
 from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.tokens import split_lines
 from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.job.manifest import JobManifest, thaw_json
-from doseprint.job.verify import verify_job
+from doseprint.job.verify import Verification, verify_job
 from doseprint.library import load_printers
 from doseprint.records.states import EventKind
 from doseprint.records.store import RecordStore
@@ -160,10 +161,15 @@ def parse_lots(lots: Sequence[str], tools: int) -> dict[int, str]:
 
 def record_content(
     job_dir: Path, job: JobManifest, port: str, baud: int, operator: str,
-    lots: Mapping[int, str],
+    lots: Mapping[int, str], verification: Verification,
 ) -> dict[str, Any]:
-    """The immutable content of a print's record (record.md "What a record holds")."""
+    """The immutable content of a print's record (record.md "What a record holds").
+
+    Each tablet's doses are the ones proved from the G-code about to be sent
+    (``verification``, the header's prescribed dose and the dose read from the moves),
+    not the figures job.json claims; the two have been compared and agree by then."""
     job_json = (job_dir / "job.json").read_bytes()
+    proved = {(c.tablet, c.api, c.tool): c for c in verification.doses}
     return {
         "schema": "doseprint.record-content/1",
         "doseprint_version": __version__,
@@ -179,10 +185,13 @@ def record_content(
              **({"shell": {"tool": t.shell.tool,
                            "design_volume_mm3": t.shell.design_volume_mm3}}
                 if t.shell is not None else {}),
-             "actives": [{"api": a.api, "tool": a.tool, "dose_mg": a.dose_mg,
+             "actives": [{"api": a.api, "tool": a.tool,
+                          "dose_mg": proved[(t.index, a.api, a.tool)].prescribed_mg,
                           "design_volume_mm3": a.design_volume_mm3,
-                          "gcode_dose_mg": a.gcode_dose_mg,
-                          "dose_error_pct": a.dose_error_pct,
+                          "gcode_dose_mg":
+                              round(proved[(t.index, a.api, a.tool)].gcode_mg, 4),
+                          "dose_error_pct":
+                              round(proved[(t.index, a.api, a.tool)].error_pct, 4),
                           "release": {"kind": a.release.kind,
                                       "target": thaw_json(a.release.target),
                                       "t50_h": a.release.t50_h, "t80_h": a.release.t80_h,
@@ -328,7 +337,9 @@ def print_job(
     gcode_path = job_dir / job.gcode.file
     text = gcode_path.read_text("utf-8")
     # The dose is proved again from the file about to be sent, by the check compile ran.
-    verification = verify_job(read_gcode(split_lines(text), source=str(gcode_path)), job)
+    lines = split_lines(text)
+    verification = verify_job(read_gcode(lines, source=str(gcode_path)), job,
+                              read_header(lines))
     if not verification.ok:
         raise DoseCheckError(f"{gcode_path}: the G-code fails its dose check; nothing was "
                              "sent:\n  " + "\n  ".join(verification.problems),
@@ -338,7 +349,7 @@ def print_job(
     preflight = plan_preflight(program, profile.flavor)
     durations_s = plan_commands(commands, motion_limits(profile)).durations_s
 
-    content = record_content(job_dir, job, port, baud, operator, lot_map)
+    content = record_content(job_dir, job, port, baud, operator, lot_map, verification)
     record_id = store.create(content, actor=operator)
     log.info("record %s created", record_id)
     transport = SerialTransport(port, baud)

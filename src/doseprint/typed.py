@@ -51,6 +51,11 @@ Layout = Literal["auto", LayoutName]
 LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 """The layouts a prescription may ask for (``"auto"``: the designer chooses)."""
 
+PrintOrder = Literal["layer", "tablet"]
+PRINT_ORDERS: tuple[PrintOrder, ...] = get_args(PrintOrder)
+"""``layer``: layer n of every tablet, then layer n + 1; ``tablet``: each tablet whole
+before the next (needs ``gantry_clearance_mm`` above the tallest tablet)."""
+
 CompartmentRole = Literal["api", "shell"]
 """What a compartment holds: an active, or nothing (a drug-free shell)."""
 

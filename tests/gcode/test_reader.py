@@ -355,7 +355,7 @@ def test_refused_programs(text: str, fragment: str) -> None:
         "M83\nT1\nG1 E1\n",
         # M83 then G90 disagree between firmwares only when the E position is not 0.
         "M83\nG90\nG1 E1\n",
-        "M117 Hello X1..2 E?\nPRINT_START EXTRUDER=200\nG4 P100\n",
+        "M117 Hello X1..2 E?\nM117 Druck läuft\nG4 P100\n",
         # Klipper: waiting sets nothing, T<k> is a printer.cfg macro, heaters by name.
         "TEMPERATURE_WAIT SENSOR=extruder1 MINIMUM=130\nT1\nTURN_OFF_HEATERS\n",
         "M302\nM302 S120\nM302 P0 S170 R90\n",

@@ -1,9 +1,11 @@
 ; doseprint 0.1.0
 ; prescription RX-GOLDEN-1 sha256 c2420e8c2c726c6fac1a759c8def308498e56193845267e290ce30b122aefb31
+; patient PT-GOLD
 ; printer generic-marlin-1x175 sha256 ba2538b5e37dad171a3b0a4eb8271f3c6c71e76e02cb419d7b366dc28e0f55be
 ; tool T0 formulation hydrochlorothiazide-eudragitepo-10 sha256 7520ac912fa99091def7044d05b4bd32c7688d0f9db6c479ad983e9e33aab04d
 ; flavor marlin, extrusion relative, layer 0.2 mm
 ; tablets 1
+; dose tablet 0 T0 12.5 mg hydrochlorothiazide
 ; start: generic-marlin-1x175 (marlin), 1 tool(s)
 M302 S125 ; extrude from 125 C for this job (firmware's limit 170 C; needs PREVENT_COLD_EXTRUSION)
 M140 S40 ; bed target

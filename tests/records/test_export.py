@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from doseprint.errors import EXIT_ENVIRONMENT, EXIT_RESULT, EnvironmentFault, InputError
+from doseprint.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_RESULT,
+    EnvironmentFault,
+    InputError,
+)
 from doseprint.records.chain import verify_record
 from doseprint.records.export import (
     export_bytes,
@@ -255,3 +262,30 @@ def test_a_garbled_printer_reply_is_exported(tmp_path: Path) -> None:
     assert verify_record(again) == []
     page = export_bytes(record, "html").decode("utf-8")
     assert "ok T:21\\udcff" in page
+
+
+def test_record_export_of_a_garbled_reply_keeps_the_spec_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`record export` writes a record holding a garbled printer reply (a lone surrogate)
+    as `export_bytes` does: exit 0, not the internal error (70) it once gave; the file
+    verifies; the same file altered is a broken chain (1), and one garbled past reading
+    is bad input (2) -- never a bug (cli.md, exit codes)."""
+    db = str(tmp_path / "records.sqlite")
+    with open_store(db, clock=FakeClock()) as store:
+        record_id = printed(store)
+        store.append(record_id, "error", {"response": "ok T:21\udcff"}, "doseprint")
+    out = tmp_path / "batch.json"
+    code, _, err = run(capsys, "record", "export", record_id, "--out", out, "--db", db)
+    assert code == EXIT_OK, err
+    code, _, err = run(capsys, "record", "verify", out)
+    assert code == EXIT_OK, err
+    out.write_text(out.read_text(encoding="utf-8").replace("ok T:21", "ok T:22"),
+                   encoding="utf-8")
+    code, _, err = run(capsys, "record", "verify", out)
+    assert code == EXIT_RESULT
+    assert "does not verify" in err
+    out.write_bytes(b"\xff\xfe garbled")
+    code, _, err = run(capsys, "record", "verify", out)
+    assert code == EXIT_INPUT
+    assert "not JSON" in err and "internal error" not in err

@@ -51,7 +51,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NoReturn, assert_never
 
 from doseprint.comms.framing import (
@@ -149,14 +149,20 @@ __all__ = [
     "FirmwareInfo",
     "Flavor",
     "Halt",
+    "Handshake",
     "HeaterReading",
     "HostAction",
     "HostLine",
     "MarlinProtocol",
     "Ok",
+    "OkWait",
+    "Ping",
+    "Poll",
+    "PreflightRun",
     "ProtocolState",
     "Reply",
     "Resend",
+    "ResendRecovery",
     "SendAhead",
     "Start",
     "TemperatureReport",
@@ -262,6 +268,319 @@ class ProtocolState(enum.Enum):
     """Every line has been acknowledged."""
 
 
+# Sub-states: each models one part of the conversation, with the transitions it takes.
+# MarlinProtocol holds one of each (the pre-flight's and the ping's only while they last)
+# beside its line counters.
+
+
+@dataclass
+class Handshake:
+    """The ``M115`` rounds that open a print (step 1), and their late answers.
+
+    A fresh USB connection resets most boards, so ``M115`` may go out more than once, and
+    the answer to an earlier one may arrive after a later one was sent, even after the
+    print has begun. Once the firmware has named itself (``FIRMWARE_NAME``), only an ``ok``
+    that follows a name ends the handshake, so a stray ``ok`` from before a reset does
+    not; an ``ok`` that follows a late name after the handshake acknowledges no line.
+
+    Attributes
+    ----------
+    due : bool
+        An ``M115`` is to be sent (at the start, and after a reset).
+    sent, answered : int
+        ``M115`` sent, and answers naming the firmware seen, so far.
+    saw_name : bool
+        Some answer has named the firmware.
+    round_has_name : bool
+        The answer to the latest ``M115`` has named it.
+    swallow_ok : bool
+        The next ``ok`` belongs to a late answer to a repeated ``M115``.
+    """
+
+    due: bool = True
+    sent: int = 0
+    answered: int = 0
+    saw_name: bool = False
+    round_has_name: bool = False
+    swallow_ok: bool = False
+
+    def send(self) -> None:
+        """An ``M115`` goes out: a new round, whose answer has not named anything yet."""
+        self.sent += 1
+        self.round_has_name = False
+
+    def named(self, *, in_handshake: bool) -> None:
+        """The firmware named itself; after the handshake, in a late answer whose ``ok``
+        is then swallowed."""
+        self.answered += 1
+        self.saw_name = True
+        if not in_handshake and self.answered <= self.sent:
+            self.swallow_ok = True
+
+    def ok_ends_round(self) -> bool:
+        """Whether an ``ok`` in the handshake ends it: not one from before the name."""
+        return not (self.saw_name and not self.round_has_name)
+
+    def take_swallowed_ok(self) -> bool:
+        """Whether this ``ok`` is a late ``M115`` answer's (and so acknowledges no line)."""
+        swallow, self.swallow_ok = self.swallow_ok, False
+        return swallow
+
+
+@dataclass
+class PreflightRun:
+    """The pre-flight (step 2): its probes go out unnumbered, one at a time, each after the
+    answer to the one before. It exists only in :attr:`ProtocolState.PREFLIGHT`.
+
+    Attributes
+    ----------
+    probes : list of Probe
+        The probes still to send.
+    probe : Probe or None
+        The probe awaiting its answer.
+    due : bool
+        The next probe may go out.
+    listed : set of str
+        The command names Klipper's ``HELP`` has listed so far (for a probe that
+        ``lists_commands``).
+    """
+
+    probes: list[Probe]
+    probe: Probe | None = None
+    due: bool = True
+    listed: set[str] = field(default_factory=set)
+
+    def take_next(self) -> Probe | None:
+        """The probe to send now, which then awaits its answer; None when none is left."""
+        if not self.probes:
+            return None
+        self.probe = self.probes.pop(0)
+        return self.probe
+
+    def answered(self) -> bool:
+        """The probe out was answered ``ok``; whether another probe follows."""
+        self.probe = None
+        self.due = bool(self.probes)
+        return self.due
+
+    def missing(self) -> list[str]:
+        """The words a listing probe vouches for that its answer did not list."""
+        if self.probe is None or not self.probe.lists_commands:
+            return []
+        return [word for word in self.probe.words if word not in self.listed]
+
+    def note_listed(self, message: str) -> None:
+        """Take one line of a listing probe's answer (Klipper's ``NAME : description``)."""
+        if self.probe is not None and self.probe.lists_commands:
+            name = message.split(":", 1)[0].strip()
+            if name and " " not in name:
+                self.listed.add(name.upper())
+
+
+@dataclass
+class OkWait:
+    """The wait for the oldest line's ``ok``, which starts afresh with every change of
+    :attr:`MarlinProtocol.progress`.
+
+    Attributes
+    ----------
+    busy_seen : bool
+        The firmware has said ``busy:`` since the oldest line's wait began, so the wait is
+        at least :data:`BUSY_GRACE_S`.
+    overdue_now : bool
+        The ``ok`` is overdue at once: the firmware printed ``wait`` (its command queue is
+        empty) with a line in flight, so the line or its ``ok`` was lost.
+    """
+
+    busy_seen: bool = False
+    overdue_now: bool = False
+
+    def budget_s(self, budget: float | None) -> float | None:
+        """The planned bound on the wait, stretched for a busy firmware, zero if overdue."""
+        if self.overdue_now:
+            return 0.0
+        if budget is not None and self.busy_seen:
+            return max(budget, BUSY_GRACE_S)
+        return budget
+
+
+@dataclass(frozen=True)
+class Ping:
+    """An ``M105`` ping awaiting its answer (see :meth:`MarlinProtocol.on_overdue`).
+
+    It is answered after every line sent before it, so when its answer comes, the lines
+    before :attr:`mark` that still lack their ``ok`` were lost, or their ``ok`` was.
+
+    Attributes
+    ----------
+    mark : int
+        The first line number sent after the ping.
+    """
+
+    mark: int
+
+    def proves_lost(self, oldest: int, next_line: int) -> bool:
+        """Whether its answer proves line ``oldest`` (or its ``ok``) lost: it was sent
+        before the ping and is still unacknowledged."""
+        return oldest < min(next_line, self.mark)
+
+
+@dataclass
+class Poll:
+    """The temperature poll: asked for by the host's clock (:meth:`MarlinProtocol.request_poll`)
+    and sent as an unnumbered ``M105`` once no numbered line is in flight, so the next
+    ``ok`` is its answer. At most one goes out per numbered line sent.
+
+    Attributes
+    ----------
+    due : bool
+        A poll has been asked for and not sent yet.
+    pending : bool
+        A poll is out, awaiting its answer; no numbered line goes out meanwhile.
+    late_oks : int
+        Polls whose answers were overdue and replaced by a ping: should their ``ok`` come
+        after all, it is not taken for a line's.
+    polled_at : int
+        The last line sent when the last poll went out.
+    """
+
+    due: bool = False
+    pending: bool = False
+    late_oks: int = 0
+    polled_at: int = -2
+
+    def request(self) -> None:
+        """Ask for a poll, unless one is out already."""
+        if not self.pending:
+            self.due = True
+
+    def go_out(self, sent_max: int) -> None:
+        """The poll is sent, after line ``sent_max``."""
+        self.due = False
+        self.pending = True
+        self.polled_at = sent_max
+
+    def replaced_by_ping(self) -> None:
+        """A ping goes out instead of waiting on for the poll's answer."""
+        if self.pending:
+            self.pending = False
+            self.late_oks += 1
+
+    def take_late_ok(self) -> bool:
+        """Whether an ``ok`` with temperatures is a replaced poll's late answer."""
+        if self.late_oks > 0:
+            self.late_oks -= 1
+            return True
+        return False
+
+
+@dataclass
+class ResendRecovery:
+    """What a resend request or a lost line leaves to settle before lines flow freely again.
+
+    The ``ok`` Marlin prints right after ``Resend:`` acknowledges nothing (``queue.cpp``,
+    ``flush_and_request_resend``); some builds print none, which is learnt at the first
+    resend request when not known. After a resend request for line *n*, the lines
+    already in flight behind it may each be refused with a line-number error and the
+    same request (firmware that does not empty its receive buffer: Marlin 1.x,
+    OctoPrint's virtual printer); that many such repeats are expected and not acted on,
+    and nothing is sent until they have had :data:`STALE_SETTLE_S` to arrive. Until the
+    line asked for again is acknowledged, lines go out one at a time.
+
+    Attributes
+    ----------
+    sends_ok : bool or None
+        Whether the firmware prints ``ok`` after ``Resend:``; None until known.
+    ok_pending : bool
+        The ``ok`` that follows a resend request is awaited.
+    stale_for : int or None
+        The line of the last resend request, while its stale repeats are expected.
+    stale_resends : int
+        How many stale repeats of that request are still expected.
+    settle_pending : bool
+        Nothing goes out until the stale refusals have settled (see ``hold_s``).
+    recover_below : int or None
+        After a ping's answer proved lines lost: the ping's mark. A resend request then
+        also proves the lines below it processed.
+    throttle_until : int or None
+        One line at a time until this line is acknowledged.
+    last_error : FirmwareError or None
+        The communication error that announced the coming resend request.
+    """
+
+    sends_ok: bool | None = None
+    ok_pending: bool = False
+    stale_for: int | None = None
+    stale_resends: int = 0
+    settle_pending: bool = False
+    recover_below: int | None = None
+    throttle_until: int | None = None
+    last_error: FirmwareError | None = None
+
+    def awaits_first_ok(self) -> bool:
+        """The first resend request's ``ok`` is awaited, to learn whether one comes."""
+        return self.ok_pending and self.sends_ok is None
+
+    def hold_s(self) -> float | None:
+        """How long nothing is sent while replies are awaited, s; None when nothing holds."""
+        if self.awaits_first_ok():
+            return RESEND_OK_GRACE_S
+        if self.settle_pending:
+            return STALE_SETTLE_S
+        return None
+
+    def take_error(self) -> FirmwareError | None:
+        """The error that came before a resend request, which it answers."""
+        error, self.last_error = self.last_error, None
+        return error
+
+    def expect_ok(self) -> None:
+        """A resend request came: its ``ok`` is awaited, unless this firmware prints none."""
+        if self.sends_ok is not False:
+            self.ok_pending = True
+
+    def resolve_ok(self, *, came: bool) -> None:
+        """The reply after a resend request was its ``ok`` (``came``) or something else."""
+        self.ok_pending = False
+        self.sends_ok = came
+
+    def hold_expired(self) -> bool:
+        """The hold is over; True when it was the first resend request's ``ok`` that did not
+        come (this firmware prints none)."""
+        if self.awaits_first_ok():
+            self.ok_pending = False
+            self.sends_ok = False
+            return True
+        self.settle_pending = False
+        return False
+
+    def absorb_stale(self, line_no: int, *, line_number_error: bool) -> bool:
+        """Whether a resend request is an expected stale repeat, and so taken no further."""
+        if self.stale_resends > 0 and line_no == self.stale_for and line_number_error:
+            self.stale_resends -= 1
+            self.settle_pending = self.settle_pending and self.stale_resends > 0
+            return True
+        return False
+
+    def expect_stale(self, line_no: int, in_flight_behind: int) -> None:
+        """Line ``line_no`` goes out again with ``in_flight_behind`` lines sent behind it."""
+        self.stale_for = line_no
+        self.stale_resends = max(in_flight_behind, 0)
+        self.settle_pending = in_flight_behind > 0
+
+    def acknowledged(self, line_no: int) -> None:
+        """Line ``line_no`` was acknowledged: no stale repeats of an earlier line follow."""
+        if self.stale_for is not None and line_no >= self.stale_for:
+            self.stale_for, self.stale_resends = None, 0
+            self.settle_pending = False
+
+    def one_at_a_time(self, acked: int) -> bool:
+        """Whether lines go out one at a time now, with line ``acked`` acknowledged."""
+        if self.throttle_until is not None and acked >= self.throttle_until:
+            self.throttle_until = None
+        return self.throttle_until is not None or self.recover_below is not None
+
+
 _FIRMWARE_LABEL: dict[Flavor, str] = {
     "marlin": "Marlin",
     "klipper": "Klipper",
@@ -279,6 +598,11 @@ class MarlinProtocol:
     wait for replies before :meth:`on_hold_expired`. Write every line these
     return. :attr:`done` turns True when the firmware has acknowledged the last command;
     :attr:`progress` changes whenever the clock of :meth:`ok_budget_s` restarts.
+
+    Beside :attr:`state` and the line counters, where the conversation is lives in one
+    object per part of it: the :class:`Handshake`, the :class:`PreflightRun` (during the
+    pre-flight only), the :class:`OkWait` for the oldest line's ``ok``, a :class:`Ping`
+    (while one is out), the temperature :class:`Poll` and the :class:`ResendRecovery`.
 
     Parameters
     ----------
@@ -361,6 +685,7 @@ class MarlinProtocol:
         self.max_resends_per_line = max_resends_per_line
         self.handshake_attempts = handshake_attempts
         self.flavor: Flavor | None = flavor
+        self.preflight = preflight
         self.state = ProtocolState.HANDSHAKE
         self.firmware: dict[str, str] = {}
         self.capabilities: dict[str, bool] = {}
@@ -378,57 +703,22 @@ class MarlinProtocol:
         """Changes whenever the wait for the oldest line's ``ok`` starts afresh."""
         self.hold_epoch = 0
         """Changes whenever the wait of :meth:`hold_s` starts afresh."""
+        self.polls = 0
+        """Temperature polls sent."""
+        self.probes_sent = 0
+        """Pre-flight probes sent."""
         # Line numbers: `_next` is sent next, `_acked` has its ok, `_sent_max` went out last.
         self._next = 0
         self._acked = -1
         self._sent_max = -1
         self._resend_counts: dict[int, int] = {}
-        # The ok Marlin prints right after "Resend:" acknowledges nothing (queue.cpp,
-        # flush_and_request_resend); some builds print none. `resend_sends_ok` is learnt at
-        # the first resend request when not given.
-        self.resend_sends_ok: bool | None = resend_ok
-        self._resend_ok_pending = False
-        # After a resend request for `_stale_for`, the lines already in flight behind it may
-        # each be refused with a line-number error and the same request (firmware that does
-        # not empty its receive buffer: Marlin 1.x, OctoPrint's virtual printer); that many
-        # such repeats are expected and not acted on.
-        self._stale_for: int | None = None
-        self._stale_resends = 0
-        self._settle_pending = False
-        self._last_error: FirmwareError | None = None
-        # One line at a time until this line is acknowledged (after a resend or recovery).
-        self._throttle_until: int | None = None
-        # While a ping is out: the first line sent after it. After its answer, unanswered
-        # lines below it were lost; a resend request then also proves them processed.
-        self._ping_mark: int | None = None
-        self._recover_below: int | None = None
-        # An ok is overdue at once (the firmware printed "wait" with lines in flight).
-        self._overdue_now = False
-        # The firmware said busy since the oldest line's wait began.
-        self._busy_seen = False
-        # Temperature poll: asked for by the host's clock (request_poll), sent as an
-        # unnumbered M105 once no numbered line is in flight, so the next ok is its answer.
-        self._poll_due = False
-        self._poll_pending = False
-        self._late_poll_oks = 0
-        self._polled_at = -2  # _sent_max when the last poll went out: one per line at most
-        self.polls = 0
-        """Temperature polls sent."""
-        # Handshake bookkeeping.
-        self._handshake_due = True
-        self._m115_sent = 0
-        self._m115_answered = 0
-        self._saw_firmware_name = False
-        self._round_has_name = False
-        self._swallow_m115_ok = False
-        # Pre-flight: the probes still to send, the one awaiting its ok, Klipper's HELP list.
-        self.preflight = preflight
-        self._probes: list[Probe] = list(preflight.probes) if preflight is not None else []
-        self._probe: Probe | None = None
-        self._probe_due = False
-        self._listed: set[str] = set()
-        self.probes_sent = 0
-        """Pre-flight probes sent."""
+        # Where the conversation is, beside `state`: one object per part of it.
+        self._handshake = Handshake()
+        self._preflight: PreflightRun | None = None  # only in PREFLIGHT
+        self._wait = OkWait()
+        self._ping: Ping | None = None  # only while a ping is out
+        self._poll = Poll()
+        self._recovery = ResendRecovery(sends_ok=resend_ok)
         # Bounded waits for each line's ok (index = line number; the M110 is quick).
         self._budgets: list[float | None] | None = None
         if durations_s is not None:
@@ -473,7 +763,13 @@ class MarlinProtocol:
     @property
     def ping_pending(self) -> bool:
         """True while an ``M105`` ping awaits its answer."""
-        return self._ping_mark is not None
+        return self._ping is not None
+
+    @property
+    def resend_sends_ok(self) -> bool | None:
+        """Whether the firmware prints ``ok`` after ``Resend:``; None until the first resend
+        request shows it (unless given as ``resend_ok``)."""
+        return self._recovery.sends_ok
 
     @property
     def can_resend(self) -> bool:
@@ -486,8 +782,8 @@ class MarlinProtocol:
         reported as a ``temperature`` event, acknowledging nothing. At most one poll goes
         out per numbered line sent, so polling never starves the print. Ignored outside
         streaming and while a poll is out already."""
-        if self.state is ProtocolState.STREAMING and not self._poll_pending:
-            self._poll_due = True
+        if self.state is ProtocolState.STREAMING:
+            self._poll.request()
 
     def command(self, line_no: int) -> str:
         """The command sent as line ``line_no`` (0 is the ``M110``)."""
@@ -506,19 +802,14 @@ class MarlinProtocol:
         -------
         float or None
         """
-        if self.state is not ProtocolState.STREAMING or self._ping_mark is not None:
+        if self.state is not ProtocolState.STREAMING or self._ping is not None:
             return None
         if self._budgets is None or self.hold_s() is not None:
             return None  # while holding after a resend request, the hold decides
         oldest = self._acked + 1
         if oldest >= self._next:
-            return self.ok_floor_s if self._poll_pending else None
-        if self._overdue_now:
-            return 0.0
-        budget = self._budgets[oldest]
-        if budget is not None and self._busy_seen:
-            return max(budget, BUSY_GRACE_S)
-        return budget
+            return self.ok_floor_s if self._poll.pending else None
+        return self._wait.budget_s(self._budgets[oldest])
 
     def hold_s(self) -> float | None:
         """After a resend request, how long nothing is sent while replies are awaited, s.
@@ -528,11 +819,7 @@ class MarlinProtocol:
         :data:`RESEND_OK_GRACE_S`), and the refusals of lines sent ahead of the line asked
         for (:data:`STALE_SETTLE_S`). None when nothing is held.
         """
-        if self._resend_ok_pending and self.resend_sends_ok is None:
-            return RESEND_OK_GRACE_S
-        if self._settle_pending:
-            return STALE_SETTLE_S
-        return None
+        return self._recovery.hold_s()
 
     # Sending
 
@@ -546,46 +833,42 @@ class MarlinProtocol:
             counts it as sent.
         """
         if self.state is ProtocolState.HANDSHAKE:
-            if not self._handshake_due:
+            if not self._handshake.due:
                 return None
-            self._handshake_due = False
+            self._handshake.due = False
             return self._send_m115()
         if self.state is ProtocolState.PREFLIGHT:
             return self._next_probe()
         if self.state is ProtocolState.DONE:
             return None
-        if self._poll_pending:
+        poll, recovery = self._poll, self._recovery
+        if poll.pending:
             return None  # its answer must come before any numbered line's
-        if self._resend_ok_pending and self.resend_sends_ok is None:
+        if recovery.awaits_first_ok():
             return None  # the resend request's own ok must be told from the next line's
-        if self._settle_pending:
+        if recovery.settle_pending:
             return None  # the lines sent ahead are still being refused
-        if self._poll_due:
-            quiet = (self._next - 1 - self._acked <= 0 and self._ping_mark is None
-                     and self._recover_below is None and not self._resend_ok_pending
-                     and not self._swallow_m115_ok and self._late_poll_oks == 0
-                     and self._sent_max > self._polled_at)
+        if poll.due:
+            quiet = (self._next - 1 - self._acked <= 0 and self._ping is None
+                     and recovery.recover_below is None and not recovery.ok_pending
+                     and not self._handshake.swallow_ok and poll.late_oks == 0
+                     and self._sent_max > poll.polled_at)
             if quiet:
-                self._poll_due = False
-                self._poll_pending = True
-                self._polled_at = self._sent_max
+                poll.go_out(self._sent_max)
                 self.polls += 1
                 self.lines_sent += 1
                 self.progress += 1
                 return PING_COMMAND
             if self._next >= len(self._wire):
                 return None
-            if self._next - 1 - self._acked > 0 and self._sent_max > self._polled_at:
+            if self._next - 1 - self._acked > 0 and self._sent_max > poll.polled_at:
                 return None  # let the lines in flight drain first
         if self._next >= len(self._wire):
             return None
-        if self._throttle_until is not None and self._acked >= self._throttle_until:
-            self._throttle_until = None
         # Nothing goes ahead of the M110 until it has run: Marlin checks line numbers as it
         # reads lines in, and M110 sets the number again when it runs (M110.cpp,
         # set_current_line_number), so a line read in before that would be refused.
-        slow = (self._throttle_until is not None or self._recover_below is not None
-                or self._acked < 0)
+        slow = recovery.one_at_a_time(self._acked) or self._acked < 0
         limit = 1 if slow else self.effective_window
         in_flight = self._next - 1 - self._acked
         if in_flight >= limit:
@@ -602,20 +885,22 @@ class MarlinProtocol:
         return self._wire[line_no]
 
     def _next_probe(self) -> str | None:
-        if not self._probe_due:
+        run = self._preflight
+        assert run is not None
+        if not run.due:
             return None
-        self._probe_due = False
-        if not self._probes:
+        run.due = False
+        probe = run.take_next()
+        if probe is None:
             self._start_streaming()
             return self.next_to_send()
-        self._probe = self._probes.pop(0)
         self.probes_sent += 1
         self.lines_sent += 1
-        return self._probe.command
+        return probe.command
 
     def _start_streaming(self) -> None:
         self.state = ProtocolState.STREAMING
-        self._probe = None
+        self._preflight = None
         self.progress += 1
 
     def on_overdue(self, waited_s: float) -> str | None:
@@ -636,27 +921,25 @@ class MarlinProtocol:
             The ping, or None when none is needed (one is out already, or nothing is in
             flight any more).
         """
-        if self.state is not ProtocolState.STREAMING or self._ping_mark is not None:
+        if self.state is not ProtocolState.STREAMING or self._ping is not None:
             return None
         oldest = self._acked + 1
-        if oldest >= self._next and not self._poll_pending:
+        if oldest >= self._next and not self._poll.pending:
             return None
-        self._overdue_now = False
+        self._wait.overdue_now = False
         self.overdue_pings += 1
         if oldest < self._next:
             logger.info(
                 "no ok for line %d (%s) after %.2f s; pinging",
                 oldest, self._describe(oldest), waited_s,
             )
-        return self._ping()
+        return self._send_ping()
 
-    def _ping(self) -> str:
-        if self._poll_pending:
-            # The poll's answer is overdue: the ping replaces it; should the poll's ok come
-            # after all, it is not taken for a line's.
-            self._poll_pending = False
-            self._late_poll_oks += 1
-        self._ping_mark = self._sent_max + 1
+    def _send_ping(self) -> str:
+        # A poll whose answer is overdue is replaced by the ping; should the poll's ok come
+        # after all, it is not taken for a line's.
+        self._poll.replaced_by_ping()
+        self._ping = Ping(self._sent_max + 1)
         self.lines_sent += 1
         return PING_COMMAND
 
@@ -666,12 +949,8 @@ class MarlinProtocol:
         If the first resend request's ``ok`` did not come, this firmware prints none (as
         some Marlin 2.0 builds), and later resend requests are not waited on.
         """
-        if self._resend_ok_pending and self.resend_sends_ok is None:
+        if self._recovery.hold_expired():
             logger.info("no ok after the resend request: this firmware prints none")
-            self._resend_ok_pending = False
-            self.resend_sends_ok = False
-            return
-        self._settle_pending = False
 
     def on_timeout(self, waited_s: float) -> str:
         """React to a silence: the line to write now.
@@ -697,9 +976,9 @@ class MarlinProtocol:
             the ping.
         """
         if self.state is ProtocolState.HANDSHAKE:
-            if self._m115_sent >= self.handshake_attempts:
+            if self._handshake.sent >= self.handshake_attempts:
                 raise PrinterTimeoutError(
-                    f"the printer did not answer M115 ({self._m115_sent} tries, "
+                    f"the printer did not answer M115 ({self._handshake.sent} tries, "
                     f"{waited_s:.1f} s of silence after the last)",
                     last_acked=0,
                     hint="check that the printer is on, that PORT is its port and that "
@@ -707,16 +986,17 @@ class MarlinProtocol:
                 )
             return self._send_m115()
         if self.state is ProtocolState.PREFLIGHT:
-            probe = self._probe.command if self._probe is not None else "none"
+            out = self._preflight.probe if self._preflight is not None else None
+            probe = out.command if out is not None else "none"
             raise PrinterTimeoutError(
                 f"the printer did not answer the pre-flight's {probe!r} within "
                 f"{waited_s:.1f} s; nothing of the job was sent",
                 last_acked=0,
                 hint="check the printer's display and its USB cable, then print again",
             )
-        if self._ping_mark is None:
-            self._resend_ok_pending = False
-            return self._ping()
+        if self._ping is None:
+            self._recovery.ok_pending = False
+            return self._send_ping()
         waiting_for = self._acked + 1
         raise PrinterTimeoutError(
             f"the printer stopped answering: no reply for {waited_s:.1f} s to line "
@@ -728,8 +1008,7 @@ class MarlinProtocol:
         )
 
     def _send_m115(self) -> str:
-        self._m115_sent += 1
-        self._round_has_name = False
+        self._handshake.send()
         self.lines_sent += 1
         return HANDSHAKE_COMMAND
 
@@ -765,16 +1044,14 @@ class MarlinProtocol:
         reply = parse_reply(line) if isinstance(line, str) else line
         if self.state is ProtocolState.PREFLIGHT:
             return self._on_preflight_reply(reply)
-        if self._resend_ok_pending and not isinstance(
+        if self._recovery.ok_pending and not isinstance(
             reply, Busy | Echo | TemperatureReport | Wait | Unrecognised
         ):
             # Marlin prints the resend request's ok right after it (queue.cpp), before any
             # other answer; whatever else comes first means this firmware prints none.
-            self._resend_ok_pending = False
+            self._recovery.resolve_ok(came=isinstance(reply, Ok))
             if isinstance(reply, Ok):
-                self.resend_sends_ok = True
                 return [WireEvent("ok", None, reply.text)]
-            self.resend_sends_ok = False
         text = reply.text
         match reply:
             case Ok():
@@ -784,7 +1061,7 @@ class MarlinProtocol:
             case Busy():
                 if self.state is ProtocolState.STREAMING:
                     self.progress += 1  # the firmware is still working on the oldest line
-                    self._busy_seen = True
+                    self._wait.busy_seen = True
                 return [WireEvent("busy", None, text)]
             case Echo():
                 dose = DOSE_WARNING_RE.search(reply.message)
@@ -809,7 +1086,7 @@ class MarlinProtocol:
                 return self._on_start(reply)
             case FirmwareError():
                 if reply.requests_resend:
-                    self._last_error = reply
+                    self._recovery.last_error = reply
                     return [WireEvent("error", None, text)]
                 self._halt("the printer reported an error", text)
             case Halt():
@@ -822,11 +1099,11 @@ class MarlinProtocol:
                 self.capabilities[reply.name] = reply.enabled
                 return [WireEvent("firmware", None, text)]
             case Wait():
-                if (self.state is ProtocolState.STREAMING and self._ping_mark is None
+                if (self.state is ProtocolState.STREAMING and self._ping is None
                         and self._acked + 1 < self._next):
                     # Marlin prints "wait" only with its command queue empty: with a line in
                     # flight, the line or its ok was lost.
-                    self._overdue_now = True
+                    self._wait.overdue_now = True
                 return [WireEvent("echo", None, text)]
             case Unrecognised():
                 return [WireEvent("echo", None, text)]
@@ -851,14 +1128,12 @@ class MarlinProtocol:
         return [WireEvent("firmware", None, reply.text)]
 
     def _take_firmware_fields(self, fields: dict[str, str]) -> None:
-        self._m115_answered += 1
-        self._saw_firmware_name = True
-        if self.state is ProtocolState.HANDSHAKE or not self.firmware:
-            self._round_has_name = True
+        in_handshake = self.state is ProtocolState.HANDSHAKE
+        # After the handshake, the late answer to a repeated M115: its ok acknowledges no line.
+        self._handshake.named(in_handshake=in_handshake)
+        if in_handshake or not self.firmware:
+            self._handshake.round_has_name = True
             self.firmware = dict(fields)
-        if self.state is not ProtocolState.HANDSHAKE and self._m115_answered <= self._m115_sent:
-            # The late answer to a repeated handshake M115: its ok acknowledges no line.
-            self._swallow_m115_ok = True
 
     def _on_ok(self, reply: Ok) -> list[WireEvent]:
         event = WireEvent("ok", None, reply.text)
@@ -872,37 +1147,34 @@ class MarlinProtocol:
             # Klipper answers M115 in its ok line (klippy/gcode.py, cmd_M115).
             self._take_firmware_fields(reply.firmware)
             event = WireEvent("firmware", None, reply.text)
-            if self.state is not ProtocolState.HANDSHAKE and self._swallow_m115_ok:
-                self._swallow_m115_ok = False
+            if self.state is not ProtocolState.HANDSHAKE and self._handshake.take_swallowed_ok():
                 return [event]
         if self.state is ProtocolState.HANDSHAKE:
             # Once the firmware has shown it answers M115 with its name, only an ok after
             # the name ends the handshake; a stray ok from before a reset does not.
-            if self._saw_firmware_name and not self._round_has_name:
-                return [event]
-            self._end_handshake()
+            if self._handshake.ok_ends_round():
+                self._end_handshake()
             return [event]
         if self.state is ProtocolState.DONE:
             return [event]
-        if self._swallow_m115_ok:
-            self._swallow_m115_ok = False
+        if self._handshake.take_swallowed_ok():
             return [event]
-        if self._poll_pending and self._next - 1 - self._acked <= 0:
-            self._poll_pending = False
+        if self._poll.pending and self._next - 1 - self._acked <= 0:
+            self._poll.pending = False
             self.progress += 1
             return [WireEvent("temperature", None, reply.text)]
-        if self._late_poll_oks > 0 and reply.temperatures and not self._oldest_is_ping():
-            self._late_poll_oks -= 1
-            return [WireEvent("temperature", None, reply.text)]
-        if self._ping_mark is not None and reply.temperatures and not self._oldest_is_ping():
-            return self._on_pong(reply)
+        if reply.temperatures and not self._oldest_is_ping():
+            if self._poll.take_late_ok():
+                return [WireEvent("temperature", None, reply.text)]
+            if self._ping is not None:
+                return self._on_pong(reply, self._ping)
         if reply.line_no is not None:
             return self._on_numbered_ok(reply)
         if self._acked + 1 >= self._next:
             logger.warning("ok with no line awaiting one: %r", reply.text)
             return [event]
         self._acknowledge(self._acked + 1)
-        self._recover_below = None
+        self._recovery.recover_below = None
         return [WireEvent("ok", self._acked, reply.text)]
 
     def _on_numbered_ok(self, reply: Ok) -> list[WireEvent]:
@@ -920,7 +1192,7 @@ class MarlinProtocol:
             events.append(WireEvent("ok", self._acked,
                                 f"ok (implied by {reply.text!r})" if implied else reply.text))
         self._next = max(self._next, self._acked + 1)
-        self._recover_below = None
+        self._recovery.recover_below = None
         return events
 
     def _end_handshake(self) -> None:
@@ -945,27 +1217,25 @@ class MarlinProtocol:
                     hint="compile the job for a profile of this printer's firmware, or "
                     "connect the printer the profile describes",
                 )
-        if self._probes:
+        if self.preflight is not None and self.preflight.probes:
             self.state = ProtocolState.PREFLIGHT
-            self._probe_due = True
+            self._preflight = PreflightRun(list(self.preflight.probes))
         else:
             self._start_streaming()
 
     def _on_preflight_reply(self, reply: Reply) -> list[WireEvent]:
         text = reply.text
-        probe = self._probe
+        run = self._preflight
+        assert run is not None
+        probe = run.probe
         match reply:
             case Ok():
                 if probe is None:
                     return [WireEvent("preflight", None, text)]
-                if probe.lists_commands:
-                    missing = [w for w in probe.words if w not in self._listed]
-                    if missing:
-                        self._refuse(missing[0], f"not in the answer to {probe.command}")
-                self._probe = None
-                if self._probes:
-                    self._probe_due = True
-                else:
+                missing = run.missing()
+                if missing:
+                    self._refuse(missing[0], f"not in the answer to {probe.command}")
+                if not run.answered():
                     self._start_streaming()
                 return [WireEvent("preflight", None, text)]
             case UnknownCommand():
@@ -983,17 +1253,11 @@ class MarlinProtocol:
                 # The board reset (a late reset on connecting): greet it again.
                 logger.warning("the printer reset during the pre-flight; greeting it again")
                 self.state = ProtocolState.HANDSHAKE
-                self._handshake_due = True
-                self._probes = list(self.preflight.probes) if self.preflight else []
-                self._probe = None
-                self._listed.clear()
+                self._handshake.due = True
+                self._preflight = None  # it starts afresh after the handshake
                 return [WireEvent("echo", None, text)]
             case Echo():
-                if probe is not None and probe.lists_commands:
-                    # Klipper's HELP: "NAME      : description", one per line.
-                    name = reply.message.split(":", 1)[0].strip()
-                    if name and " " not in name:
-                        self._listed.add(name.upper())
+                run.note_listed(reply.message)  # Klipper's HELP: "NAME : description"
                 return [WireEvent("preflight", None, text)]
             case HostAction():
                 if reply.action in ("cancel", "disconnect"):
@@ -1019,14 +1283,12 @@ class MarlinProtocol:
         oldest = self._acked + 1
         return oldest < self._next and command_word(self._commands[oldest]) == "M105"
 
-    def _on_pong(self, reply: Ok) -> list[WireEvent]:
-        mark = self._ping_mark
-        assert mark is not None
-        self._ping_mark = None
-        self._overdue_now = False
+    def _on_pong(self, reply: Ok, ping: Ping) -> list[WireEvent]:
+        self._ping = None
+        self._wait.overdue_now = False
         self.progress += 1
         oldest = self._acked + 1
-        if oldest < min(self._next, mark):
+        if ping.proves_lost(oldest, self._next):
             # The firmware answered a ping sent after these lines, so it has seen all it ever
             # will of them: they or their oks were lost.
             if not self.can_resend:
@@ -1046,13 +1308,14 @@ class MarlinProtocol:
             logger.warning("no ok for line %d although the ping was answered; resending", oldest)
             self.recoveries += 1
             self._rewind(oldest)
-            self._recover_below = mark
+            self._recovery.recover_below = ping.mark
         return [WireEvent("temperature", None, reply.text)]
 
     def _on_resend(self, reply: Resend) -> list[WireEvent]:
         n = reply.line_no
         events = [WireEvent("resend", n, reply.text)]
-        error, self._last_error = self._last_error, None
+        recovery = self._recovery
+        error = recovery.take_error()
         if self.state is not ProtocolState.STREAMING:
             return events
         if not self.can_resend:
@@ -1062,8 +1325,7 @@ class MarlinProtocol:
                 reply.text,
             )
         # Marlin follows every resend request with an ok that acknowledges nothing.
-        if self.resend_sends_ok is not False:
-            self._resend_ok_pending = True
+        recovery.expect_ok()
         if n == self._sent_max + 1 and error is not None and _is_checksum_error(error):
             # A firmware checks a line's number before its checksum (Marlin queue.cpp), so
             # a checksum error names a line that was sent. One that asks for the line after
@@ -1083,23 +1345,19 @@ class MarlinProtocol:
                 reply.text,
             )
         line_number_error = error is not None and _is_line_number_error(error)
-        if self._stale_resends > 0 and n == self._stale_for and line_number_error:
-            self._stale_resends -= 1
-            self._settle_pending = self._settle_pending and self._stale_resends > 0
+        if recovery.absorb_stale(n, line_number_error=line_number_error):
             self.hold_epoch += 1  # more may follow: let them settle afresh
             return events
-        if self._recover_below is not None:
+        if recovery.recover_below is not None:
             # Recovery after a ping: everything below the ping that the firmware says it
             # took has been processed (the ping was answered after it), so it is acked.
-            for line_no in range(self._acked + 1, min(n, self._recover_below)):
+            for line_no in range(self._acked + 1, min(n, recovery.recover_below)):
                 self._acknowledge(line_no)
                 events.append(WireEvent("ok", line_no, f"ok (implied by {reply.text!r})"))
-            self._recover_below = None
+            recovery.recover_below = None
         in_flight_behind = self._next - 1 - n
         self._rewind(n)
-        self._stale_for = n
-        self._stale_resends = max(in_flight_behind, 0)
-        self._settle_pending = in_flight_behind > 0
+        recovery.expect_stale(n, in_flight_behind)
         self.hold_epoch += 1
         return events
 
@@ -1111,12 +1369,10 @@ class MarlinProtocol:
             # Reset straight after connecting, before any command went out: start over.
             logger.warning("the printer reset before the first command; repeating the handshake")
             self.state = ProtocolState.HANDSHAKE
-            self._handshake_due = True
+            self._handshake.due = True
             self._next, self._acked, self._sent_max = 0, -1, -1
-            self._resend_ok_pending = False
-            self._ping_mark = None
-            self._probes = list(self.preflight.probes) if self.preflight else []
-            self._listed.clear()
+            self._recovery.ok_pending = False
+            self._ping = None
             return [event]
         self._halt("the printer restarted during the print", reply.text)
 
@@ -1125,10 +1381,8 @@ class MarlinProtocol:
     def _acknowledge(self, line_no: int) -> None:
         self._acked = line_no
         self.progress += 1
-        self._busy_seen = False
-        if self._stale_for is not None and line_no >= self._stale_for:
-            self._stale_for, self._stale_resends = None, 0
-            self._settle_pending = False
+        self._wait.busy_seen = False
+        self._recovery.acknowledged(line_no)
         if self._acked >= len(self._wire) - 1:
             self.state = ProtocolState.DONE
 
@@ -1144,7 +1398,7 @@ class MarlinProtocol:
                 "or lower --baud; these tablets cannot be released",
             )
         self._next = line_no
-        self._throttle_until = line_no
+        self._recovery.throttle_until = line_no
         self.progress += 1
 
     def _describe(self, line_no: int) -> str:

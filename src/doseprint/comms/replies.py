@@ -91,9 +91,6 @@ __all__ = [
     "shows_life",
 ]
 
-# Flavor (the firmware families a printer profile names) is the vocabulary of typed.py,
-# re-exported here for the comms modules that name it.
-
 # Reply regexes. Each is matched against one reply line with surrounding whitespace removed.
 
 OK_RE = re.compile(r"^ok\b\s*(?P<rest>.*)$", re.IGNORECASE)

@@ -27,17 +27,35 @@ that depends on the firmware cannot be checked:
   Refused; name the axes (``G92 E0``).
 * **Firmware retraction.** ``G10``/``G11`` feed lengths stored in the firmware
   (``M207``/``M208``), not in the program: refused. ``G10 P<k> S… R…`` is RepRapFirmware's
-  tool-temperature form and is read as temperatures (``G10 L…`` is refused).
+  tool-temperature form and is read as temperatures (``G10 L…`` is refused), for a
+  RepRapFirmware job or one whose flavour is not named; on Marlin and Klipper any ``G10``
+  is firmware retraction, refused.
 * **Flow factor.** ``M221 S<percent>`` (``T<k>`` or ``D<k>`` names the tool, else the
   active one) is recorded, not applied: a flow calibration sets it so that the printer
   lays what the E values say, and the reading lists the factors in force while each tool
   extruded into tablets (``tablet_flow_percent``), for the caller to compare with the
   job's calibration. One set inside a tablet section is refused.
-* **Other hidden feeds.** ``M200`` that turns
-  volumetric E on, ``G20`` (inches), ``M600``/``M701``/``M702`` (filament change, load,
-  unload), ``G5``/``G6``/``G26`` (moves the reader does not trace) are refused, as are
-  sub-codes (``G1.5``) of the commands read here and coordinate systems
-  (``G53``–``G59``, ``M206``, ``M428``).
+* **Every command accounted for.** Only the commands of the allow-list
+  (:data:`doseprint.gcode.commands.COMMANDS`: what doseprint and the shipped templates
+  write, and commands that feed, move and heat nothing, such as fans, messages, dwell)
+  are accepted, each on the firmwares it is listed for when the caller names the
+  flavour; speed and acceleration limits and motors off only outside tablet sections.
+  Anything else is refused wherever it stands, naming the line and the command: ``M92``
+  (steps per mm), ``M303`` (autotune), ``M141`` (chamber), ``M500``–``M502``, ``G29``,
+  a command unknown to the list (:data:`~doseprint.gcode.commands.REFUSED` gives the
+  reasons). Among the listed ones, ``M200`` that turns volumetric E on, ``G10`` that
+  is not RepRapFirmware's ``G10 P<k>`` (firmware retraction), a ``SET_HEATER_TEMPERATURE``
+  of a heater other than ``extruder<k>`` or ``heater_bed`` and sub-codes (``G1.5``) are
+  refused too. So are a ``G20`` (inches), ``M600``/``M701``/``M702`` (filament change,
+  load, unload), ``G5``/``G6``/``G26`` (moves the reader does not trace) and coordinate
+  systems (``G53``–``G59``, ``M206``, ``M428``): none is on the list.
+* **Plain lines.** Lines end at ``\\n`` or ``\\r`` (:func:`~doseprint.gcode.tokens.split_lines`,
+  the split a print sends). A line holding a character another reader may end a line at
+  (``\\x0b``, ``\\x0c``, ``\\x1c``–``\\x1e``, ``\\x85``, U+2028, U+2029), any other
+  control but a tab, or a format character (U+200B, U+202E, U+FEFF …) is refused, naming
+  the line (:func:`~doseprint.gcode.tokens.unsafe_character`): ``; note<U+2028>G1 E40``
+  would otherwise be a comment here and a command there. A command (outside comments)
+  holds ASCII only, but for the message of ``M117``.
 * **Comments.** ``;`` to the end of the line and ``(...)`` are dropped, as are an ``N<n>``
   line number (signed, spaces after it or not) and a ``*<xor>`` checksum, by
   :mod:`doseprint.gcode.tokens`, which splits the commands a print sends too: the
@@ -54,10 +72,15 @@ that depends on the firmware cannot be checked:
   a nozzle that never heated, or whose heater failed, extrudes unmelted filament, which
   jams or under-feeds while every E value still claims the dose; with a low limit the
   firmware still stops that.
-* **Not expanded.** Klipper macros and other extended commands are not expanded; only
-  ``SET_HEATER_TEMPERATURE`` is read (``TEMPERATURE_WAIT`` only waits, it sets nothing). A
-  macro that extrudes is not accounted. ``T<k>`` is read as the tool change it is on
-  every firmware (on Klipper, a macro of printer.cfg that runs ``ACTIVATE_EXTRUDER``);
+* **Not expanded.** Klipper macros and other extended commands are not expanded, so none
+  is accepted but the listed ones: ``SET_HEATER_TEMPERATURE`` (read), ``TEMPERATURE_WAIT``
+  (only waits), ``TURN_OFF_HEATERS``, ``SET_FAN_SPEED``, and outside tablets
+  ``SET_VELOCITY_LIMIT`` and ``SET_PRESSURE_ADVANCE``. A macro (``PRINT_START``,
+  ``END_PRINT`` …) is refused before, inside and after the tablets: it is printer.cfg code
+  that may set the extrude factor, extrude or heat past every limit (job.md: no
+  temperature command exceeds the limits, anywhere in the program), and a template can
+  write its commands instead. ``T<k>`` is read as the tool change it is on every firmware
+  (on Klipper, a macro of printer.cfg that runs ``ACTIVATE_EXTRUDER``);
   ``ACTIVATE_EXTRUDER`` written in the program is refused, since the job's readers take
   the tool from ``T<k>`` lines (job.md).
 
@@ -77,7 +100,17 @@ from dataclasses import dataclass, field
 from typing import NoReturn, TypeAlias
 
 from doseprint.errors import InputError
-from doseprint.gcode.tokens import TABLET_MARKER_RE, Command, command_text, parse_command
+from doseprint.gcode.commands import REFUSED, command_refusal
+from doseprint.gcode.tokens import (
+    TABLET_MARKER_RE,
+    Command,
+    command_text,
+    parse_command,
+    split_lines,
+    unsafe_character,
+)
+from doseprint.models.fields import describe_char
+from doseprint.typed import Flavor
 
 __all__ = ["GcodeReading", "dose_mg", "read_gcode", "read_gcode_file"]
 
@@ -152,24 +185,6 @@ _BARE_AXES = re.compile(r"[XYZE]\s*[-+.0-9]", re.ASCII)
 _KLIPPER_EXTRUDER = re.compile(r"EXTRUDER([0-9]*)\Z", re.ASCII)
 """A Klipper extruder heater name; group 1 is the tool number ('' for tool 0)."""
 
-# Commands refused outright, with the reason shown to the user.
-_HIDDEN_FEED = "feeds filament by an amount stored in the firmware, not in the program"
-_REFUSED: dict[str, str] = {
-    "G5": "Bezier moves are not traced, so their E cannot be accounted",
-    "G6": "direct stepping is not traced, so its E cannot be accounted",
-    "G11": f"firmware un-retraction {_HIDDEN_FEED}; write it as a G1 E move",
-    "G20": "inch units are not read (and Klipper refuses them); use G21 (mm)",
-    "G26": f"the mesh validation pattern {_HIDDEN_FEED}",
-    "M600": f"filament change {_HIDDEN_FEED}",
-    "M701": f"filament load {_HIDDEN_FEED}",
-    "M702": f"filament unload {_HIDDEN_FEED}",
-    "M206": "home offsets are not read, so positions cannot be bounded",
-    "M428": "home offsets are not read, so positions cannot be bounded",
-    **{f"G{n}": "coordinate systems are not read, so positions cannot be bounded"
-       for n in range(53, 60)},
-}
-
-
 def dose_mg(
     filament_mm: float, filament_diameter_mm: float, density_g_cm3: float, drug_loading: float
 ) -> float:
@@ -195,15 +210,23 @@ def dose_mg(
     return filament_mm * area_mm2 * density_g_cm3 * drug_loading
 
 
-def read_gcode(lines: Iterable[str], *, source: str = "job.gcode") -> GcodeReading:
+def read_gcode(
+    lines: Iterable[str], *, source: str = "job.gcode", flavor: Flavor | None = None
+) -> GcodeReading:
     """Read a G-code program as a printer runs it and account each extrusion to its section.
 
     Parameters
     ----------
     lines : iterable of str
-        The program, one line per item; trailing newlines are allowed.
+        The program, one line per item, as :func:`~doseprint.gcode.tokens.split_lines`
+        splits it (a line ending at the end of an item is allowed, none elsewhere).
     source : str
         Name used for the program in error messages.
+    flavor : str or None
+        The firmware the program is for (``marlin``, ``klipper``, ``reprapfirmware``):
+        only its commands are accepted (:data:`~doseprint.gcode.commands.COMMANDS`).
+        None accepts a command listed for any of them, and reads ``G10 P<k>`` as
+        RepRapFirmware's tool temperatures.
 
     Returns
     -------
@@ -217,19 +240,24 @@ def read_gcode(lines: Iterable[str], *, source: str = "job.gcode") -> GcodeReadi
         The message names the source, the 1-based line number and the line, e.g.
         ``job.gcode: line 123 ('G1 X1..2'): cannot read X``.
     """
-    reader = _Reader(source)
+    reader = _Reader(source, flavor)
     for number, line in enumerate(lines, start=1):
         reader.read_line(number, line)
     return reader.result()
 
 
-def read_gcode_file(path: str | os.PathLike[str]) -> GcodeReading:
-    """Read a G-code file with :func:`read_gcode`.
+def read_gcode_file(
+    path: str | os.PathLike[str], *, flavor: Flavor | None = None
+) -> GcodeReading:
+    """Read a G-code file with :func:`read_gcode`, its lines split by
+    :func:`~doseprint.gcode.tokens.split_lines` (the split a print sends).
 
     Parameters
     ----------
     path : str or path-like
         The G-code file (UTF-8 or ASCII; undecodable bytes only matter inside commands).
+    flavor : str or None
+        As for :func:`read_gcode`.
 
     Returns
     -------
@@ -243,18 +271,20 @@ def read_gcode_file(path: str | os.PathLike[str]) -> GcodeReading:
     """
     source = os.fspath(path)
     try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            return read_gcode(stream, source=source)
+        with open(path, encoding="utf-8", errors="replace", newline="") as stream:
+            text = stream.read()
     except OSError as exc:
         message = f"cannot read the G-code file: {exc.strerror or exc}"
         raise InputError(message, file=source) from exc
+    return read_gcode(split_lines(text), source=source, flavor=flavor)
 
 
 class _Reader:
     """The machine state while a program is read, one line at a time."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, flavor: Flavor | None = None) -> None:
         self.source = source
+        self.flavor = flavor
         self.line_number = 0
         self.line_text = ""
         # Where extrusion goes.
@@ -292,7 +322,19 @@ class _Reader:
     def read_line(self, number: int, line: str) -> None:
         """Read one line: a marker, a command, or nothing (blank or comment)."""
         self.line_number = number
-        self.line_text = line.rstrip("\r\n")
+        # One line ending may close the item; any other control or separator is refused.
+        if line.endswith("\r\n"):
+            line = line[:-2]
+        elif line.endswith(("\n", "\r")):
+            line = line[:-1]
+        self.line_text = line
+        unsafe = unsafe_character(line)
+        if unsafe is not None:
+            column, char = unsafe
+            self._fail(f"holds {describe_char(char)} at column {column + 1}: some readers "
+                       "end a line there and firmwares do not, so what follows could run "
+                       "unchecked (or be checked and not run); a G-code program holds "
+                       "plain lines")
         if _MARKER_LIKE.match(line):
             marker = TABLET_MARKER_RE.match(line)
             if marker is None:
@@ -311,19 +353,22 @@ class _Reader:
             self._read_other(command)
             return
         key, sub = command.base, command.subcode
-        if key in _REFUSED:
-            self._fail(f"{key} is not accepted: {_REFUSED[key]}")
+        if key[0] == "T" and sub is not None:
+            self._fail("cannot read the tool number")
+        self._check_allowed(command)
         if key[0] == "T":
-            if sub is not None:
-                self._fail("cannot read the tool number")
             self._select_tool(int(key[1:]))
             return
         handler = _HANDLERS.get(key)
         if handler is None:
-            return  # a command that neither feeds, moves nor heats (M106, G4, M117 …)
-        if sub is not None:
-            self._fail(f"{key}.{sub}: sub-codes are not read")
+            return  # on the list, and neither feeds, moves nor heats (M106, G4, M117 …)
         handler(self, self._words(command))
+
+    def _check_allowed(self, command: Command) -> None:
+        """Refuse a command that is not on the list (doseprint.gcode.commands) here."""
+        refusal = command_refusal(command, self.flavor, self.section is not None)
+        if refusal is not None:
+            self._fail(refusal)
 
     def _read_other(self, command: Command) -> None:
         first = command.word
@@ -331,13 +376,9 @@ class _Reader:
             self._fail("cannot read the tool number")  # T-1, T?, Tx, Tc: no tool to account to
         if _BARE_AXES.match(command.text.upper()):
             self._fail("axis words without a command (a modal move on some firmwares only)")
+        self._check_allowed(command)  # macros are not expanded (see the module docstring)
         if first == "SET_HEATER_TEMPERATURE":
             self._set_heater_temperature(command)
-        elif first == "ACTIVATE_EXTRUDER":
-            self._fail("selects a tool without a T<k> line, and readers of the job take "
-                       "the tool from T<k> (job.md): write T<k>, and define it on Klipper "
-                       "as a [gcode_macro T<k>] that runs ACTIVATE_EXTRUDER")
-        # Any other extended command or macro is not expanded (see the module docstring).
 
     def _words(self, command: Command) -> dict[str, str]:
         """A command's parameter words as {letter: raw value}; values are checked when read."""
@@ -454,8 +495,7 @@ class _Reader:
             self._fail("G10 L sets coordinate systems, which are not read")
         tool = self._tool_word(words, "P")
         if tool is None:
-            self._fail(f"G10 is not accepted: firmware retraction {_HIDDEN_FEED}; "
-                       "write it as a G1 E move")
+            self._fail(f"G10 is not accepted: {REFUSED['G10']}")
         for temp_c in self._numbers(words, "S") + self._numbers(words, "R"):
             self._set_nozzle(tool, temp_c)
 
@@ -576,6 +616,9 @@ class _Reader:
             self._set_nozzle(int(extruder[1] or "0"), temp_c)
         elif heater == "HEATER_BED":
             self.max_bed_temp_c = max(self.max_bed_temp_c, temp_c)
+        else:
+            self._fail("only the heaters extruder<k> and heater_bed are read, so this "
+                       "temperature cannot be checked against any limit")
 
     def _set_nozzle(self, tool: int, temp_c: float) -> None:
         self.nozzle_temps_c[tool] = max(self.nozzle_temps_c.get(tool, temp_c), temp_c)
@@ -627,4 +670,5 @@ _HANDLERS: dict[str, Callable[[_Reader, dict[str, str]], None]] = {
     "M302": _Reader._cmd_M302,
     "M568": _Reader._cmd_M568,
 }
-"""Commands the reader acts on; any other classic command is skipped unread."""
+"""Commands the reader acts on; any other command of the allow-list
+(:data:`doseprint.gcode.commands.COMMANDS`) neither feeds, moves nor heats."""

@@ -25,10 +25,11 @@ from doseprint.gcode.tokens import split_commands
 from doseprint.models.bead import bead_area_mm2, bead_spacing_mm
 from doseprint.models.fields import UNSAFE_IN_LINE, UNSAFE_IN_TEXT, describe_char, show
 from doseprint.models.formulation import Formulation
-from doseprint.models.printer import MIN_EXTRUDE_TEMP_FLOOR_C, PrinterProfile, PrintOrder
+from doseprint.models.printer import MIN_EXTRUDE_TEMP_FLOOR_C, PrinterProfile
 from doseprint.slicer.plate import Plate
 from doseprint.slicer.toolpaths import CompartmentToolpaths, LayerRoads
 from doseprint.tolerances import tol
+from doseprint.typed import PrintOrder
 
 SHORT_TRAVEL_MM = 2.0
 """Travels inside a tablet shorter than this keep the filament primed (no ooze to fear)."""

@@ -7,6 +7,12 @@ printer runs are split by the same code.
 
 * :func:`split_lines`: a line ends at a line feed or a carriage return (Marlin's ``ISEOL``),
   nothing else; ``\\r\\n`` ends one line.
+* :func:`unsafe_character`: a character that some reader takes for a line end where the
+  firmware does not (Python's :meth:`str.splitlines` breaks at ``\\x0b``, ``\\x0c``,
+  ``\\x1c``-``\\x1e``, ``\\x85``, U+2028 and U+2029), or that a firmware, a terminal or
+  an editor acts on unseen (other controls, format characters such as U+202E). The dose
+  reader refuses a program holding one, so no line can carry a command past the check
+  inside what the check took for a comment.
 * :func:`command_text`: a line as a printer receives it: comments dropped (``;`` to the end
   of the line, and ``(...)``), then any ``*<xor>`` checksum and ``N<n>`` line number the
   file already carries (Marlin's parser skips ``N`` and a signed number, and any spaces
@@ -24,7 +30,9 @@ them agree on is the line without them.
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "split_checksum",
     "split_commands",
     "split_lines",
+    "unsafe_character",
 ]
 
 TABLET_MARKER_RE = re.compile(r";TABLET:(?:(?P<index>[0-9]+)|NONE)\s*\Z", re.ASCII)
@@ -69,6 +78,15 @@ _EXTENDED_PARAMETER = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\S
 """One ``NAME=value`` parameter of an extended command. Groups: ``name``, ``value``."""
 
 
+_UNSAFE_ASCII = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""An ASCII control character other than a tab (line ends included: one line holds
+none). No groups."""
+
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Unicode categories no G-code line may hold: controls (C0, DEL, C1 such as U+0085), format
+characters (U+200B, U+202E, U+FEFF …), lone surrogates, line and paragraph separators."""
+
+
 @dataclass(frozen=True)
 class Command:
     """One command as a firmware's parser sees it.
@@ -98,11 +116,17 @@ class Command:
     """
 
     word: str
-    params: dict[str, float] = field(default_factory=dict)
     extended: dict[str, str] = field(default_factory=dict)
     text: str = ""
     words: tuple[tuple[str, str], ...] = ()
     args: str = ""
+
+    @functools.cached_property
+    def params(self) -> dict[str, float]:
+        """Classic commands' numeric parameters (see the class's attributes); worked out
+        from :attr:`words` when first asked for."""
+        return {letter: float(value) for letter, value in self.words
+                if letter and _NUMBER.match(value)}
 
     @property
     def is_classic(self) -> bool:
@@ -182,9 +206,7 @@ def parse_command(text: str) -> Command:
         if lead_end > start:
             words.append(("", args[start:lead_end].strip()))
         words += [(m[1], m[2].strip()) for m in _WORD.finditer(args, lead_end)]
-        params = {letter: float(value) for letter, value in words
-                  if letter and _NUMBER.match(value)}
-        return Command(word, params=params, text=stripped, words=tuple(words), args=args)
+        return Command(word, text=stripped, words=tuple(words), args=args)
     parts = stripped.split(None, 1)
     word = parts[0].upper() if parts else ""
     args = parts[1] if len(parts) > 1 else ""
@@ -231,6 +253,33 @@ def split_lines(text: str) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return lines
+
+
+def unsafe_character(line: str) -> tuple[int, str] | None:
+    """The first character of one line (without its line ending) that a G-code program
+    may not hold, and where it is.
+
+    Parameters
+    ----------
+    line : str
+        One line as :func:`split_lines` gives it.
+
+    Returns
+    -------
+    (int, str) or None
+        The 0-based column and the character: any control character but a tab (Unicode
+        category Cc: ``\\x00``-``\\x08``, ``\\x0a``-``\\x1f``, ``\\x7f``-``\\x9f``), a
+        format character (Cf), a lone surrogate (Cs), U+2028 or U+2029 (Zl, Zp); None when
+        the line holds none.
+    """
+    found = _UNSAFE_ASCII.search(line)
+    if found is not None:
+        return found.start(), found.group()
+    if not line.isascii():
+        for column, char in enumerate(line):
+            if char > "\x7f" and unicodedata.category(char) in _UNSAFE_CATEGORIES:
+                return column, char
+    return None
 
 
 def command_text(line: str) -> str:

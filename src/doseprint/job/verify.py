@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from doseprint.gcode.reader import GcodeReading, dose_mg
+from doseprint.errors import DoseCheckError, InputError
+from doseprint.gcode.header import GcodeHeader, read_header
+from doseprint.gcode.reader import GcodeReading, dose_mg, read_gcode_file
+from doseprint.gcode.tokens import split_lines
+from doseprint.job.folder import read_job
 from doseprint.job.manifest import JobManifest
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
 from doseprint.tolerances import tol
+from doseprint.typed import FLAVORS
 
 
 class DoseMaterial(Protocol):
@@ -124,12 +130,108 @@ def verify_reading(
     return Verification(tuple(checks), tuple(problems + others), tuple(others))
 
 
-def verify_job(reading: GcodeReading, manifest: JobManifest) -> Verification:
-    """:func:`verify_reading` of a job folder's G-code against its own manifest: every
-    tablet's dose of every API, drug no prescription line accounts for, and each tool's
-    flow factor against its calibration (job.json ``extrusion_multiplier``)."""
-    return verify_reading(reading, manifest.expected_doses(), manifest.tools, None,
-                          [t.extrusion_multiplier for t in manifest.tools])
+def verify_job(reading: GcodeReading, manifest: JobManifest,
+               header: GcodeHeader) -> Verification:
+    """:func:`verify_reading` of a job folder's G-code against the prescription its own
+    header carries, which must be the manifest's (:func:`header_problems`): every tablet's
+    dose of every API, drug no prescription line accounts for, and each tool's flow factor
+    against its calibration (job.json ``extrusion_multiplier``).
+
+    The doses are compared with the header's dose lines, so a job.json whose doses were
+    changed after compile fails on the header's disagreement, and a G-code whose moves
+    were changed fails on the dose, whatever job.json says."""
+    mismatch = header_problems(header, manifest)
+    verification = verify_reading(reading, header.expected_doses(), manifest.tools, None,
+                                  [t.extrusion_multiplier for t in manifest.tools])
+    if not mismatch:
+        return verification
+    return Verification(verification.doses, (*mismatch, *verification.problems),
+                        (*mismatch, *verification.other_problems))
+
+
+def header_problems(header: GcodeHeader, manifest: JobManifest) -> list[str]:
+    """Where the G-code's header (:mod:`doseprint.gcode.header`) and job.json disagree:
+    prescription id and hash, patient reference, printer id and hash, each tool's
+    formulation and hash, and the prescribed dose of every tablet and API. Empty when
+    they agree."""
+    problems = []
+
+    def differs(what: str, in_header: object, in_manifest: object) -> None:
+        if in_header != in_manifest:
+            shown = "nothing" if in_header is None else repr(in_header)
+            problems.append(f"the G-code's header names {shown} as the {what}; job.json "
+                            f"says {in_manifest!r}")
+
+    differs("prescription", header.prescription_id, manifest.prescription.id)
+    differs("prescription's SHA-256", header.prescription_sha256, manifest.prescription.sha256)
+    differs("patient reference", header.patient, manifest.prescription.patient or None)
+    differs("printer", header.printer_id, manifest.printer.id)
+    differs("printer profile's SHA-256", header.printer_sha256, manifest.printer.sha256)
+    header_tools = [(t.tool, t.formulation, t.sha256) for t in header.tools]
+    manifest_tools = [(t.tool, t.formulation, t.formulation_sha256) for t in manifest.tools]
+    if header_tools != manifest_tools:
+        problems.append(f"the G-code's header loads {_tools(header_tools)}; job.json "
+                        f"loads {_tools(manifest_tools)}")
+    if not header.doses:
+        problems.append("the G-code's header carries no dose lines, so the G-code does not "
+                        "say what it was compiled to deliver (a job compiled before the "
+                        "header carried them, or one whose header was removed)")
+    else:
+        in_header = sorted(header.expected_doses())
+        in_manifest = sorted(manifest.expected_doses())
+        if in_header != in_manifest:
+            extra = [d for d in in_header if d not in in_manifest]
+            missing = [d for d in in_manifest if d not in in_header]
+            problems.append("the G-code's header and job.json prescribe different doses: "
+                            + "; ".join([*(f"header only: {_dose(d)}" for d in extra),
+                                         *(f"job.json only: {_dose(d)}" for d in missing)]))
+    return problems
+
+
+def _tools(tools: Sequence[tuple[int, str, str]]) -> str:
+    return ", ".join(f"T{k} {fid} ({sha[:12]}…)" for k, fid, sha in tools) or "no tools"
+
+
+def _dose(dose: tuple[int, str, int, float]) -> str:
+    tablet, api, tool, mg = dose
+    return f"tablet {tablet} T{tool} {api} {mg:g} mg"
+
+
+def verify_job_folder(job_dir: Path) -> Verification:
+    """:func:`verify_job` of a job folder as written (``doseprint gcode check``): its
+    G-code, read back, against its job.json, the same check compile ran before it wrote
+    the job. Only the commands of the printer's firmware (job.json ``printer.flavor``)
+    are accepted (:mod:`doseprint.gcode.commands`).
+
+    Raises
+    ------
+    InputError
+        The folder holds no readable job, or its G-code a line the reader refuses.
+    """
+    job = read_job(job_dir, check_hashes=False)
+    path = job_dir / job.gcode.file
+    flavor = job.printer.flavor if job.printer.flavor in FLAVORS else None
+    reading = read_gcode_file(path, flavor=flavor)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read the G-code file: {exc.strerror or exc}",
+                         file=str(path)) from exc
+    return verify_job(reading, job, read_header(split_lines(text)))
+
+
+def dose_check_error(verification: Verification, job_dir: Path) -> DoseCheckError | None:
+    """The error a job folder's failed check is reported with (None when it passed):
+    every dose beyond tolerance, then every other problem."""
+    failed = [f"tablet {c.tablet}: {c.api} {c.gcode_mg:.3f} mg from the G-code, prescribed "
+              f"{c.prescribed_mg:g} mg ({c.error_pct:+.2f} %)"
+              for c in verification.doses if not c.ok]
+    failed += verification.other_problems
+    if not failed:
+        return None
+    return DoseCheckError(f"{job_dir / 'job.gcode'}: dose check failed (tolerance "
+                          f"±{100 * tol.dose_rel:g} %):\n  " + "\n  ".join(failed),
+                          hint="compile the prescription again; do not print this job")
 
 
 def limit_problems(

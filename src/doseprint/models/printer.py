@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from doseprint.typed import ExtrusionMode, Flavor, Origin
-
-PrintOrder = Literal["layer", "tablet"]
-PRINT_ORDERS: tuple[PrintOrder, ...] = ("layer", "tablet")
-"""``layer``: layer n of every tablet, then layer n + 1; ``tablet``: each tablet whole
-before the next (needs ``gantry_clearance_mm`` above the tallest tablet)."""
+from doseprint.typed import ExtrusionMode, Flavor, Origin, PrintOrder
 
 PRINTER_SCHEMA = "doseprint.printer/1"
 

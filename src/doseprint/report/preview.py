@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -22,7 +23,7 @@ import numpy as np
 import trimesh
 from markupsafe import Markup
 
-from doseprint.errors import EnvironmentFault
+from doseprint.errors import EnvironmentFault, InputError
 from doseprint.job.manifest import JobManifest, TabletEntry
 
 if TYPE_CHECKING:
@@ -85,6 +86,25 @@ def named_meshes(meshes: Iterable[TabletMesh]) -> dict[str, trimesh.Trimesh]:
     """
     return {f"tablet-{m.index}/{name}": mesh for m in meshes
             for name, mesh in zip(m.names, m.meshes, strict=True)}
+
+
+def job_meshes(job_dir: Path) -> dict[str, Any]:
+    """A job folder's compartment meshes, keyed as :func:`named_meshes` keys them: read
+    from its tablets.3mf, which holds each compartment in tablet coordinates (placed by
+    transforms).
+
+    Raises
+    ------
+    InputError
+        tablets.3mf is missing or not a 3MF trimesh can read.
+    """
+    threemf = job_dir / "tablets.3mf"
+    try:
+        scene: Any = trimesh.load(threemf, force="scene")
+    except Exception as exc:  # missing, or not a 3MF trimesh can read
+        raise InputError(f"cannot be read ({exc}); compile the job again",
+                         file=str(threemf)) from None
+    return dict(scene.geometry)
 
 
 def _chart(tablet: TabletEntry, colours: Mapping[str, str]) -> dict[str, Any]:

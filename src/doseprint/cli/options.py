@@ -1,0 +1,38 @@
+"""What several commands share: the library folder options, the record store option,
+JSON output and the ``doseprint`` logger."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("doseprint")
+
+
+def library_options(func: F) -> F:
+    """``--printers`` and ``--formulations``: extra library folders."""
+    func = click.option("--printers", "printer_dirs", multiple=True,
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Extra printer profile folder (repeatable; also "
+                             "DOSEPRINT_PRINTERS).")(func)
+    func = click.option("--formulations", "formulation_dirs", multiple=True,
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Extra formulation folder (repeatable; also "
+                             "DOSEPRINT_FORMULATIONS). Its ids override shipped ones.")(func)
+    return func
+
+
+db_option = click.option("--db", default=None,
+                         help="Record store: a SQLite path or postgresql://… URL (default: "
+                              "DOSEPRINT_DB, else the user's data directory).")
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
