@@ -49,5 +49,5 @@ def comment_text(text: str, *, file: str = "job.gcode", key: str = "") -> str:
     found = UNSAFE_IN_LINE.search(text)
     if found is not None:
         raise InputError(f"{show(text)} holds {describe_char(found.group())}, which would "
-                         "end a G-code comment; nothing was written", file=file, key=key)
+                         "end a G-code comment", file=file, key=key)
     return text

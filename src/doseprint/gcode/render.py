@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 import numpy as np
 
 from doseprint import __version__
@@ -195,13 +196,34 @@ def _line_safe(value: Any) -> Any:
     return value
 
 
+TEMPLATE_ERRORS = (jinja2.TemplateError, ArithmeticError, AttributeError, LookupError,
+                   RecursionError, TypeError, ValueError)
+"""What a site's template can raise while it renders (``{{ 1/0 }}``, ``{{ tools[9] }}``,
+a macro that calls itself, ``range(10**12)`` in the sandbox): its author's mistake, so
+an InputError naming the template, never a crash."""
+
+
+def template_line(exc: BaseException, file: str) -> int | None:
+    """The line of template ``file`` (a path) at which ``exc`` was raised, if known
+    (Jinja2 rewrites tracebacks to point into the template)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == file:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 class _Templates:
     """The profile's templates, rendered strictly: an unknown variable is an error, and so
-    is a value or a line holding a character that would end a G-code line."""
+    is a value or a line holding a character that would end a G-code line. They are a
+    site's own files, so they run in Jinja2's sandbox (no private attributes, ranges of at
+    most 100000) and any error they raise is reported as theirs."""
 
     def __init__(self, profile: PrinterProfile) -> None:
         self.folder = Path(profile.templates_dir)
-        self.env = jinja2.Environment(
+        self.env = jinja2.sandbox.SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(self.folder),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
@@ -226,6 +248,12 @@ class _Templates:
         except jinja2.UndefinedError as exc:
             raise TemplateRenderError(f"{exc.message}; available: {', '.join(sorted(context))}",
                                       file=str(self.folder / file)) from None
+        except TEMPLATE_ERRORS as exc:
+            path = str(self.folder / file)
+            at = template_line(exc, path)
+            where = f"line {at}: " if at is not None else ""
+            raise TemplateRenderError(f"{where}does not render: {type(exc).__name__}: "
+                                      f"{show(str(exc))}", file=path) from None
         lines = text.split("\n")
         for number, line in enumerate(lines, start=1):
             found = UNSAFE_IN_TEXT.search(line)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import jinja2
+import jinja2.sandbox
 
 from doseprint.errors import InputError, Problem
 from doseprint.gcode.commands import line_refusal
@@ -803,9 +804,9 @@ def template_problems(profile: PrinterProfile) -> list[Problem]:
         writes 'M92 E800' (line 3 of its output): M92 is not accepted: …``.
     """
     folder = Path(profile.templates_dir)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             autoescape=False)
+    env = jinja2.sandbox.SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False)
     found: dict[tuple[str, str], Problem] = {}
     for tools in sorted({1, profile.extruders}):
         context = _sample_context(profile, tools)
@@ -815,7 +816,8 @@ def template_problems(profile: PrinterProfile) -> list[Problem]:
                 continue
             try:
                 text = env.get_template(file).render(**context)
-            except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError):
+            except (jinja2.TemplateError, ArithmeticError, AttributeError, LookupError,
+                    RecursionError, TypeError, ValueError):
                 continue
             for number, line in enumerate(split_lines(text), start=1):
                 why = line_refusal(line, profile.flavor, inside)
