@@ -305,14 +305,17 @@ BREAKS = ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"
           "\x1e", "\x00", "\x1b[2J", "\ud800"]
 
 
-@pytest.mark.parametrize("fmt", ["toml", "json"])
+# TOML cannot hold a lone surrogate: that one is tried in JSON only.
+FORMAT_BREAKS = [pytest.param(fmt, tail, id=f"{fmt}-{tail!r}")
+                 for fmt in ("toml", "json") for tail in BREAKS
+                 if not (fmt == "toml" and tail == "\ud800")]
+
+
 @pytest.mark.parametrize("key", ["id", "patient"])
-@pytest.mark.parametrize("tail", BREAKS, ids=[repr(b) for b in BREAKS])
+@pytest.mark.parametrize(("fmt", "tail"), FORMAT_BREAKS)
 def test_a_reference_with_a_line_break_is_refused(
     tmp_path: Path, key: str, tail: str, fmt: str
 ) -> None:
-    if fmt == "toml" and tail == "\ud800":
-        pytest.skip("TOML cannot hold a lone surrogate")
     value = ("RX-1" if key == "id" else "PT-7F3A") + tail
     exc = refused(load_rx, write(tmp_path, "rx", fmt, edited(base_rx(), [((key,), value)])))
     assert keys(exc) == [key]
