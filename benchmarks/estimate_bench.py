@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Klipper harness of the peer tests
 from doseprint.compile import compile_prescription, write_job  # noqa: E402
 from doseprint.gcode.motion import motion_limits, plan_commands  # noqa: E402
 from doseprint.gcode.tokens import split_commands  # noqa: E402
+from doseprint.job.keys import create_site_key  # noqa: E402
 from doseprint.library import load_library  # noqa: E402
 from peers import KLIPPER_SOURCE, PEERS_VENV  # noqa: E402
 from peers.conftest import EXAMPLE_FILES, KLIPPER_JOBS  # noqa: E402
@@ -45,10 +46,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="estimate-bench-") as tmp:
         host = KlipperHost(KLIPPER_SOURCE, python, Path(tmp))
         host.build(library.printer(KLIPPER_JOBS[0][1]))
+        # Sealed by a throwaway key: a benchmark does not make or use the site's own.
+        key = create_site_key(Path(tmp) / "bench-key.pem").key
         for example, profile_id in KLIPPER_JOBS:
             profile = library.printer(profile_id)
             out = Path(tmp) / f"{example}--{profile_id}"
-            write_job(compile_prescription(EXAMPLE_FILES[example], profile_id), out)
+            write_job(compile_prescription(EXAMPLE_FILES[example], profile_id), out, key=key)
             text = (out / "job.gcode").read_text(encoding="utf-8")
             start = time.perf_counter()
             ours = plan_commands(split_commands(text), motion_limits(profile)).motion_s

@@ -1,14 +1,30 @@
-"""Shared fixtures: repository paths and hypothesis profiles (``ci`` is derandomised)."""
+"""Shared fixtures: repository paths, hypothesis profiles (``ci`` is derandomised) and a
+site key of the test run's own."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from doseprint.compile import compile_prescription, write_job
+# The run's own site key and trusted-keys folder, set before anything compiles: no test
+# reads or writes the user's real keys, and a child `python -m doseprint` inherits them.
+_KEYS = Path(tempfile.mkdtemp(prefix="doseprint-test-keys-"))
+atexit.register(shutil.rmtree, _KEYS, ignore_errors=True)
+os.environ["DOSEPRINT_KEY"] = str(_KEYS / "site-key.pem")
+os.environ["DOSEPRINT_TRUSTED_KEYS"] = str(_KEYS / "trusted-keys")
+
+from doseprint.compile import compile_prescription, write_job  # noqa: E402
+from doseprint.job.keys import create_site_key  # noqa: E402
+
+create_site_key(site="Test Pharmacy")
+TEST_KEY = _KEYS / "site-key.pem"
+"""The run's site key (``DOSEPRINT_KEY``): every job the tests compile is sealed by it."""
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -48,6 +48,7 @@ from doseprint.job.flow_calibration import (
     load_calibrations,
 )
 from doseprint.job.folder import sha256_bytes, write_job_folder
+from doseprint.job.keys import SiteKey, site_key_for_compile
 from doseprint.job.manifest import (
     ActiveEntry,
     GcodeEntry,
@@ -61,6 +62,7 @@ from doseprint.job.manifest import (
     freeze_json,
 )
 from doseprint.job.prepare import Prepared, prepare
+from doseprint.job.seal import seal_files
 from doseprint.job.verify import Verification, verify_reading
 from doseprint.library import Library, load_library
 from doseprint.models.bead import bead_spacing_mm
@@ -404,9 +406,20 @@ def _predict_3d(
     return tuple(out)
 
 
-def write_job(compiled: CompiledJob, out: Path | str, *, force: bool = False) -> Path:
-    """Write the job folder atomically (job.md)."""
-    write_job_folder(Path(out), compiled.files, force=force)
+def write_job(
+    compiled: CompiledJob, out: Path | str, *, force: bool = False, key: SiteKey | None = None
+) -> Path:
+    """Write the job folder atomically (job.md), sealed: ``job.seal`` holds ``key``'s
+    signature of job.json (:mod:`doseprint.job.seal`).
+
+    Parameters
+    ----------
+    key : SiteKey, optional
+        The key to seal with (default: the site key, made on first use,
+        :func:`~doseprint.job.keys.site_key_for_compile`).
+    """
+    key = site_key_for_compile() if key is None else key
+    write_job_folder(Path(out), seal_files(compiled.files, key), force=force)
     return Path(out)
 
 

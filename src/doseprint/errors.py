@@ -7,6 +7,7 @@
     │   ├── InfeasibleDesignError     no supported design reaches the release target
     │   ├── TemplateRenderError       a printer template does not render
     │   └── JobIntegrityError         a job folder no longer matches its job.json hashes
+    │       └── JobSealError          its job.seal is missing, broken or by an untrusted key
     ├── ResultError                   exit 1: the work ran and its result is a failure
     │   ├── GeometryError             a mesh is not watertight or a boolean failed
     │   ├── ReleaseModelError         the release model did not converge
@@ -51,6 +52,7 @@ __all__ = [
     "InfeasibleDesignError",
     "InputError",
     "JobIntegrityError",
+    "JobSealError",
     "LineLostError",
     "PortOpenError",
     "PrintAbortedError",
@@ -136,6 +138,12 @@ class TemplateRenderError(InputError):
 
 class JobIntegrityError(InputError):
     """A job folder's files no longer match the hashes in its job.json."""
+
+
+class JobSealError(JobIntegrityError):
+    """A job folder's seal (``job.seal``) is missing, does not match its job.json, or was
+    made by a key that is neither this site's nor a trusted one: the job cannot be shown to
+    be the one compile wrote."""
 
 
 class ResultError(DoseprintError):

@@ -313,7 +313,7 @@ def test_force_replaces_an_existing_out(
     assert code == 0, err
     assert f"wrote {out}" in stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "job.gcode", "job.json", "preview.html", "tablets.3mf"]
+        "job.gcode", "job.json", "job.seal", "preview.html", "tablets.3mf"]
     # no temporary or old folder is left beside it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job", rx.name]
 

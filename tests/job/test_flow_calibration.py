@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,22 @@ def test_default_file_follows_the_environment(
     assert default_calibrations_path() == tmp_path / "site.json"
     monkeypatch.delenv(CALIBRATIONS_ENV)
     assert default_calibrations_path().name == "calibrations.json"
+
+
+def test_a_calibration_job_is_sealed_and_a_changed_nominal_mass_is_refused(
+    cal_job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The nominal mass sets the flow factor of every later job: it is sealed like a dose.
+    code, out, _ = run(["key", "verify", cal_job], capsys)
+    assert code == 0 and "this site's key" in out
+    copy = tmp_path / "cal-job"
+    shutil.copytree(cal_job, copy)
+    data = json.loads((copy / "job.json").read_text())
+    data["nominal_mass_mg"] *= 1.1
+    (copy / "job.json").write_text(json.dumps(data, indent=1))
+    store = tmp_path / "cal.json"
+    code, _, err = run(["calibrate", "flow", "--printer", PRINTER, "--formulation",
+                        FORMULATION, "--job", copy, "--mass-mg", data["nominal_mass_mg"],
+                        "--calibrations", store], capsys)
+    assert code == 2 and "job.seal" in err and "changed after compile" in err
+    assert not store.exists()

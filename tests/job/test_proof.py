@@ -23,6 +23,7 @@ from doseprint.job.verify import dose_check_error, verify_job, verify_job_folder
 from doseprint.printing import print_job, record_content
 from doseprint.records.store import open_store
 from helpers.rx import write_rx
+from helpers.seal import reseal
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +42,17 @@ def _copy(job: Path, tmp_path: Path) -> Path:
 
 
 def _edit_json(job: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change job.json and seal it again with the site key: these tests prove the checks
+    beneath the seal (tests/job/test_seal.py: without the key, the seal refuses first)."""
     data = json.loads((job / "job.json").read_text(encoding="utf-8"))
     edit(data)
     (job / "job.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    reseal(job)
 
 
 def _edit_gcode(job: Path, edit: Callable[[str], str]) -> None:
     """Change job.gcode and put its new SHA-256 into job.json, as an attacker with write
-    access to the folder would."""
+    access to the folder and the site key would."""
     path = job / "job.gcode"
     path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
     digest = sha256_bytes(path.read_bytes())

@@ -29,8 +29,8 @@ def example_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_job_folder_holds_what_job_md_lists(example_job: Path) -> None:
     assert sorted(p.name for p in example_job.iterdir()) == [
-        "job.gcode", "job.json", "preview.html", "tablets.3mf"]
-    job = read_job(example_job).to_json()  # also checks every hash
+        "job.gcode", "job.json", "job.seal", "preview.html", "tablets.3mf"]
+    job = read_job(example_job).to_json()  # also checks the seal and every hash
     assert job["schema"] == "doseprint.job/1"
     assert job["gcode"]["sha256"] == sha256_bytes((example_job / "job.gcode").read_bytes())
     assert job["gcode"]["lines"] == len((example_job / "job.gcode").read_text().splitlines())

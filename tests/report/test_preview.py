@@ -177,7 +177,8 @@ def test_cli_refuses_a_job_without_its_3mf(
 ) -> None:
     broken = tmp_path / "job"
     broken.mkdir()
-    (broken / "job.json").write_bytes((two_drug_job / "job.json").read_bytes())
+    for name in ("job.json", "job.seal"):
+        (broken / name).write_bytes((two_drug_job / name).read_bytes())
     out = tmp_path / "p.html"
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:

@@ -10,6 +10,8 @@ import click
 
 from doseprint.cli.options import library_options
 from doseprint.job.folder import check_out_dir, write_job_folder
+from doseprint.job.keys import site_key_for_compile
+from doseprint.job.seal import seal_files
 from doseprint.library import load_library
 
 
@@ -83,8 +85,11 @@ def calibrate_flow(
         if mass_values:
             raise click.UsageError("--mass-mg goes with --job, not --out")
         check_out_dir(out, force)
+        key = site_key_for_compile()
         files = make_flow_job(profile, formulation)
-        write_job_folder(out, files, force=force)
+        # Sealed like any job: the nominal mass in job.json sets the multiplier every
+        # later dose of this printer and formulation is laid with.
+        write_job_folder(out, seal_files(files, key), force=force)
         manifest = json.loads(files["job.json"])
         click.echo(f"wrote {out}: {len(manifest['objects'])} discs of "
                    f"{manifest['nominal_mass_mg']:.1f} mg nominal each; print job.gcode, "

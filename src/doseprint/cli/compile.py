@@ -9,6 +9,7 @@ import click
 
 from doseprint.cli.options import library_options, log
 from doseprint.job.folder import check_out_dir
+from doseprint.job.keys import site_key_for_compile
 from doseprint.typed import PRINT_ORDERS, PrintOrder
 
 
@@ -46,13 +47,14 @@ def compile_cmd(
     from doseprint.job.flow_calibration import default_calibrations_path
 
     check_out_dir(out, force)
+    key = site_key_for_compile()  # before the work: a key that cannot be used stops it here
     compiled = compile_prescription(
         rx, printer_id, formulation_dirs=formulation_dirs, printer_dirs=printer_dirs,
         layer_height_mm=layer_height, progress=lambda msg: log.info("compile: %s", msg),
         stl=stl, print_order=cast(PrintOrder | None, print_order),  # click.Choice checked it
         calibrations=calibrations or default_calibrations_path(),
     )
-    write_job(compiled, out, force=force)
+    write_job(compiled, out, force=force, key=key)
     job = compiled.manifest
     for t in job.tablets:
         for a in t.actives:
@@ -65,4 +67,5 @@ def compile_cmd(
     for w in job.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {out} ({job.gcode.lines} G-code lines, about "
-               f"{job.gcode.estimated_print_s / 60:.0f} min to print)")
+               f"{job.gcode.estimated_print_s / 60:.0f} min to print), sealed by "
+               f"{key.public.describe()}")

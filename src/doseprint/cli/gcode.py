@@ -26,7 +26,8 @@ def gcode_group() -> None:
 def gcode_check(job_dir: Path, as_json: bool) -> None:
     """Recompute every tablet's dose from JOB/job.gcode and compare with job.json.
 
-    Exit 1 if any tablet misses its dose by more than 1 %.
+    Exit 1 if any tablet misses its dose by more than 1 %; exit 2 if the job's seal
+    (job.seal) does not verify by this site's key or a trusted one.
 
     \b
     Example:

@@ -15,6 +15,7 @@ from doseprint.cli.calibrate import calibrate_group
 from doseprint.cli.compile import compile_cmd
 from doseprint.cli.formulation import formulation_group
 from doseprint.cli.gcode import gcode_group
+from doseprint.cli.key import key_group
 from doseprint.cli.preview import preview_cmd
 from doseprint.cli.print import print_cmd
 from doseprint.cli.printer import printer_group
@@ -52,7 +53,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 for _command in (compile_cmd, release_cmd, gcode_group, preview_cmd, formulation_group,
-                 calibrate_group, printer_group, print_cmd, virtual_printer_cmd, record_group):
+                 calibrate_group, printer_group, print_cmd, virtual_printer_cmd, record_group,
+                 key_group):
     cli.add_command(_command)
 
 

@@ -40,8 +40,10 @@ from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.render import render_gcode
 from doseprint.gcode.tokens import split_lines
 from doseprint.job.folder import sha256_bytes, write_file_atomic
+from doseprint.job.keys import Trust
 from doseprint.job.manifest import FLOW_JOB_SCHEMA
 from doseprint.job.prepare import prepare
+from doseprint.job.seal import check_seal as seal_check
 from doseprint.job.verify import limit_problems
 from doseprint.models.formulation import Formulation
 from doseprint.models.printer import PrinterProfile
@@ -187,22 +189,35 @@ def make_flow_job(profile: PrinterProfile, formulation: Formulation) -> dict[str
             "job.json": (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode()}
 
 
-def read_flow_job(job: Path | str) -> dict[str, Any]:
-    """A calibration job's manifest (``JOB/job.json`` or the file itself), checked.
+def read_flow_job(
+    job: Path | str, *, check_seal: bool = True, trust: Trust | None = None
+) -> dict[str, Any]:
+    """A calibration job's manifest (``JOB/job.json`` or the file itself), checked: with
+    ``check_seal`` its seal (``job.seal`` beside it) must verify by this site's key or a
+    trusted one, since its nominal mass sets every later dose's flow factor.
 
     Raises
     ------
     InputError
         Missing, not a calibration job, or its G-code differs from the one it describes.
+    JobSealError
+        The seal is missing, does not match job.json, or is not by a trusted key.
     """
     path = Path(job)
     folder = path if path.is_dir() else path.parent
     manifest_path = path / "job.json" if path.is_dir() else path
     try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = manifest_path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", file=str(manifest_path), key="--job") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror or exc}", file=str(manifest_path),
+                         key="--job") from None
+    if check_seal:
+        seal_check(folder, raw, trust)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"is not a readable JSON manifest ({exc})", file=str(manifest_path),
                          key="--job") from None
     if not isinstance(data, dict) or data.get("schema") != FLOW_JOB_SCHEMA:

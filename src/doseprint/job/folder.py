@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from doseprint.errors import DiskError, InputError, JobIntegrityError
+from doseprint.job.keys import Trust
 from doseprint.job.manifest import FLOW_JOB_SCHEMA, JOB_SCHEMA, JobManifest
+from doseprint.job.seal import SEAL_FILE
+from doseprint.job.seal import check_seal as seal_check
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -133,9 +136,10 @@ def replaceable_problem(folder: Path) -> str | None:
     """Why ``folder`` may not be replaced by ``--force``, or None when it may.
 
     It may when it is a real folder (not a link) holding a ``job.json`` whose schema is
-    one of :data:`JOB_FOLDER_SCHEMAS`, and nothing but that manifest, the G-code it names
-    and the files it lists (no sub-folders, no other files): replacing it then loses
-    nothing a compile cannot make again. The reason is worded to follow the folder's name.
+    one of :data:`JOB_FOLDER_SCHEMAS`, and nothing but that manifest, its seal
+    (``job.seal``), the G-code it names and the files it lists (no sub-folders, no other
+    files): replacing it then loses nothing a compile cannot make again. The reason is
+    worded to follow the folder's name.
     """
     if folder.is_symlink():
         return "is a symbolic link"
@@ -155,7 +159,7 @@ def replaceable_problem(folder: Path) -> str | None:
         return "has a job.json that is not a doseprint job manifest"
     gcode = data.get("gcode")
     files = data.get("files", {})
-    listed = {"job.json"}
+    listed = {"job.json", SEAL_FILE}
     if isinstance(gcode, dict) and isinstance(gcode.get("file"), str):
         listed.add(gcode["file"])
     if isinstance(files, dict):
@@ -175,25 +179,50 @@ def _names(paths: list[Path]) -> str:
     return ", ".join(shown) + more
 
 
-def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> JobManifest:
-    """Read the manifest (``job.json``) of a job folder; with ``check_hashes`` every file
-    it lists must match its SHA-256.
+def read_job(
+    job_dir: Path | str,
+    *,
+    check_hashes: bool = True,
+    check_seal: bool = True,
+    trust: Trust | None = None,
+) -> JobManifest:
+    """Read the manifest (``job.json``) of a job folder: with ``check_seal`` its seal
+    (``job.seal``) must verify by this site's key or a trusted one
+    (:func:`doseprint.job.seal.check_seal`), and with ``check_hashes`` every file it lists
+    must match its SHA-256.
+
+    The seal is checked on the very bytes that are then parsed, so the manifest returned
+    is the one that was sealed.
+
+    Parameters
+    ----------
+    trust : Trust, optional
+        The keys a seal may be made by (default: this site's key and the trusted keys,
+        :func:`doseprint.job.keys.load_trust`).
 
     Raises
     ------
     InputError
         The folder or its job.json is missing or unreadable, its schema is unknown, or a
         key other programs rely on is missing or of the wrong type (named).
+    JobSealError
+        The seal is missing, does not match job.json, or is not by a trusted key.
     JobIntegrityError
         A file no longer matches its hash in job.json.
     """
     job_dir = Path(job_dir)
     path = job_dir / "job.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("is not a job folder (no job.json)", file=str(job_dir)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc}", file=str(path)) from None
+    if check_seal:
+        seal_check(job_dir, raw, trust)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot be read: {exc}", file=str(path)) from None
     job = JobManifest.from_json(data, source=str(path))
     if check_hashes:
@@ -209,3 +238,4 @@ def read_job(job_dir: Path | str, *, check_hashes: bool = True) -> JobManifest:
                     f"found {actual[:12]}…): the job was changed after compile; compile it "
                     "again", file=str(job_dir))
     return job
+
