@@ -385,3 +385,19 @@ def test_a_child_process_uses_the_tests_key() -> None:
                           capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["fingerprint"] == load_site_key(TEST_KEY).public.fingerprint
+
+
+def test_an_account_that_cannot_read_the_private_key_verifies_with_its_public_half(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A technician's account may print without being able to read the key that seals.
+    key = tmp_path / "site-key.pem"
+    made = create_site_key(key, site="Ward 3")
+    readable = os.access
+
+    def access(path: Any, mode: int, **kw: Any) -> bool:
+        return False if Path(path) == key else readable(path, mode, **kw)
+
+    monkeypatch.setattr("doseprint.job.keys.os.access", access)
+    trust = load_trust(key, tmp_path / "trusted")
+    assert trust.own is not None and trust.own.fingerprint == made.key.public.fingerprint

@@ -528,5 +528,14 @@ def load_trust(
         The site key or a trusted key file exists but cannot be read.
     """
     path = key_path(key_file)
-    own = load_site_key(path).public if path.exists() else None
+    own = _own_public_key(path) if path.exists() else None
     return Trust(own, load_trusted_keys(trusted_dir), trusted_keys_dir(trusted_dir))
+
+
+def _own_public_key(path: Path) -> PublicKey:
+    """This site's public key: derived from the private key when this account may read
+    it; otherwise (an account that prints but does not compile) read from its public half
+    beside it, ``site-key.pub.json``, which verifying needs and nothing more."""
+    if not os.access(path, os.R_OK) and public_key_path(path).exists():
+        return read_public_key(public_key_path(path))
+    return load_site_key(path).public
