@@ -26,7 +26,7 @@ from doseprint.comms.protocol import (
 from doseprint.comms.replies import Flavor, parse_reply, shows_life
 from doseprint.comms.timing import OK_FLOOR_S
 from doseprint.comms.transport import Transport
-from doseprint.errors import DoseprintError, PrintAbortedError, PrintFailedError
+from doseprint.errors import PrintAbortedError, PrintFailedError
 
 __all__ = [
     "SAFE_STOP_COMMANDS",
@@ -371,8 +371,9 @@ def safe_stop(
     """Switch heaters and motors off after a failed print, best effort.
 
     The commands go unnumbered (the firmware takes them whatever line it expects) and never
-    raise: a dead port is logged and skipped. Replies are read for up to ``settle_s`` so the
-    lines leave the port before the caller closes it.
+    raise: a dead port, or any error the transport raises, is logged and skipped, since
+    this runs on the way out of a failed print, whatever failed. Replies are read for up
+    to ``settle_s`` so the lines leave the port before the caller closes it.
 
     Parameters
     ----------
@@ -399,7 +400,7 @@ def safe_stop(
     for command in commands:
         try:
             transport.write(command)
-        except (DoseprintError, OSError) as exc:
+        except Exception as exc:  # best effort, on the way out of any failure
             logger.warning("safe stop: could not send %r: %s", command, exc)
             return written
         written.append(command)
@@ -410,6 +411,6 @@ def safe_stop(
             reply = transport.readline(remaining)
             if reply is not None and reply.strip().lower().startswith("ok"):
                 oks += 1
-    except (DoseprintError, OSError) as exc:
+    except Exception as exc:  # the commands are out
         logger.warning("safe stop: reading replies failed: %s", exc)
     return written

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -160,8 +161,8 @@ class Faults:
         for option in dataclasses.fields(self):
             value = getattr(self, option.name)
             if option.name == "busy_s":
-                if value < 0:
-                    raise ValueError(f"busy_s must not be negative, not {value}")
+                if not (value >= 0 and math.isfinite(value)):
+                    raise ValueError(f"busy_s must be a time, not {value}")
             elif value is not None and value < 1:
                 raise ValueError(f"{option.name} must be at least 1, not {value}")
 
