@@ -653,3 +653,22 @@ def test_a_printer_that_talks_but_never_answers_ends_with_exit_1_and_a_failed_re
     assert failed["data"]["error_type"] == "PrinterTimeoutError"
     assert words in failed["data"]["error"] and failed["data"]["last_acked"] == after
     assert failed["data"]["safe_stop_sent"] == ["M104 S0", "M140 S0", "M84"]
+
+
+@posix_only
+def test_repeated_sigterms_do_not_cut_the_safe_stop_short(big_job: Path, tmp_path: Path) -> None:
+    # A service manager that asks again and again while the print is being made safe.
+    db = tmp_path / "records.sqlite"
+    log = tmp_path / "accepted.log"
+    vp, pr = _start_print(big_job, db, log)
+    try:
+        for _ in range(5):
+            pr.send_signal(signal.SIGTERM)
+            time.sleep(0.02)
+        _, err = pr.communicate(timeout=60)
+    finally:
+        _end(vp, pr)
+    assert pr.returncode == 1 and "Traceback" not in err
+    (summary,) = records(db)
+    assert summary["status"] == "aborted"
+    assert log.read_text().splitlines()[-3:] == ["M104 S0", "M140 S0", "M84"]

@@ -47,9 +47,16 @@ def print_cmd(
       doseprint print job-123 --port /dev/ttyUSB0 --operator "A. Pharmacist" --lot T0=L42
     """
 
+    stopping: list[int] = []
+
     def _terminate(signum: int, frame: object) -> None:
         # A stop request (SIGTERM, e.g. from a service manager) ends the print the way
-        # Ctrl-C does: safe stop sent, record marked aborted.
+        # Ctrl-C does: safe stop sent, record marked aborted. Only the first one: a
+        # service manager that asks again must not cut the safe stop short.
+        if stopping:
+            log.warning("already stopping the print")
+            return
+        stopping.append(signum)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _terminate)
