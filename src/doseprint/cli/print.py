@@ -35,7 +35,8 @@ from doseprint.records.store import open_store
 @click.option("--timeout", "answer_timeout_s", type=FiniteFloatRange(min=0.0, min_open=True),
               default=30.0, show_default=True,
               help="Seconds without any answer before the printer is pinged, and after the "
-                   "ping counts as lost; also added to every line's bound for its ok.")
+                   "ping counts as lost; twice it is part of every line's hard bound for "
+                   "its ok (docs/firmware-recovery.md).")
 def print_cmd(
     job_dir: Path, port: str, baud: int | None, db: str | None, operator: str,
     lots: tuple[str, ...], printer_dirs: tuple[Path, ...], answer_timeout_s: float,

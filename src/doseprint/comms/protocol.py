@@ -42,8 +42,12 @@ A lost line or a lost ``ok`` shows as an ``ok`` that does not come. Given each c
 planned duration, the wait for an ``ok`` is bounded by the motion queued ahead of it
 (:func:`~doseprint.comms.timing.ok_budgets`); past it, one ``M105`` ping is sent, whose
 answer proves which lines the firmware has seen (see :meth:`MarlinProtocol.on_overdue`).
-Waits with no bound (heating, homing) keep the long no-answer timeout, kept alive by the
-firmware's keep-alives and temperature reports.
+Waits with no planned bound (heating, homing) get no ping while the firmware's keep-alives
+and temperature reports come. Every line also has a hard bound that only an ``ok`` moving
+the print on restarts (:meth:`MarlinProtocol.stall_limit_s`,
+:func:`~doseprint.comms.timing.stall_limits`): a firmware that keeps sending ``busy:``,
+temperature reports or noise but never the ``ok`` is given up on
+(:meth:`MarlinProtocol.on_stalled`), saying what it sent instead (:class:`Heard`).
 """
 
 from __future__ import annotations

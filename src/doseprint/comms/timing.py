@@ -8,8 +8,8 @@ it, plus its own time when the firmware splits it into segments. ``M400`` waits 
 queued move, ``G4`` first does the same and then dwells (Marlin ``G4.cpp``:
 ``planner.synchronize()``), as does a Marlin tool change (``tool_change()``). Heating waits
 (``M109``, ``M190``, ``M116``), homing, probing and user waits have no bound known to the
-host: their wait is open, kept alive by the firmware's ``busy:`` keep-alives and
-temperature reports, and only the long no-answer timeout applies.
+host: their wait is open (no ping while the firmware's ``busy:`` keep-alives and
+temperature reports come), bounded only by the allowances of :func:`stall_limits`.
 
 :func:`ok_budgets` turns a program and its planned per-command durations (from the motion
 planner: the time each command adds to the printer's motion queue) into one allowance per
