@@ -5,23 +5,31 @@ leaves a record saying why. Print-log entries are buffered and flushed to the st
 least every :data:`FLUSH_S` seconds or :data:`FLUSH_LINES` entries, and every status
 change is written at once, so a killed process loses at most that much of the log and
 never the fact that the print was running.
+
+However a print ends short of ``completed`` (a firmware error, a lost link, the record
+store failing, Ctrl-C, SIGTERM, a bug), the printer is made safe first and the record
+says why after (:class:`_Ending`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from doseprint import __version__
 from doseprint.comms.framing import program_from_gcode
 from doseprint.comms.preflight import plan_preflight
-from doseprint.comms.replies import HeaterReading, parse_temperatures
+from doseprint.comms.replies import Capability, HeaterReading, parse_reply, parse_temperatures
 from doseprint.comms.streamer import StreamEvent, StreamResult, safe_stop, stream_gcode
 from doseprint.comms.transport import SerialTransport
 from doseprint.errors import (
@@ -33,6 +41,7 @@ from doseprint.errors import (
     PrintAbortedError,
     PrintFailedError,
     Problem,
+    RecordStoreError,
 )
 from doseprint.gcode.header import read_header
 from doseprint.gcode.motion import motion_limits, plan_commands
@@ -51,6 +60,9 @@ FLUSH_S = 0.5
 TEMPERATURE_POLL_S = 5.0
 """How often the print asks the firmware for its temperatures (M105 between lines)."""
 FLUSH_LINES = 200
+STORE_RETRY_S = 0.5
+"""After the record store fails to take a print's last events, how long to wait before the
+one retry (a database locked by another writer, a network blip to PostgreSQL)."""
 
 
 WAIT_TOOL_RE = re.compile(r"(?:^|\s)E:(?P<tool>\d+)\b")
@@ -227,6 +239,8 @@ class _LogBuffer:
         self.on_progress = on_progress
         self.t0 = time.monotonic()
         self.firmware: list[str] = []
+        self.capabilities: dict[str, bool] = {}
+        """The ``Cap:`` lines of the ``M115`` answer, for the safe stop."""
         self.temperatures = Temperatures(extruders)
         self.on_temperatures = on_temperatures
 
@@ -244,6 +258,9 @@ class _LogBuffer:
         self.entries.append(entry)
         if event.kind == "firmware":
             self.firmware.append(event.text)
+            reply = parse_reply(event.text)
+            if isinstance(reply, Capability):
+                self.capabilities[reply.name] = reply.enabled
             return
         if self.firmware:
             # The M115 answer is complete: keep the firmware's identity as one event.
@@ -312,8 +329,30 @@ def print_job(
         The print stopped (the record says ``failed`` or ``aborted`` and how far it got);
         :class:`~doseprint.errors.FirmwareRefusedError` when the firmware is not the
         profile's or lacks a command of the job (the record says ``failed`` at the stage
-        ``pre-flight``, before any command of the job was sent).
+        ``pre-flight``, before any command of the job was sent);
+        :class:`~doseprint.errors.PrintAbortedError` for Ctrl-C or SIGTERM
+        (``KeyboardInterrupt``) wherever it strikes.
+    RecordStoreError
+        The record store failed during the print. The record says ``failed`` at the stage
+        ``record store`` if the store took that on the one retry; otherwise it stays
+        ``printing`` until the next start marks it ``interrupted``, and what it should
+        have said is logged.
+    Exception
+        Anything else is a bug; it propagates after the safe stop, and the record says
+        ``failed`` at the stage ``internal error``.
+
+    Every way out but a completed print sends the safe stop first
+    (:func:`~doseprint.comms.streamer.safe_stop`: heaters and motors off, led by ``M108``
+    when the firmware has ``EMERGENCY_PARSER``), while the port takes writes; a second
+    Ctrl-C or SIGTERM meanwhile is noted and does not cut it short.
     """
+    if not (math.isfinite(answer_timeout_s) and answer_timeout_s > 0):
+        raise InputError(f"{answer_timeout_s!r} is not a time: give a number of seconds above 0",
+                         file="command line", key="--timeout")
+    if baud is not None and baud < 1:
+        # Baud 0 on a POSIX terminal means "hang up" (B0), not a speed.
+        raise InputError(f"{baud!r} is not a baud rate: give a positive whole number",
+                         file="command line", key="--baud")
     job = read_job(job_dir)  # refuses a job whose files no longer match its hashes
     printers = load_printers(printer_dirs)
     pid = job.printer.id
@@ -333,7 +372,7 @@ def print_job(
                          "its record would be lost", file="command line", key="--db",
                          hint="Give a SQLite file or a postgresql:// URL (--db or "
                               "DOSEPRINT_DB).")
-    baud = baud or profile.baud
+    baud = profile.baud if baud is None else baud
     gcode_path = job_dir / job.gcode.file
     text = gcode_path.read_text("utf-8")
     # The dose is proved again from the file about to be sent, by the check compile ran.
@@ -362,6 +401,8 @@ def print_job(
         raise
     buffer = _LogBuffer(store, record_id, operator, on_progress, on_temperatures,
                         profile.extruders)
+    ending = _Ending(store, record_id, operator, transport, buffer, profile.extruders,
+                     len(commands))
     try:
         store.append(record_id, "started", {"port": port, "baud": baud,
                                             "commands_total": len(commands),
@@ -370,27 +411,12 @@ def print_job(
                      operator)
         if on_start is not None:
             on_start(record_id, len(commands))
-        try:
-            result = stream_gcode(commands, transport, window=profile.rx_buffer_lines,
-                                  on_event=buffer, answer_timeout_s=answer_timeout_s,
-                                  poll_interval_s=TEMPERATURE_POLL_S, flavor=profile.flavor,
-                                  preflight=preflight, durations_s=durations_s)
-        except PrintFailedError as exc:
-            stopped = safe_stop(transport, extruders=profile.extruders)
-            kind: EventKind = "aborted" if isinstance(exc, PrintAbortedError) else "failed"
-            stage = {"stage": "pre-flight"} if isinstance(exc, FirmwareRefusedError) else {}
-            store.append_many(record_id, [*buffer.pending(), (kind, {
-                "error": exc.message, "error_type": type(exc).__name__, **stage,
-                **({"hint": exc.hint} if exc.hint else {}),
-                "last_acked": max(exc.last_acked, buffer.last_acked),
-                "commands_total": len(commands), "safe_stop_sent": stopped})], operator)
-            raise
-        except DoseprintError as exc:
-            store.append_many(record_id, [*buffer.pending(), ("failed", {
-                "error": exc.message, "error_type": type(exc).__name__,
-                "last_acked": buffer.last_acked, "commands_total": len(commands)})], operator)
-            raise
-        store.append_many(record_id, [*buffer.pending(), ("completed", {
+        result = stream_gcode(commands, transport, window=profile.rx_buffer_lines,
+                              on_event=buffer, answer_timeout_s=answer_timeout_s,
+                              poll_interval_s=TEMPERATURE_POLL_S, flavor=profile.flavor,
+                              preflight=preflight, durations_s=durations_s)
+        ending.completed = result
+        ending.record([*buffer.pending(), ("completed", {
             "commands_total": result.commands_total, "commands_acked": result.commands_acked,
             "lines_sent": result.lines_sent, "resends": result.resends,
             "elapsed_s": round(result.elapsed_s, 3), "firmware": result.firmware,
@@ -398,9 +424,147 @@ def print_job(
             "window": result.window, "max_in_flight": result.max_in_flight,
             "overdue_pings": result.overdue_pings, "recoveries": result.recoveries,
             "probes_sent": result.probes_sent,
-            "temperatures": buffer.temperatures.summary()})],
-            operator)
+            "temperatures": buffer.temperatures.summary()})])
         return PrintOutcome(record_id, result)
+    except BaseException as exc:
+        # Every way out of a print that is not a written `completed` comes here: a
+        # firmware error, the record store failing, Ctrl-C or SIGTERM, a bug. The printer
+        # is made safe first, then the record says what happened.
+        ending.fail(exc)
     finally:
         transport.close()
 
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM are noted, not acted on, while a print is being made safe and
+    recorded: a second stop request must not cut the safe stop or the record short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, frame: object) -> None:
+        log.warning("already stopping the print: switching the heaters off and writing "
+                    "the record")
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Ending:
+    """How a print ends when it does not complete: the safe stop, then the record.
+
+    Whatever ends the print (a firmware error, a lost link, the record store failing,
+    Ctrl-C or SIGTERM, a bug), the heaters and motors are switched off first while the
+    port still takes writes, then the record gets ``failed`` or ``aborted`` saying why.
+    A store that fails to take that is tried once more; if it fails again the record is
+    left ``printing`` (the next ``doseprint`` start on this computer finds the process
+    gone and marks it ``interrupted``) and what it should have said goes to the log.
+    """
+
+    def __init__(self, store: RecordStore, record_id: str, actor: str, transport: Any,
+                 buffer: _LogBuffer, extruders: int, commands_total: int) -> None:
+        self.store = store
+        self.record_id = record_id
+        self.actor = actor
+        self.transport = transport
+        self.buffer = buffer
+        self.extruders = extruders
+        self.commands_total = commands_total
+        self.stopped: list[str] | None = None
+        self.completed: StreamResult | None = None
+        """Set once every command was acknowledged, before ``completed`` is written."""
+
+    def safe_stop(self) -> list[str]:
+        """Send the safe stop once; the commands written."""
+        if self.stopped is None:
+            self.stopped = []
+            self.stopped = safe_stop(self.transport, extruders=self.extruders,
+                                     capabilities=self.buffer.capabilities)
+        return self.stopped
+
+    def record(self, events: Sequence[tuple[EventKind, Mapping[str, Any]]]) -> None:
+        """Write the print's last events, trying once more if the store fails."""
+        try:
+            self.store.append_many(self.record_id, events, self.actor)
+        except RecordStoreError as exc:
+            log.warning("record %s: the record store failed (%s); trying once more",
+                        self.record_id, exc.message)
+            time.sleep(STORE_RETRY_S)
+            self.store.append_many(self.record_id, events, self.actor)
+
+    def fail(self, exc: BaseException) -> NoReturn:
+        """Make the printer safe, record why the print ended, raise what the caller sees."""
+        with _signals_deferred():
+            stopped = self.safe_stop()
+            kind, data, raised = self._describe(exc)
+            data["safe_stop_sent"] = stopped
+            try:
+                self.record([*self.buffer.pending(), (kind, data)])
+            except RecordStoreError as store_exc:
+                log.error(
+                    "record %s could not be written (%s). It should say: %s: %s (last "
+                    "command acknowledged %s of %s; safe stop sent: %s). The next doseprint "
+                    "start on this computer marks it interrupted.",
+                    self.record_id, store_exc.message, kind, data["error"],
+                    data["last_acked"], self.commands_total, ", ".join(stopped) or "none")
+                if isinstance(raised, RecordStoreError):
+                    raise raised from None
+                raise RecordStoreError(
+                    f"{data['error']}; and record {self.record_id} could not be written: "
+                    f"{store_exc.message}",
+                    hint="free disk space or make the record store reachable; the record "
+                    "stays 'printing' until the next doseprint start marks it interrupted. "
+                    "These tablets cannot be released",
+                ) from exc
+            except Exception as other:  # the store refused the event: keep the first error
+                log.error("record %s: could not write its %r event: %s", self.record_id, kind,
+                          other)
+        if raised is exc:
+            raise exc
+        raise raised from exc
+
+    def _describe(self, exc: BaseException) -> tuple[EventKind, dict[str, Any], BaseException]:
+        last = max(exc.last_acked if isinstance(exc, PrintFailedError) else 0,
+                   self.buffer.last_acked)
+        of = f"after command {last} of {self.commands_total}"
+        kind: EventKind = "failed"
+        raised: BaseException = exc
+        extra: dict[str, Any] = {}
+        if isinstance(exc, PrintAbortedError):
+            kind = "aborted"
+            error = exc.message
+        elif isinstance(exc, FirmwareRefusedError):
+            error, extra = exc.message, {"stage": "pre-flight"}
+        elif isinstance(exc, DoseprintError):
+            error = exc.message
+            if isinstance(exc, RecordStoreError):
+                error = f"the record store failed {of}: {exc.message}"
+                if self.completed is not None:
+                    error = (f"every command was acknowledged ({last} of "
+                             f"{self.commands_total}), but the record store failed to take "
+                             f"the completed event: {exc.message}")
+                extra = {"stage": "record store"}
+        elif isinstance(exc, KeyboardInterrupt):
+            kind = "aborted"
+            error = f"the print was stopped by the operator {of}"
+            raised = PrintAbortedError(
+                error, last_acked=last,
+                hint="these tablets cannot be released; heaters and motors were switched off")
+        elif isinstance(exc, Exception):
+            error = f"internal error {of}: {type(exc).__name__}: {exc}"
+            extra = {"stage": "internal error"}
+        else:  # SystemExit and the like: the process is being ended
+            kind = "aborted"
+            error = f"the print was ended ({type(exc).__name__}) {of}"
+        data: dict[str, Any] = {"error": error, "error_type": type(exc).__name__, **extra}
+        hint = getattr(raised, "hint", None)
+        if hint:
+            data["hint"] = hint
+        data.update({"last_acked": last, "commands_total": self.commands_total})
+        return kind, data, raised

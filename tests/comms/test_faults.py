@@ -300,3 +300,28 @@ def test_disconnect_over_tcp_closes_the_socket_and_serves_the_next_client(
     assert [kind for kind, _ in failures] == [PrintFailedError] * 2
     assert all(29 <= last_acked <= 30 for _, last_acked in failures)
     assert program(printer) == commands[:30] * 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "first"),
+    [("busy_forever_after", "echo:busy: processing"), ("reports_only_after", "T:"),
+     ("noise_after", None)],
+)
+def test_chattering_faults_run_nothing_more_and_talk_as_time_passes(
+    fault: str, first: str | None
+) -> None:
+    printer = VirtualMarlin(faults=Faults(**dict[str, Any]({fault: 2})))
+    printer.connect()
+    assert printer.idle(10.0) == []  # a healthy printer says nothing unasked
+    assert feed(printer, format_line(1, "G28")) == ["ok"]
+    assert feed(printer, format_line(2, "G28")) == ["ok"]
+    assert feed(printer, format_line(3, "G28")) == [] and feed(printer, "M105") == []
+    assert printer.accepted == ["G28", "G28"]
+    said = printer.idle(4.0)
+    assert len(said) >= 2
+    if first is None:
+        assert all(min(map(ord, line)) >= 0x80 for line in said)  # no reply, no line end
+    else:
+        assert said[0].startswith(first)
+    with pytest.raises(ValueError, match=fault):
+        Faults(**dict[str, Any]({fault: 0}))

@@ -617,3 +617,58 @@ def test_temperatures_from_every_kind_of_report() -> None:
     one = Temperatures()
     assert one.update("ok T:170.0 /170.0 B:40.0 /40.0 @:0 B@:0")
     assert one.summary() == "T0 170.0/170 °C, B 40.0/40 °C"
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [("busy_forever_after", "busy keep-alives"),
+     ("reports_only_after", "temperature reports"),
+     ("noise_after", "other lines")],
+    ids=["busy", "temperatures", "noise"],
+)
+def test_a_printer_that_talks_but_never_answers_ends_with_exit_1_and_a_failed_record(
+    small_job: Path, tmp_path: Path, stop: threading.Event, fault: str, words: str,
+) -> None:
+    # Busy keep-alives, temperature reports or noise keep the no-answer clock from running
+    # out, but not a line's bound: only an ok moves the print on.
+    commands = commands_from_gcode((small_job / "job.gcode").read_text())
+    after = len(commands) // 2
+    printer = VirtualMarlin(sleep=time.sleep, faults=Faults(**dict[str, Any]({fault: after})))
+    db = tmp_path / "records.sqlite"
+    started = time.monotonic()
+    # A no-answer timeout longer than the chatter's interval (busy: every 2 s), so only
+    # the line's bound can end the wait: twice the timeout plus four times a move's plan.
+    out = _print_to(printer, stop, small_job, db, 3.0)
+    took = time.monotonic() - started
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and words in out.stderr
+    assert f"no ok for line {after + 1}" in out.stderr
+    assert took < 90.0
+    assert _program(printer, small_job) == commands[:after]
+    (summary,) = records(db)
+    assert summary["status"] == "failed"
+    failed = show(db, summary["id"])["events"][-1]  # type: ignore[index]
+    assert failed["kind"] == "failed"
+    assert failed["data"]["error_type"] == "PrinterTimeoutError"
+    assert words in failed["data"]["error"] and failed["data"]["last_acked"] == after
+    assert failed["data"]["safe_stop_sent"] == ["M104 S0", "M140 S0", "M84"]
+
+
+@posix_only
+def test_repeated_sigterms_do_not_cut_the_safe_stop_short(big_job: Path, tmp_path: Path) -> None:
+    # A service manager that asks again and again while the print is being made safe.
+    db = tmp_path / "records.sqlite"
+    log = tmp_path / "accepted.log"
+    vp, pr = _start_print(big_job, db, log)
+    try:
+        for _ in range(5):
+            pr.send_signal(signal.SIGTERM)
+            time.sleep(0.02)
+        _, err = pr.communicate(timeout=60)
+    finally:
+        _end(vp, pr)
+    assert pr.returncode == 1 and "Traceback" not in err
+    (summary,) = records(db)
+    assert summary["status"] == "aborted"
+    assert log.read_text().splitlines()[-3:] == ["M104 S0", "M140 S0", "M84"]

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from doseprint.cli.options import log
+from doseprint.cli.options import FiniteFloatRange, log
 from doseprint.printing import print_job
 from doseprint.records.store import open_store
 
@@ -21,7 +21,8 @@ from doseprint.records.store import open_store
 @click.argument("job_dir", type=click.Path(path_type=Path))
 @click.option("--port", required=True,
               help="Serial device (/dev/ttyUSB0) or pyserial URL (socket://127.0.0.1:5555).")
-@click.option("--baud", type=int, default=None, help="Baud rate (default: the profile's).")
+@click.option("--baud", type=click.IntRange(min=1), default=None,
+              help="Baud rate, a positive whole number (default: the profile's).")
 @click.option("--db", default=None, help="Record store: a SQLite path or postgresql://… URL "
               "(default: DOSEPRINT_DB, else a SQLite file in the user's data directory).")
 @click.option("--operator", default="operator", show_default=True,
@@ -31,8 +32,11 @@ from doseprint.records.store import open_store
 @click.option("--printers", "printer_dirs", multiple=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Extra printer profile folder (also DOSEPRINT_PRINTERS).")
-@click.option("--timeout", "answer_timeout_s", type=float, default=30.0, show_default=True,
-              help="Seconds without any answer before the printer counts as lost.")
+@click.option("--timeout", "answer_timeout_s", type=FiniteFloatRange(min=0.0, min_open=True),
+              default=30.0, show_default=True,
+              help="Seconds without any answer before the printer is pinged, and after the "
+                   "ping counts as lost; twice it is part of every line's hard bound for "
+                   "its ok (docs/firmware-recovery.md).")
 def print_cmd(
     job_dir: Path, port: str, baud: int | None, db: str | None, operator: str,
     lots: tuple[str, ...], printer_dirs: tuple[Path, ...], answer_timeout_s: float,
@@ -44,21 +48,32 @@ def print_cmd(
       doseprint print job-123 --port /dev/ttyUSB0 --operator "A. Pharmacist" --lot T0=L42
     """
 
+    stopping: list[int] = []
+
     def _terminate(signum: int, frame: object) -> None:
         # A stop request (SIGTERM, e.g. from a service manager) ends the print the way
-        # Ctrl-C does: safe stop sent, record marked aborted.
+        # Ctrl-C does: safe stop sent, record marked aborted. Only the first one: a
+        # service manager that asks again must not cut the safe stop short.
+        if stopping:
+            log.warning("already stopping the print")
+            return
+        stopping.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     progress = _Progress(_estimated_print_s(job_dir))
-    with open_store(db) as store:
-        try:
-            outcome = print_job(job_dir, port, store, operator=operator, lots=lots, baud=baud,
-                                printer_dirs=printer_dirs, answer_timeout_s=answer_timeout_s,
-                                on_start=progress.start, on_progress=progress.update,
-                                on_temperatures=progress.temperatures)
-        finally:
-            progress.stop()
+    try:
+        with open_store(db) as store:
+            try:
+                outcome = print_job(job_dir, port, store, operator=operator, lots=lots,
+                                    baud=baud, printer_dirs=printer_dirs,
+                                    answer_timeout_s=answer_timeout_s,
+                                    on_start=progress.start, on_progress=progress.update,
+                                    on_temperatures=progress.temperatures)
+            finally:
+                progress.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     r = outcome.result
     click.echo(f"completed: {r.commands_acked}/{r.commands_total} commands acknowledged, "
                f"{r.resends} resent, {r.elapsed_s:.1f} s; record {outcome.record_id}")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from doseprint.cli.options import FiniteFloatRange
 from doseprint.comms.virtual import FAULT_OPTIONS, Faults, run_virtual_printer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,7 +22,7 @@ def _fault_options(func: F) -> F:
             func = click.option(flag, type=click.IntRange(min=1), default=None,
                                 help=option.metadata["help"])(func)
         else:  # a duration
-            func = click.option(flag, type=click.FloatRange(min=0.0), default=option.default,
+            func = click.option(flag, type=FiniteFloatRange(min=0.0), default=option.default,
                                 show_default=True, help=option.metadata["help"])(func)
     return func
 
@@ -34,9 +35,9 @@ def _fault_options(func: F) -> F:
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Append every accepted command to this file, one per line.")
 @_fault_options
-@click.option("--heat-rate", "heat_rate_c_s", type=click.FloatRange(min=0.1), default=1000.0,
+@click.option("--heat-rate", "heat_rate_c_s", type=FiniteFloatRange(min=0.1), default=1000.0,
               show_default=True, help="Heating speed of the simulated heaters, °C/s.")
-@click.option("--extrude-min-temp", "extrude_min_temp_c", type=click.FloatRange(min=0.0),
+@click.option("--extrude-min-temp", "extrude_min_temp_c", type=FiniteFloatRange(min=0.0),
               default=170.0, show_default=True,
               help="The firmware's minimum extrusion temperature, °C (Marlin's "
                    "EXTRUDE_MINTEMP; M302 S<t> changes it at run time).")

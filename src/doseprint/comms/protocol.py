@@ -42,8 +42,12 @@ A lost line or a lost ``ok`` shows as an ``ok`` that does not come. Given each c
 planned duration, the wait for an ``ok`` is bounded by the motion queued ahead of it
 (:func:`~doseprint.comms.timing.ok_budgets`); past it, one ``M105`` ping is sent, whose
 answer proves which lines the firmware has seen (see :meth:`MarlinProtocol.on_overdue`).
-Waits with no bound (heating, homing) keep the long no-answer timeout, kept alive by the
-firmware's keep-alives and temperature reports.
+Waits with no planned bound (heating, homing) get no ping while the firmware's keep-alives
+and temperature reports come. Every line also has a hard bound that only an ``ok`` moving
+the print on restarts (:meth:`MarlinProtocol.stall_limit_s`,
+:func:`~doseprint.comms.timing.stall_limits`): a firmware that keeps sending ``busy:``,
+temperature reports or noise but never the ``ok`` is given up on
+(:meth:`MarlinProtocol.on_stalled`), saying what it sent instead (:class:`Heard`).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ from doseprint.comms.replies import (
     parse_temperatures,
     shows_life,
 )
-from doseprint.comms.timing import OK_FLOOR_S, ok_budgets
+from doseprint.comms.timing import OK_FLOOR_S, ok_budgets, stall_limits
 from doseprint.errors import (
     FirmwareRefusedError,
     InputError,
@@ -150,6 +154,7 @@ __all__ = [
     "Flavor",
     "Halt",
     "Handshake",
+    "Heard",
     "HeaterReading",
     "HostAction",
     "HostLine",
@@ -581,6 +586,54 @@ class ResendRecovery:
         return self.throttle_until is not None or self.recover_below is not None
 
 
+@dataclass
+class Heard:
+    """What the printer has sent, other than an ``ok`` that moved the print on, since the
+    wait for the oldest ``ok`` began (or, before the print streams, since connecting):
+    for the message when that wait runs past its bound.
+
+    Attributes
+    ----------
+    busy, temperature, other : int
+        ``busy:`` keep-alives, temperature reports, and everything else (echo lines,
+        noise, an ``ok`` that acknowledged nothing).
+    sample : str or None
+        The first of the others, as received.
+    """
+
+    busy: int = 0
+    temperature: int = 0
+    other: int = 0
+    sample: str | None = None
+
+    def note(self, reply: Reply) -> None:
+        """Count one reply that did not move the print on."""
+        if isinstance(reply, Busy):
+            self.busy += 1
+        elif isinstance(reply, TemperatureReport):
+            self.temperature += 1
+        else:
+            self.other += 1
+            if self.sample is None:
+                self.sample = reply.text[:60]
+
+    def describe(self) -> str:
+        """``only 12 busy keep-alives and 30 temperature reports``; ``nothing``."""
+        parts = []
+        if self.busy:
+            parts.append(f"{self.busy} busy keep-alive{'s' * (self.busy != 1)}")
+        if self.temperature:
+            parts.append(f"{self.temperature} temperature report"
+                         f"{'s' * (self.temperature != 1)}")
+        if self.other:
+            parts.append(f"{self.other} other line{'s' * (self.other != 1)} "
+                         f"(the first: {self.sample!r})")
+        if not parts:
+            return "nothing"
+        return "only " + (" and ".join(parts) if len(parts) < 3
+                          else f"{parts[0]}, {parts[1]} and {parts[2]}")
+
+
 _FIRMWARE_LABEL: dict[Flavor, str] = {
     "marlin": "Marlin",
     "klipper": "Klipper",
@@ -644,6 +697,10 @@ class MarlinProtocol:
     resend_ok : bool, optional
         Whether the firmware prints ``ok`` after ``Resend:``; None (the default) finds out at
         the first resend request.
+    answer_timeout_s : float
+        The host's no-answer timeout, s: with the planned durations (or without them, the
+        dwells alone) it sets each line's hard bound on the wait for its ``ok``
+        (:meth:`stall_limit_s`, :func:`~doseprint.comms.timing.stall_limits`).
 
     Raises
     ------
@@ -668,6 +725,7 @@ class MarlinProtocol:
         durations_s: Sequence[float] | None = None,
         ok_floor_s: float = OK_FLOOR_S,
         resend_ok: bool | None = None,
+        answer_timeout_s: float = 30.0,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, not {window}")
@@ -727,6 +785,16 @@ class MarlinProtocol:
             )
             self._budgets = [ok_floor_s, *budgets]
         self.ok_floor_s = ok_floor_s
+        # Hard bounds on each line's wait for its ok (index = line number), and what the
+        # printer has said meanwhile.
+        stalls = stall_limits(commands, durations_s, answer_timeout_s=answer_timeout_s,
+                              flavor=flavor or "marlin", floor_s=ok_floor_s)
+        self._stall = [stall_limits([RESET_COMMAND], None, answer_timeout_s=answer_timeout_s,
+                                    floor_s=ok_floor_s)[0], *stalls]
+        self.ok_epoch = 0
+        """Changes whenever the clock of :meth:`stall_limit_s` restarts: an ``ok`` moved the
+        print on, a line went out with none in flight, or a line is sent again."""
+        self._heard = Heard()
 
     # Read-outs
 
@@ -811,6 +879,66 @@ class MarlinProtocol:
             return self.ok_floor_s if self._poll.pending else None
         return self._wait.budget_s(self._budgets[oldest])
 
+    def stall_limit_s(self) -> float | None:
+        """The hard bound on the wait for the oldest ``ok`` awaited, s.
+
+        Counted from the last change of :attr:`ok_epoch`; only an ``ok`` that moves the
+        print on restarts it, never ``busy:``, temperature reports or other text. None
+        before streaming (the handshake has its own deadline) and when no ``ok`` is
+        awaited. A poll or ping with no line in flight gets the bound of a quick command.
+        """
+        if self.state is not ProtocolState.STREAMING:
+            return None
+        oldest = self._acked + 1
+        if oldest < self._next:
+            return self._stall[oldest]
+        if self._poll.pending or self._ping is not None:
+            return self._stall[0]
+        return None
+
+    def on_stalled(self, waited_s: float, limit_s: float) -> NoReturn:
+        """Give up: the ``ok`` awaited (or the handshake) ran past its hard bound.
+
+        Parameters
+        ----------
+        waited_s : float
+            How long it was awaited, s.
+        limit_s : float
+            The bound it ran past, s.
+
+        Raises
+        ------
+        doseprint.errors.PrinterTimeoutError
+            Always, saying what the printer sent meanwhile.
+        """
+        heard = self._heard.describe()
+        if self.state in (ProtocolState.HANDSHAKE, ProtocolState.PREFLIGHT):
+            step = ("the pre-flight" if self.state is ProtocolState.PREFLIGHT
+                    else f"M115 ({self._handshake.sent} sent)")
+            raise PrinterTimeoutError(
+                f"the printer did not get through {step} within {waited_s:.1f} s, while it "
+                f"sent {heard}; nothing of the job was sent",
+                last_acked=0,
+                hint="check that --baud matches the firmware (noise is what a wrong baud rate "
+                "looks like) and the printer's display, then print again",
+            )
+        oldest = self._acked + 1
+        what = (f"line {oldest} ({self._describe(oldest)})" if oldest < self._next
+                else "the M105 sent to ask where the printer is")
+        raise PrinterTimeoutError(
+            f"no ok for {what} for {waited_s:.1f} s, past its bound of {limit_s:.1f} s, "
+            f"while the printer sent {heard}",
+            last_acked=self.last_acked,
+            hint="the printer keeps talking but does not get on with the print: check its "
+            "display (a heater that cannot reach its temperature, a command stuck) and that "
+            "--baud matches the firmware; heaters and motors are being switched off. The "
+            "batch record shows how far the print got; these tablets cannot be released",
+        )
+
+    def _restart_stall(self) -> None:
+        self.ok_epoch += 1
+        self._heard = Heard()
+
     def hold_s(self) -> float | None:
         """After a resend request, how long nothing is sent while replies are awaited, s.
 
@@ -858,6 +986,7 @@ class MarlinProtocol:
                 self.polls += 1
                 self.lines_sent += 1
                 self.progress += 1
+                self._restart_stall()
                 return PING_COMMAND
             if self._next >= len(self._wire):
                 return None
@@ -878,6 +1007,7 @@ class MarlinProtocol:
             self.resends += 1
         if in_flight == 0:
             self.progress += 1  # the oldest line's wait starts now
+            self._restart_stall()
         self._sent_max = max(self._sent_max, line_no)
         self._next += 1
         self.lines_sent += 1
@@ -902,6 +1032,7 @@ class MarlinProtocol:
         self.state = ProtocolState.STREAMING
         self._preflight = None
         self.progress += 1
+        self._restart_stall()
 
     def on_overdue(self, waited_s: float) -> str | None:
         """React to an ``ok`` later than :meth:`ok_budget_s` allows: the line to write now.
@@ -1042,6 +1173,13 @@ class MarlinProtocol:
             One line was asked for again more than ``max_resends_per_line`` times.
         """
         reply = parse_reply(line) if isinstance(line, str) else line
+        epoch = self.ok_epoch
+        events = self._dispatch(reply)
+        if self.ok_epoch == epoch:
+            self._heard.note(reply)  # it did not move the print on
+        return events
+
+    def _dispatch(self, reply: Reply) -> list[WireEvent]:
         if self.state is ProtocolState.PREFLIGHT:
             return self._on_preflight_reply(reply)
         if self._recovery.ok_pending and not isinstance(
@@ -1162,6 +1300,7 @@ class MarlinProtocol:
         if self._poll.pending and self._next - 1 - self._acked <= 0:
             self._poll.pending = False
             self.progress += 1
+            self._restart_stall()
             return [WireEvent("temperature", None, reply.text)]
         if reply.temperatures and not self._oldest_is_ping():
             if self._poll.take_late_ok():
@@ -1287,6 +1426,7 @@ class MarlinProtocol:
         self._ping = None
         self._wait.overdue_now = False
         self.progress += 1
+        self._restart_stall()
         oldest = self._acked + 1
         if ping.proves_lost(oldest, self._next):
             # The firmware answered a ping sent after these lines, so it has seen all it ever
@@ -1381,6 +1521,7 @@ class MarlinProtocol:
     def _acknowledge(self, line_no: int) -> None:
         self._acked = line_no
         self.progress += 1
+        self._restart_stall()
         self._wait.busy_seen = False
         self._recovery.acknowledged(line_no)
         if self._acked >= len(self._wire) - 1:
@@ -1400,6 +1541,7 @@ class MarlinProtocol:
         self._next = line_no
         self._recovery.throttle_until = line_no
         self.progress += 1
+        self._restart_stall()
 
     def _describe(self, line_no: int) -> str:
         if 0 <= line_no < len(self._commands):

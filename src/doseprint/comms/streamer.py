@@ -10,6 +10,7 @@ failed print.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from doseprint.comms.protocol import (
 from doseprint.comms.replies import Flavor, parse_reply, shows_life
 from doseprint.comms.timing import OK_FLOOR_S
 from doseprint.comms.transport import Transport
-from doseprint.errors import DoseprintError, PrintAbortedError, PrintFailedError
+from doseprint.errors import PrintAbortedError, PrintFailedError
 
 __all__ = [
     "SAFE_STOP_COMMANDS",
@@ -148,15 +149,20 @@ def stream_gcode(
     (``Cap:ADVANCED_OK:1``; see ``send_ahead``), one at a time otherwise. Resend requests
     are honoured from the line asked for (on Marlin).
 
-    Two clocks watch the printer. With ``durations_s``, each line's ``ok`` may be late by
+    Three clocks watch the printer. With ``durations_s``, each line's ``ok`` may be late by
     the motion queued ahead of it plus ``ok_floor_s``
     (:func:`~doseprint.comms.timing.ok_budgets`); past that one ``M105`` ping asks the
     firmware where it is, and lines its answer shows lost are sent again (Marlin) or stop
     the print (Klipper, RepRapFirmware). ``busy:`` keep-alives restart that clock; heat-ups
-    and homing have none. And ``busy:``, temperature reports and any other reply restart
+    and homing have none. ``busy:``, temperature reports and any other reply restart
     the no-answer clock, so a long ``M109`` is fine while the firmware keeps talking: after
     ``answer_timeout_s`` of silence one ``M105`` ping is sent, and a silence after the ping
-    ends the print.
+    ends the print. And only an ``ok`` that moves the print on restarts the hard bound
+    (:func:`~doseprint.comms.timing.stall_limits`: twice ``answer_timeout_s`` plus four
+    times the planned wait, or plus a heat-up, homing or probing allowance), so a printer
+    that keeps sending ``busy:``, temperature reports or noise but no ``ok`` is stopped;
+    the handshake and the pre-flight together get ``connect_timeout_s`` per ``M115`` try
+    and per probe, plus ``answer_timeout_s``.
 
     Parameters
     ----------
@@ -210,7 +216,8 @@ def stream_gcode(
         The firmware printed ``Error:`` (other than a line-number or checksum error, which
         gets a resend), ``!!``, skipped an extrusion, or restarted mid-print.
     doseprint.errors.PrinterTimeoutError
-        No answer to the handshake or the pre-flight, or silence after the ping.
+        No answer to the handshake or the pre-flight, silence after the ping, or no ``ok``
+        within a line's hard bound (or the handshake's) whatever else the printer sent.
     doseprint.errors.FirmwareRefusedError
         The firmware is not the profile's, or lacks a command the job uses (nothing of the
         job was sent).
@@ -225,7 +232,18 @@ def stream_gcode(
         (1-based) of the last command the firmware acknowledged, 0 for none.
     doseprint.errors.InputError
         A command is too long for the firmware's line buffer (before anything is sent).
+    ValueError
+        A timeout that is not a positive, finite time, or a negative or non-finite poll
+        interval.
     """
+    for name, value in (("answer_timeout_s", answer_timeout_s),
+                        ("connect_timeout_s", connect_timeout_s)):
+        if not (math.isfinite(value) and value > 0):
+            # nan never expires (the loop would spin for ever), 0 or less at once.
+            raise ValueError(f"{name} must be a positive time, not {value!r}")
+    if poll_interval_s is not None and not (math.isfinite(poll_interval_s)
+                                            and poll_interval_s >= 0):
+        raise ValueError(f"poll_interval_s must be a time, not {poll_interval_s!r}")
     protocol = MarlinProtocol(
         commands,
         window=window,
@@ -236,8 +254,13 @@ def stream_gcode(
         preflight=preflight,
         durations_s=durations_s,
         ok_floor_s=ok_floor_s,
+        answer_timeout_s=answer_timeout_s,
     )
     started = clock()
+    # The handshake and the pre-flight as a whole: every M115 try and every probe may
+    # take the connect timeout, and the printer a no-answer timeout more to boot.
+    probes = len(preflight.probes) if preflight is not None else 0
+    handshake_limit_s = connect_timeout_s * (handshake_attempts + probes) + answer_timeout_s
 
     def emit(kind: WireEventKind, line_no: int | None, text: str) -> None:
         if on_event is not None:
@@ -258,6 +281,8 @@ def stream_gcode(
     progress_at = clock()
     hold_seen = protocol.hold_epoch
     hold_at = clock()
+    ok_epoch_seen = protocol.ok_epoch
+    ok_epoch_at = clock()
     try:
         while not protocol.done:
             if poll_interval_s is not None and clock() - last_poll >= poll_interval_s:
@@ -270,11 +295,26 @@ def stream_gcode(
                 progress_seen, progress_at = protocol.progress, now
             if protocol.hold_epoch != hold_seen:
                 hold_seen, hold_at = protocol.hold_epoch, now
+            if protocol.ok_epoch != ok_epoch_seen:
+                ok_epoch_seen, ok_epoch_at = protocol.ok_epoch, now
+            # The hard bound: only an ok that moves the print on restarts it.
+            stall: float | None
+            if protocol.state in (ProtocolState.HANDSHAKE, ProtocolState.PREFLIGHT):
+                stall_since, stall = started, handshake_limit_s
+            else:
+                stall_since, stall = ok_epoch_at, protocol.stall_limit_s()
+            if stall is not None and now >= stall_since + stall:
+                waited = now - stall_since
+                emit("timeout", None, f"no ok for {waited:.1f} s, past the bound of "
+                     f"{stall:.1f} s: stopping")
+                protocol.on_stalled(waited, stall)
             silent = protocol.state in (ProtocolState.HANDSHAKE, ProtocolState.PREFLIGHT)
             limit = connect_timeout_s if silent else answer_timeout_s
             if protocol.state is ProtocolState.PREFLIGHT:
                 limit = connect_timeout_s * handshake_attempts
             deadlines = [last_heard + limit]
+            if stall is not None:
+                deadlines.append(stall_since + stall)
             hold = protocol.hold_s()
             if hold is not None:
                 deadlines.append(hold_at + hold)
@@ -371,8 +411,9 @@ def safe_stop(
     """Switch heaters and motors off after a failed print, best effort.
 
     The commands go unnumbered (the firmware takes them whatever line it expects) and never
-    raise: a dead port is logged and skipped. Replies are read for up to ``settle_s`` so the
-    lines leave the port before the caller closes it.
+    raise: a dead port, or any error the transport raises, is logged and skipped, since
+    this runs on the way out of a failed print, whatever failed. Replies are read for up
+    to ``settle_s`` so the lines leave the port before the caller closes it.
 
     Parameters
     ----------
@@ -399,7 +440,7 @@ def safe_stop(
     for command in commands:
         try:
             transport.write(command)
-        except (DoseprintError, OSError) as exc:
+        except Exception as exc:  # best effort, on the way out of any failure
             logger.warning("safe stop: could not send %r: %s", command, exc)
             return written
         written.append(command)
@@ -410,6 +451,6 @@ def safe_stop(
             reply = transport.readline(remaining)
             if reply is not None and reply.strip().lower().startswith("ok"):
                 oks += 1
-    except (DoseprintError, OSError) as exc:
+    except Exception as exc:  # the commands are out
         logger.warning("safe stop: reading replies failed: %s", exc)
     return written

@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
+import random
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -89,6 +91,9 @@ KEEPALIVE_S = 2.0
 
 BUSY_LINE = "echo:busy: processing"
 HALT_LINES = (f"Error:{ERR_KILLED}", "!!")
+CHATTER_INTERVAL_S = {"busy": KEEPALIVE_S, "temperature": 1.0, "noise": 0.25}
+"""Seconds between the lines a chattering printer (``busy_forever_after`` …) sends."""
+
 GARBLED_OK = "o#k"
 """What a corrupted ``ok`` reads as: one character lost on the wire and another gained."""
 
@@ -107,7 +112,8 @@ class Faults:
     lines, repeats and unnumbered lines (a host's ``M115`` handshake, an ``M105`` ping) do
     not count. For a host that numbers a print's commands from 1 after ``M110 N0`` (as
     doseprint does), the Nth counted line is command N. ``halt_after``,
-    ``disconnect_after``, ``reset_after`` and ``hang_after`` fire once per session. All
+    ``disconnect_after``, ``reset_after``, ``hang_after`` and the three chattering faults
+    fire once per session. All
     counts must be at least 1.
 
     Attributes
@@ -143,6 +149,17 @@ class Faults:
     hang_after : int, optional
         After answering the Nth counted line, stop answering anything while keeping the link
         open, as a firmware stuck in a loop does. Fatal.
+    busy_forever_after : int, optional
+        After answering the Nth counted line, run nothing more but print ``echo:busy:
+        processing`` every 2 s for ever, as a firmware stuck in a command does. Fatal.
+    reports_only_after : int, optional
+        After answering the Nth counted line, run nothing more but print a temperature
+        report every second for ever (a stuck firmware whose auto-report goes on). Fatal.
+    noise_after : int, optional
+        After answering the Nth counted line, run nothing more but send a line of noise
+        four times a second, as a link at the wrong baud rate delivers. Fatal.
+
+    The last three only talk as time passes: a server calls :meth:`VirtualMarlin.idle`.
     """
 
     resend_every: int | None = _fault(
@@ -155,13 +172,19 @@ class Faults:
     disconnect_after: int | None = _fault("Fault: drop the connection after N lines.")
     reset_after: int | None = _fault("Fault: reset like a rebooting board after N lines.")
     hang_after: int | None = _fault("Fault: stop answering (link kept open) after N lines.")
+    busy_forever_after: int | None = _fault(
+        "Fault: after N lines run nothing more, sending 'busy: processing' for ever.")
+    reports_only_after: int | None = _fault(
+        "Fault: after N lines run nothing more, sending temperature reports for ever.")
+    noise_after: int | None = _fault(
+        "Fault: after N lines run nothing more, sending noise (as at a wrong baud rate).")
 
     def __post_init__(self) -> None:
         for option in dataclasses.fields(self):
             value = getattr(self, option.name)
             if option.name == "busy_s":
-                if value < 0:
-                    raise ValueError(f"busy_s must not be negative, not {value}")
+                if not (value >= 0 and math.isfinite(value)):
+                    raise ValueError(f"busy_s must be a time, not {value}")
             elif value is not None and value < 1:
                 raise ValueError(f"{option.name} must be at least 1, not {value}")
 
@@ -318,6 +341,7 @@ class VirtualMarlin:
         self._queue: deque[_Queued] = deque()  # read in and checked, not yet run
         self._serial: deque[str] = deque()  # waiting for a queue slot
         self._fired: set[str] = set()  # the once-per-session faults that have fired
+        self._noise = random.Random(0)  # what noise_after sends: the same in every run
         self._reset()
 
     def _reset(self) -> None:
@@ -325,6 +349,9 @@ class VirtualMarlin:
         self.last_line = 0
         self.halted = False
         self.hung = False
+        self.chatter: str | None = None
+        """What a printer stuck by a chattering fault sends: busy, temperature or noise."""
+        self._chatter_s = 0.0
         self.active_tool = 0
         self.tools = [_Heater(self.ambient_c) for _ in range(self.extruders)]
         self.bed = _Heater(self.ambient_c)
@@ -382,7 +409,7 @@ class VirtualMarlin:
     @property
     def _dead(self) -> bool:
         # A killed Marlin reads nothing until it is reset; a cut link carries nothing.
-        return self.halted or self.hung or self.disconnected
+        return self.halted or self.hung or self.disconnected or self.chatter is not None
 
     def feed(self, raw: str) -> Iterator[str]:
         """Take one host line and run what it lets run; yield the replies as Marlin prints
@@ -563,6 +590,10 @@ class VirtualMarlin:
         elif self._once_at("hang", faults.hang_after):
             logger.info("virtual printer: hanging after line %d", self.last_line)
             self.hung = True
+        elif chatter := self._chatter_due():
+            logger.info("virtual printer: stuck after line %d, sending %s", self.last_line,
+                        chatter)
+            self.chatter = chatter
         elif self._once_at("reset", faults.reset_after):
             logger.info("virtual printer: simulated reset after line %d", self.last_line)
             self._reset()
@@ -580,6 +611,47 @@ class VirtualMarlin:
             step = min(KEEPALIVE_S, remaining)
             self._pass_time(step)
             remaining -= step
+
+    def _chatter_due(self) -> str | None:
+        faults = self.faults
+        for kind, after in (("busy", faults.busy_forever_after),
+                            ("temperature", faults.reports_only_after),
+                            ("noise", faults.noise_after)):
+            if self._once_at(f"chatter-{kind}", after):
+                return kind
+        return None
+
+    def idle(self, dt_s: float) -> list[str]:
+        """Real or simulated time passes with no host line: what the printer sends meanwhile.
+
+        Only a printer stuck by a chattering fault sends anything: ``busy:`` lines,
+        temperature reports or noise, each at its interval (:data:`CHATTER_INTERVAL_S`).
+
+        Parameters
+        ----------
+        dt_s : float
+            Seconds passed since the last call.
+
+        Returns
+        -------
+        list of str
+        """
+        if self.chatter is None or not dt_s > 0:
+            return []
+        interval = CHATTER_INTERVAL_S[self.chatter]
+        self._chatter_s += dt_s
+        lines: list[str] = []
+        while self._chatter_s >= interval:
+            self._chatter_s -= interval
+            if self.chatter == "busy":
+                lines.append(BUSY_LINE)
+            elif self.chatter == "temperature":
+                lines.append(self._report())
+            else:
+                # Bytes above 0x7f: never a reply's first character, never a line end.
+                lines.append("".join(chr(self._noise.randrange(0x80, 0x100))
+                                     for _ in range(12)))
+        return lines
 
     def _kill(self) -> Iterator[str]:
         self.halted = True

@@ -85,8 +85,13 @@ def _start_pty_server(
         try:
             for reply in printer.connect():
                 _write_all(master, f"{reply}\n".encode())
+            last = time.monotonic()
             while not stop.is_set():
                 ready, _, _ = select.select([master], [], [], 0.2)
+                now = time.monotonic()
+                for line in printer.idle(now - last):  # a stuck printer's chatter
+                    _write_all(master, f"{line}\n".encode())
+                last = now
                 if not ready:
                     continue
                 # The slave stays open here, so reads block instead of failing between clients.
@@ -143,10 +148,18 @@ def _serve_client(printer: VirtualMarlin, conn: socket.socket, stop: threading.E
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # A new connection is a reset board, as with a USB printer.
     conn.sendall("".join(f"{r}\n" for r in printer.connect()).encode())
+    last = time.monotonic()
     while not stop.is_set():
         try:
             data = conn.recv(4096)
         except TimeoutError:
+            data = None
+        now = time.monotonic()
+        chatter = printer.idle(now - last)  # a stuck printer's chatter
+        last = now
+        if chatter:
+            conn.sendall("".join(f"{line}\n" for line in chatter).encode())
+        if data is None:
             continue
         if not data:
             return  # the client hung up
