@@ -37,6 +37,7 @@ from doseprint.errors import (
     DoseprintError,
     FirmwareRefusedError,
     InputError,
+    JobIntegrityError,
     PortOpenError,
     PrintAbortedError,
     PrintFailedError,
@@ -169,6 +170,32 @@ def parse_lots(lots: Sequence[str], tools: int) -> dict[int, str]:
     if problems:
         raise InputError(problems)
     return out
+
+
+def _sealed_gcode_text(path: Path, sha256: str) -> str:
+    """The G-code about to be proved and sent, read once and checked against the hash the
+    sealed job.json gives (the file could have been swapped since :func:`read_job`
+    checked it).
+
+    Raises
+    ------
+    JobIntegrityError
+        The bytes read are not the ones job.json vouches for.
+    InputError
+        The file cannot be read, or is not UTF-8.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror or exc}", file=str(path)) from None
+    if sha256_bytes(data) != sha256:
+        raise JobIntegrityError("changed since its job was checked: it no longer matches "
+                                "the SHA-256 in job.json; nothing was sent", file=str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                         file=str(path)) from None
 
 
 def record_content(
@@ -374,7 +401,7 @@ def print_job(
                               "DOSEPRINT_DB).")
     baud = profile.baud if baud is None else baud
     gcode_path = job_dir / job.gcode.file
-    text = gcode_path.read_text("utf-8")
+    text = _sealed_gcode_text(gcode_path, job.gcode.sha256)
     # The dose is proved again from the file about to be sent, by the check compile ran.
     lines = split_lines(text)
     verification = verify_job(read_gcode(lines, source=str(gcode_path),

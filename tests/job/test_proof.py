@@ -164,3 +164,26 @@ def test_the_record_keeps_the_doses_read_from_the_gcode(job: Path, tmp_path: Pat
     assert recorded["gcode_dose_mg"] == round(check.gcode_mg, 4) != 123.0
     assert recorded["dose_error_pct"] == round(check.error_pct, 4) != 23.0
     assert recorded["dose_mg"] == 100.0
+
+
+def test_a_gcode_swapped_after_the_job_was_checked_is_not_sent(
+    job: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # read_job checks job.gcode's hash; print then reads the file again to prove and send
+    # it. A file swapped in between is caught by the hash of the bytes actually read.
+    import doseprint.printing as printing
+    from doseprint.errors import JobIntegrityError
+
+    copy = _copy(job, tmp_path)
+    real_read_job = printing.read_job
+
+    def read_then_swap(job_dir: Path, **kw: Any) -> Any:
+        manifest = real_read_job(job_dir, **kw)
+        gcode = copy / "job.gcode"
+        gcode.write_text(_double_tablet_0(gcode.read_text(encoding="utf-8")),
+                         encoding="utf-8")
+        return manifest
+
+    monkeypatch.setattr(printing, "read_job", read_then_swap)
+    with pytest.raises(JobIntegrityError, match="changed since its job was checked"):
+        _print(copy, tmp_path)
