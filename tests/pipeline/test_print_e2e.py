@@ -672,3 +672,21 @@ def test_repeated_sigterms_do_not_cut_the_safe_stop_short(big_job: Path, tmp_pat
     (summary,) = records(db)
     assert summary["status"] == "aborted"
     assert log.read_text().splitlines()[-3:] == ["M104 S0", "M140 S0", "M84"]
+
+
+def test_a_refused_job_leaves_no_record_store_behind(small_job: Path, tmp_path: Path) -> None:
+    # The job is checked before the store is opened: a refused job must not create the
+    # default store in the user's data folder.
+    job = tmp_path / "job"
+    import shutil
+
+    shutil.copytree(small_job, job)
+    (job / "job.seal").unlink()
+    env = {k: v for k, v in os.environ.items() if k != "DOSEPRINT_DB"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    out = subprocess.run([sys.executable, "-m", "doseprint", "print", str(job), "--port",
+                          "socket://127.0.0.1:9"], capture_output=True, text=True,
+                         timeout=120, env=env, check=False)
+    assert out.returncode == 2, out.stderr
+    assert "job.seal" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "data").exists()

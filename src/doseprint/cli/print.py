@@ -3,7 +3,6 @@ bar on a terminal."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from doseprint.cli.options import FiniteFloatRange, log
+from doseprint.job.folder import read_job
 from doseprint.printing import print_job
 from doseprint.records.store import open_store
 
@@ -60,8 +60,11 @@ def print_cmd(
         stopping.append(signum)
         raise KeyboardInterrupt
 
+    # The job is read (seal and hashes checked) before the record store is opened, so a
+    # job that is refused leaves no store behind; print_job checks it again itself.
+    job = read_job(job_dir)
     previous = signal.signal(signal.SIGTERM, _terminate)
-    progress = _Progress(_estimated_print_s(job_dir))
+    progress = _Progress(job.gcode.estimated_print_s or 0.0)
     try:
         with open_store(db) as store:
             try:
@@ -77,16 +80,6 @@ def print_cmd(
     r = outcome.result
     click.echo(f"completed: {r.commands_acked}/{r.commands_total} commands acknowledged, "
                f"{r.resends} resent, {r.elapsed_s:.1f} s; record {outcome.record_id}")
-
-
-def _estimated_print_s(job_dir: Path) -> float:
-    """The job's own print-time estimate, if its job.json says (0 when unreadable: the
-    print itself refuses a bad job, with the reason)."""
-    try:
-        job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
-        return float(job["gcode"]["estimated_print_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
 
 
 class _Progress:
