@@ -7,8 +7,8 @@ the E values (``M92`` steps per mm doubles every feed), heats beyond every limit
 So the reader (:mod:`doseprint.gcode.reader`) accepts only the commands in
 :data:`COMMANDS`, each on the flavours it names and, for those marked ``outside``, only
 outside ``;TABLET:<i>`` sections; everything else is refused, naming the line and the
-command (:func:`command_refusal`). A printer profile's templates are checked against the
-same table when the profile is loaded (:mod:`doseprint.models.load`).
+command (:func:`command_refusal`). A printer profile's templates can be checked against
+the same table as soon as the profile is loaded (:func:`template_problems`).
 
 The table holds what doseprint's own renderer and the shipped templates write (every
 example compiled for every shipped profile), and commands a site's template plausibly
@@ -28,15 +28,22 @@ from ``T<k>`` lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
+import jinja2
+import jinja2.sandbox
+
+from doseprint.errors import Problem
 from doseprint.gcode.tokens import (
     TABLET_MARKER_RE,
     Command,
     command_text,
     parse_command,
+    split_lines,
     unsafe_character,
 )
+from doseprint.models.printer import PrinterProfile
 from doseprint.typed import FLAVORS, Flavor
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "command_refusal",
     "effect_key",
     "line_refusal",
+    "template_problems",
 ]
 
 Where = Literal["anywhere", "outside"]
@@ -307,3 +315,76 @@ def line_refusal(line: str, flavor: Flavor | None, inside_tablet: bool) -> str |
     if not code:
         return None
     return command_refusal(parse_command(code), flavor, inside_tablet)
+
+
+_TEMPLATE_INSIDE_TABLET = {"start": False, "end": False, "tool_change": False,
+                           "layer_change": True, "safe_stop": False}
+"""Each template, and whether its output lands inside a ``;TABLET:<i>`` section
+(``layer_change`` follows the previous layer's roads; ``tool_change`` runs in
+``;TABLET:NONE``; ``safe_stop`` is sent after a print stopped)."""
+
+
+def template_problems(profile: PrinterProfile) -> list[Problem]:
+    """Every line of the profile's templates that a tablet job may not contain
+    (:func:`line_refusal`, for the profile's ``flavor``).
+
+    Each template is rendered for a job of one tool and for one of every tool, with
+    sample values of the variables docs/formats.md lists. A template that does not render
+    so is left to the compile (which renders it with the job's values and reads the whole
+    program the same way).
+
+    Returns
+    -------
+    list of Problem
+        File: the profile; key ``templates``; the message names the template, the line it
+        writes and why, e.g. ``…/start.gcode.j2 writes 'M92 E800' (line 3 of its output):
+        M92 is not accepted: …``.
+    """
+    folder = Path(profile.templates_dir)
+    env = jinja2.sandbox.SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False)
+    found: dict[tuple[str, str], Problem] = {}
+    for tools in sorted({1, profile.extruders}):
+        context = _sample_context(profile, tools)
+        for name, inside in _TEMPLATE_INSIDE_TABLET.items():
+            file = f"{name}.gcode.j2"
+            if not (folder / file).is_file():
+                continue
+            try:
+                text = env.get_template(file).render(**context)
+            except (jinja2.TemplateError, ArithmeticError, AttributeError, LookupError,
+                    RecursionError, TypeError, ValueError):
+                continue
+            for number, line in enumerate(split_lines(text), start=1):
+                why = line_refusal(line, profile.flavor, inside)
+                if why is not None and (file, line) not in found:
+                    found[file, line] = Problem(
+                        profile.path or profile.id, "templates",
+                        f"{folder / file} writes {line.strip()!r} (line {number} of its "
+                        f"output): {why}")
+    return list(found.values())
+
+
+def _sample_context(profile: PrinterProfile, tools: int) -> dict[str, Any]:
+    """Template variables (docs/formats.md) for a job of ``tools`` tools, sample values
+    formatted as the G-code writer formats them."""
+    nozzle = min(200.0, profile.max_nozzle_temp_c)
+    bed = min(60.0, profile.max_bed_temp_c)
+    rows = [{"tool": k, "formulation": "sample", "api": "sample",
+             "nozzle_temp_c": f"{nozzle:g}",
+             "standby_temp_c": f"{max(0.0, nozzle - profile.standby_delta_c):g}",
+             "heater": "extruder" if k == 0 else f"extruder{k}", "bed_temp_c": bed}
+            for k in range(tools)]
+    limit = profile.min_extrude_temp_c
+    if profile.lower_min_extrude_temp:
+        limit = min(limit, nozzle - 10.0)
+    return {
+        "profile": profile, "tools": rows, "first_tool": 0, "bed_temp_c": f"{bed:g}",
+        "extrusion": profile.extrusion, "park_xy_mm": ["10", "10"],
+        "travel_feed_mm_min": f"{profile.travel_speed_mm_s * 60.0:.0f}",
+        "min_extrude_temp_c": f"{limit:g}",
+        "firmware_min_extrude_temp_c": f"{profile.min_extrude_temp_c:g}",
+        "layer": 0, "z_mm": "0.2", "height_mm": "0.2",
+        "old_tool": 0, "new_tool": tools - 1, "old": rows[0], "new": rows[-1],
+    }

@@ -16,12 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-import jinja2
-import jinja2.sandbox
-
 from doseprint.errors import InputError, Problem
-from doseprint.gcode.commands import line_refusal
-from doseprint.gcode.tokens import split_lines
 from doseprint.models.fields import Table, key_label, show
 from doseprint.models.formulation import FORMULATION_SCHEMA, Formulation
 from doseprint.models.prescription import (
@@ -761,7 +756,7 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
     assert order and purge is not None and standby is not None
     assert accel and corner is not None and z_speed and z_accel
     assert min_extrude is not None and lower_min_extrude is not None
-    profile = PrinterProfile(
+    return PrinterProfile(
         id=pid, name=name, flavor=flavor, bed_mm=bed, max_z_mm=max_z, origin=origin,
         nozzle_diameter_mm=nozzle, extruders=extruders, filament_diameter_mm=filament,
         max_nozzle_temp_c=max_nozzle, max_bed_temp_c=max_bed, layer_height_mm=layer,
@@ -777,80 +772,6 @@ def load_printer(path: Path | str, template_roots: tuple[Path, ...] = ()) -> Pri
         max_extrude_only_speed_mm_s=e_speed, max_extrude_only_acceleration_mm_s2=e_accel,
         min_extrude_temp_c=min_extrude, lower_min_extrude_temp=lower_min_extrude,
     )
-    _raise_if(template_problems(profile))
-    return profile
-
-
-_TEMPLATE_INSIDE_TABLET = {"start": False, "end": False, "tool_change": False,
-                           "layer_change": True, "safe_stop": False}
-"""Each template, and whether its output lands inside a ``;TABLET:<i>`` section
-(``layer_change`` follows the previous layer's roads; ``tool_change`` runs in
-``;TABLET:NONE``; ``safe_stop`` is sent after a print stopped)."""
-
-
-def template_problems(profile: PrinterProfile) -> list[Problem]:
-    """Every command of the profile's templates that a tablet job may not contain
-    (:func:`doseprint.gcode.commands.line_refusal`, for the profile's ``flavor``).
-
-    Each template is rendered for a job of one tool and for one of every tool, with
-    sample values of the variables docs/formats.md lists. A template that does not render
-    so is left to the compile (which renders it with the job's values and reads the whole
-    program the same way).
-
-    Returns
-    -------
-    list of Problem
-        ``templates``: the template, its output line and why, e.g. ``start.gcode.j2
-        writes 'M92 E800' (line 3 of its output): M92 is not accepted: …``.
-    """
-    folder = Path(profile.templates_dir)
-    env = jinja2.sandbox.SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True, autoescape=False)
-    found: dict[tuple[str, str], Problem] = {}
-    for tools in sorted({1, profile.extruders}):
-        context = _sample_context(profile, tools)
-        for name, inside in _TEMPLATE_INSIDE_TABLET.items():
-            file = f"{name}.gcode.j2"
-            if not (folder / file).is_file():
-                continue
-            try:
-                text = env.get_template(file).render(**context)
-            except (jinja2.TemplateError, ArithmeticError, AttributeError, LookupError,
-                    RecursionError, TypeError, ValueError):
-                continue
-            for number, line in enumerate(split_lines(text), start=1):
-                why = line_refusal(line, profile.flavor, inside)
-                if why is not None and (file, line) not in found:
-                    found[file, line] = Problem(
-                        profile.path, "templates",
-                        f"{folder / file} writes {line.strip()!r} (line {number} of its "
-                        f"output): {why}")
-    return list(found.values())
-
-
-def _sample_context(profile: PrinterProfile, tools: int) -> dict[str, Any]:
-    """Template variables (docs/formats.md) for a job of ``tools`` tools, sample values
-    formatted as the G-code writer formats them."""
-    nozzle = min(200.0, profile.max_nozzle_temp_c)
-    bed = min(60.0, profile.max_bed_temp_c)
-    rows = [{"tool": k, "formulation": "sample", "api": "sample",
-             "nozzle_temp_c": f"{nozzle:g}",
-             "standby_temp_c": f"{max(0.0, nozzle - profile.standby_delta_c):g}",
-             "heater": "extruder" if k == 0 else f"extruder{k}", "bed_temp_c": bed}
-            for k in range(tools)]
-    limit = profile.min_extrude_temp_c
-    if profile.lower_min_extrude_temp:
-        limit = min(limit, nozzle - 10.0)
-    return {
-        "profile": profile, "tools": rows, "first_tool": 0, "bed_temp_c": f"{bed:g}",
-        "extrusion": profile.extrusion, "park_xy_mm": ["10", "10"],
-        "travel_feed_mm_min": f"{profile.travel_speed_mm_s * 60.0:.0f}",
-        "min_extrude_temp_c": f"{limit:g}",
-        "firmware_min_extrude_temp_c": f"{profile.min_extrude_temp_c:g}",
-        "layer": 0, "z_mm": "0.2", "height_mm": "0.2",
-        "old_tool": 0, "new_tool": tools - 1, "old": rows[0], "new": rows[-1],
-    }
 
 
 def _take_pair(t: Table, name: str) -> tuple[float, float] | None:
@@ -876,5 +797,4 @@ __all__ = [
     "read_document",
     "read_text",
     "sha256_hex",
-    "template_problems",
 ]

@@ -1,6 +1,7 @@
-"""A printer profile's templates are checked against the reader's allow-list when the
-profile is loaded (doseprint.gcode.commands): a site's profile whose start template holds
-M92 is refused at load, naming the profile file, the ``templates`` key and the template."""
+"""A printer profile's templates checked against the reader's allow-list
+(:func:`doseprint.gcode.commands.template_problems`): a site's profile whose start template
+holds M92 is named with its ``templates`` key and the template; compiling with it is
+refused (exit 2), as the reader refuses the program."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from doseprint.errors import InputError
-from doseprint.library import load_printers, shipped_dir
-from doseprint.models.load import load_printer, template_problems
+from doseprint.gcode.commands import template_problems
+from doseprint.library import shipped_dir
+from doseprint.models.load import load_printer
 from helpers.cli import run_cli
+from helpers.rx import write_rx
 
 PRINTERS = shipped_dir("printer_profiles")
 SHIPPED_TEMPLATES = PRINTERS / "templates"
@@ -45,11 +47,9 @@ def site_profile(tmp_path: Path, shipped_id: str, templates: str,
 
 
 def refusal(path: Path) -> str:
-    with pytest.raises(InputError) as info:
-        load_printer(path)
-    assert [p.key for p in info.value.problems] == ["templates"], str(info.value)
-    assert info.value.problems[0].file == str(path)
-    return str(info.value)
+    problems = template_problems(load_printer(path))
+    assert problems and {(p.file, p.key) for p in problems} == {(str(path), "templates")}
+    return "\n".join(str(p) for p in problems)
 
 
 @pytest.mark.parametrize("path", sorted(PRINTERS.glob("*.toml")), ids=lambda p: p.stem)
@@ -83,7 +83,7 @@ def test_every_shipped_profile_s_templates_pass(path: Path) -> None:
         ("generic-marlin-1x175", "marlin", {"start": "; note\u2028G1 E40\n"}, "U+2028"),
     ],
 )
-def test_a_template_command_the_reader_does_not_account_for_is_refused_at_load(
+def test_a_template_command_the_reader_does_not_account_for_is_named(
     tmp_path: Path, shipped_id: str, templates: str, edits: dict[str, str], fragment: str
 ) -> None:
     path = site_profile(tmp_path, shipped_id, templates, edits)
@@ -96,15 +96,16 @@ def test_harmless_template_commands_load(tmp_path: Path) -> None:
         "start": "M203 E50\nM204 P800\nM106 S0\nM117 Druck läuft\n",
         "layer_change": "M117 Layer {{ layer }}\nM73 P{{ layer }}\n",
         "end": "M107\nM300 S440 P200\nM81\n"})
-    assert load_printer(path).id == "site-printer"
+    assert template_problems(load_printer(path)) == []
 
 
-def test_the_command_line_refuses_the_profile_with_exit_2(
+def test_compiling_with_the_profile_is_refused_with_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = site_profile(tmp_path, "generic-marlin-1x175", "marlin", {"start": "M92 E186\n"})
-    with pytest.raises(InputError, match="M92"):
-        load_printers([path.parent])
-    code, _, err = run_cli(capsys, "printer", "list", "--printers", path.parent)
+    out = tmp_path / "job"
+    code, _, err = run_cli(capsys, "compile", write_rx(tmp_path, units=1), "--printer",
+                           "site-printer", "--printers", path.parent, "--out", out)
     assert code == 2
-    assert str(path) in err and "templates" in err and "M92" in err
+    assert "('M92 E186'): M92 is not accepted: steps per mm" in err
+    assert not out.exists()
