@@ -44,6 +44,7 @@ from doseprint.errors import (
     Problem,
     RecordStoreError,
 )
+from doseprint.gcode.commands import template_problems
 from doseprint.gcode.header import read_header
 from doseprint.gcode.motion import motion_limits, plan_commands
 from doseprint.gcode.reader import read_gcode
@@ -391,6 +392,9 @@ def print_job(
         raise InputError(f"printer profile {pid} has changed since the job was compiled "
                          f"({profile.path}); compile the job again",
                          file=str(job_dir / "job.json"), key="printer.sha256")
+    problems = template_problems(profile)  # its safe stop is sent from its templates
+    if problems:
+        raise InputError(problems)
     lot_map = parse_lots(lots, len(job.tools))
     if not operator.strip():
         raise InputError("must name the operator", file="command line", key="--operator")

@@ -24,6 +24,7 @@ from doseprint.gcode.reader import GcodeReading, read_gcode, read_gcode_file
 from doseprint.gcode.tokens import parse_command, split_lines, unsafe_character
 from doseprint.typed import FLAVORS, Flavor
 from helpers.cli import run_cli
+from helpers.seal import reseal as seal_again
 
 
 def read(text: str, flavor: Flavor | None = None) -> GcodeReading:
@@ -99,6 +100,7 @@ def inject(job: Path, line: str, *, after: str = ";TABLET:1", reseal: bool = Fal
         manifest = json.loads((job / "job.json").read_text(encoding="utf-8"))
         manifest["gcode"]["sha256"] = hashlib.sha256(data).hexdigest()
         (job / "job.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        seal_again(job)  # with the site key: the checks beneath the seal must hold too
     return at + 1
 
 

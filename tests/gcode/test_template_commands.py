@@ -107,5 +107,24 @@ def test_compiling_with_the_profile_is_refused_with_exit_2(
     code, _, err = run_cli(capsys, "compile", write_rx(tmp_path, units=1), "--printer",
                            "site-printer", "--printers", path.parent, "--out", out)
     assert code == 2
-    assert "('M92 E186'): M92 is not accepted: steps per mm" in err
+    # Refused where the profile is taken up (job/prepare.py), before any design work.
+    assert "'M92 E186'" in err and "M92 is not accepted: steps per mm" in err
+    assert "templates" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["release", "preview"])
+def test_every_use_of_the_profile_refuses_it_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # The check runs where a profile is taken up for a job (job/prepare.py), so release and
+    # preview refuse it as compile does: named, exit 2, before designing anything.
+    path = site_profile(tmp_path, "generic-marlin-1x175", "marlin", {"end": "M303 E0 S300\n"})
+    args = [command, write_rx(tmp_path, units=1), "--printer", "site-printer",
+            "--printers", path.parent]
+    if command == "preview":
+        args += ["--out", tmp_path / "preview.html"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2, err
+    assert "templates" in err and "M303" in err and "Traceback" not in err
+    assert not (tmp_path / "preview.html").exists()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from doseprint.design.cylinder import LayerGrid
 from doseprint.design.designer import size_limits
 from doseprint.errors import InputError
+from doseprint.gcode.commands import template_problems
 from doseprint.geometry.spec import SizeLimits
 from doseprint.models.formulation import Formulation
 from doseprint.models.prescription import Prescription
@@ -88,8 +89,13 @@ def prepare(
     Raises
     ------
     InputError
-        ``layer_height_mm`` outside the profile's range.
+        ``layer_height_mm`` outside the profile's range, or a template of the profile that
+        writes a command a tablet job may not contain
+        (:func:`doseprint.gcode.commands.template_problems`).
     """
+    problems = template_problems(profile)
+    if problems:
+        raise InputError(problems)
     grid = layer_grid(profile, layer_height_mm)
     base = SliceSettings.for_nozzle(profile.nozzle_diameter_mm, grid.first_mm, grid.layer_mm)
     if rx is None:
