@@ -34,7 +34,7 @@ test: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
 	bash scripts/ensure-chromium.sh
-	bash scripts/pg-test-server.sh run -- $(BIN)/python -m pytest -q
+	bash scripts/pg-test-server.sh run -- $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

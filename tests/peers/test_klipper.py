@@ -32,6 +32,9 @@ from helpers.synthetic_gcode import TOOLS, one_tool_tablets, two_tool_tablets
 from .conftest import KLIPPER_JOBS, TWO_TOOLS, ExampleJobs, PlannedJob
 from .klipper import KlipperHost, printer_cfg, read_run, with_section_commands
 
+# One worker plans every example in klippy once per run (the session fixture).
+pytestmark = pytest.mark.xdist_group("klipper")
+
 LIB = load_library()
 POLYPILL = ("polypill-theophylline-hctz", TWO_TOOLS)
 

@@ -17,6 +17,9 @@ from doseprint.gcode.tokens import split_commands
 
 from .conftest import KLIPPER_JOBS, ExampleJobs
 
+# One worker plans every example in klippy once per run (the session fixture).
+pytestmark = pytest.mark.xdist_group("klipper")
+
 WITHIN = 0.03
 """Agreement asked of the estimate: 3 % of Klipper's planned time."""
 
