@@ -53,6 +53,7 @@ from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.job.manifest import JobManifest, thaw_json
 from doseprint.job.verify import Verification, verify_job
 from doseprint.library import load_printers
+from doseprint.records.liveness import process_identity
 from doseprint.records.states import EventKind
 from doseprint.records.store import RecordStore
 
@@ -245,7 +246,10 @@ def record_content(
                        "drug_loading": t.drug_loading,
                        "lot": lots.get(t.tool)} for t in job.tools],
         "machine": {"printer": job.printer.id, "printer_sha256": job.printer.sha256,
-                    "port": port, "baud": baud},
+                    "port": port, "baud": baud,
+                    # Who prints: lets a later start mark the record interrupted even if
+                    # the print ended before its started event could be written.
+                    "process": process_identity()},
         "operator": operator,
         "warnings": list(job.warnings),
     }

@@ -4,6 +4,7 @@ Where a store is (URLs, the default file) is in test_location.py."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import subprocess
@@ -244,6 +245,26 @@ def test_recover_can_be_turned_off(backend: Backend) -> None:
         assert store.get(record_id).status == "printing"
         assert store.mark_interrupted_stale() == [record_id]
         assert store.get(record_id).status == "interrupted"
+
+
+def test_a_print_that_died_before_it_started_is_interrupted(backend: Backend) -> None:
+    # The store failed on the started event (and its retry): the record stayed created.
+    # The process that made it is named in its content, so the next open finds it.
+    identity = {"pid": dead_pid(), "host": socket.gethostname()}
+    content = {**sample_content(), "machine": {"printer": "p", "process": identity}}
+    with open_store(backend.url, clock=FakeClock()) as store:
+        record_id = store.create(content, "Ana Operator")
+        alive = store.create({**sample_content(), "machine": {
+            "process": {**identity, "pid": os.getpid()}}}, "Ana Operator")
+        unnamed = store.create(sample_content(), "Ana Operator")
+    with open_store(backend.url) as store:
+        record = store.get(record_id)
+        assert record.status == "interrupted"
+        assert record.events[-1].data["process"] == identity
+        assert store.get(alive).status == "created"  # still being set up
+        assert store.get(unnamed).status == "created"  # nobody to ask
+        assert store.verify() == []
+        assert store.mark_interrupted_stale() == []
 
 
 KILLED_PRINT = """

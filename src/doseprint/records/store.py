@@ -663,8 +663,11 @@ class RecordStore:
 
         A record counts as gone when its status is ``printing``, its ``started`` event
         names a process on this host, and that process no longer runs (or the host
-        restarted since). Records started on another host are left alone. The event
-        carries ``last_acked`` from the latest progress or lines event.
+        restarted since); or when its status is still ``created`` (the print ended before
+        its ``started`` event could be written, e.g. the store failed) and the process its
+        content names (``machine.process``) no longer runs. Records of another host are
+        left alone. The event carries ``last_acked`` from the latest progress or lines
+        event.
 
         Returns
         -------
@@ -674,7 +677,8 @@ class RecordStore:
         with self._reading() as conn:
             candidates = [
                 (record_id, identity)
-                for record_id, identity in _printing_processes(conn)
+                for record_id, identity in [*_printing_processes(conn),
+                                            *_created_processes(conn)]
                 if process_alive(identity) is False
             ]
         marked: list[str] = []
@@ -682,7 +686,7 @@ class RecordStore:
             with self._transaction() as conn:
                 conn.lock_chain(record_id)
                 # Another doseprint may have marked it since the read above.
-                if _current_state(conn, record_id) != "printing":
+                if _current_state(conn, record_id) not in ("created", "printing"):
                     continue
                 data: JsonDict = {
                     "reason": f"the printing process (pid {identity.get('pid')} on "
@@ -900,6 +904,27 @@ def _printing_processes(conn: Database) -> list[tuple[str, JsonDict]]:
         process = event.data.get("process")
         if isinstance(process, dict):
             found.append((record_id, process))
+    return found
+
+
+def _created_processes(conn: Database) -> list[tuple[str, JsonDict]]:
+    """(record id, content.machine.process) of every record whose status is still
+    ``created`` and whose content names the process that made it."""
+    rows = conn.execute(
+        f"WITH s AS ({_STATUS_KIND_SQL}) SELECT r.id, r.content FROM s"
+        " JOIN records r ON r.id = s.id WHERE s.kind = 'created'",
+        STATUS_KINDS,
+    ).fetchall()
+    found = []
+    for record_id, text in rows:
+        try:
+            content = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            continue  # verify reports an unreadable content; nothing to tell here
+        machine = content.get("machine") if isinstance(content, dict) else None
+        process = machine.get("process") if isinstance(machine, dict) else None
+        if isinstance(process, dict):
+            found.append((str(record_id), process))
     return found
 
 
