@@ -10,7 +10,7 @@ import click
 
 from doseprint.cli.options import echo_json, library_options, log
 from doseprint.errors import InputError
-from doseprint.job.folder import write_file_atomic
+from doseprint.job.atomic import write_file_atomic
 from doseprint.library import Library, load_formulations
 
 

@@ -12,6 +12,7 @@ import click
 
 from doseprint.cli.options import echo_json
 from doseprint.errors import InputError
+from doseprint.job.atomic import write_file_atomic
 from doseprint.job.folder import read_job
 from doseprint.job.keys import (
     KEY_ENV,
@@ -138,8 +139,6 @@ def key_export_public(out: Path, key_file: Path | None) -> None:
     Example:
       doseprint key export-public --out st-elsewhere.pub.json
     """
-    from doseprint.job.folder import write_file_atomic
-
     key = load_site_key(key_file)
     if out.resolve() == key_path(key_file).resolve():
         raise InputError("is the private key itself", file=str(out), key="--out")

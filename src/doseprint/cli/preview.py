@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from doseprint.cli.options import library_options
-from doseprint.job.folder import read_job, write_file_atomic
+from doseprint.job.atomic import write_file_atomic
+from doseprint.job.folder import read_job
 
 
 @click.command("preview")

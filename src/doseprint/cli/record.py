@@ -9,7 +9,7 @@ import click
 
 from doseprint.cli.options import db_option, echo_json
 from doseprint.errors import InputError, RecordChainError
-from doseprint.job.folder import write_file_atomic
+from doseprint.job.atomic import write_file_atomic
 from doseprint.records.chain import verify_record
 from doseprint.records.export import export_bytes, export_format, read_exported, record_to_json
 from doseprint.records.qc import qc_event_data

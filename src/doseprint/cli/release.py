@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from doseprint.cli.options import echo_json, library_options
-from doseprint.job.folder import write_file_atomic
+from doseprint.job.atomic import write_file_atomic
 from doseprint.library import Library, load_library
 from doseprint.models.formulation import Formulation
 from doseprint.models.load import check_prescription, load_prescription

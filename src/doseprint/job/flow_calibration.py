@@ -39,7 +39,8 @@ from doseprint.errors import DoseCheckError, InputError, Problem
 from doseprint.gcode.reader import read_gcode
 from doseprint.gcode.render import render_gcode
 from doseprint.gcode.tokens import split_lines
-from doseprint.job.folder import sha256_bytes, write_file_atomic
+from doseprint.job.atomic import write_file_atomic
+from doseprint.job.folder import sha256_bytes
 from doseprint.job.keys import Trust
 from doseprint.job.manifest import FLOW_JOB_SCHEMA
 from doseprint.job.prepare import prepare

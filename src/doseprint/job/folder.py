@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from doseprint.errors import DiskError, InputError, JobIntegrityError
+from doseprint.job.atomic import fsync_dir
 from doseprint.job.keys import Trust
 from doseprint.job.manifest import FLOW_JOB_SCHEMA, JOB_SCHEMA, JobManifest
 from doseprint.job.seal import SEAL_FILE
@@ -20,36 +21,6 @@ from doseprint.job.seal import check_seal as seal_check
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    # A rename is durable only once its directory entry is on disk.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_file_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise DiskError(f"{path}: cannot be written: {exc.strerror}") from exc
 
 
 def write_job_folder(out: Path, files: Mapping[str, bytes], *, force: bool) -> None:
@@ -82,13 +53,13 @@ def write_job_folder(out: Path, files: Mapping[str, bytes], *, force: bool) -> N
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".old"))
             os.rmdir(old)
             os.replace(out, old)
         os.replace(tmp, out)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except OSError as exc:
         if old is not None and not out.exists():
             with contextlib.suppress(OSError):

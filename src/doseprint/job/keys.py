@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from doseprint.errors import DiskError, InputError
+from doseprint.job.atomic import write_file_atomic
 
 __all__ = [
     "ALGORITHM",
@@ -351,39 +351,17 @@ def _write_private(path: Path, data: bytes) -> None:
     """Write a private key readable and writable by its owner only (0600), atomically."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.chmod(tmp, 0o600)  # mkstemp makes it 0600 already; say so explicitly
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
     except OSError as exc:
         raise DiskError(f"{path}: cannot write the site key: {exc.strerror or exc}") from exc
+    write_file_atomic(path, data, mode=0o600)
 
 
 def _write_public(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.chmod(tmp, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
     except OSError as exc:
         raise DiskError(f"{path}: cannot be written: {exc.strerror or exc}") from exc
+    write_file_atomic(path, data, mode=0o644)
 
 
 def create_site_key(
