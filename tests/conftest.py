@@ -23,6 +23,16 @@ from doseprint.compile import compile_prescription, write_job  # noqa: E402
 from doseprint.job.keys import create_site_key  # noqa: E402
 
 create_site_key(site="Test Pharmacy")
+
+# Passwords are hashed with Argon2id at the library's recommended cost (64 MiB, 3 passes:
+# about 0.2 s each), which is the point in a pharmacy and a waste in a test suite that
+# signs in a few thousand times: the run hashes cheaply. One test checks the real cost
+# (tests/records/test_people.py).
+from argon2 import PasswordHasher  # noqa: E402
+
+import doseprint.records.people as _people  # noqa: E402
+
+_people._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 TEST_KEY = _KEYS / "site-key.pem"
 """The run's site key (``DOSEPRINT_KEY``): every job the tests compile is sealed by it."""
 

@@ -148,4 +148,8 @@ GUARDS = (
     ("records_no_delete", "records"),
     ("events_no_update", "events"),
     ("events_no_delete", "events"),
+    ("site_events_no_update", "site_events"),
+    ("site_events_no_delete", "site_events"),
+    ("event_signatures_no_update", "event_signatures"),
+    ("event_signatures_no_delete", "event_signatures"),
 )

@@ -81,14 +81,14 @@ def test_older_store_is_migrated(backend: Backend) -> None:
         pass_qc(old, record_id)
     assert "events_by_kind" not in backend.indexes()
     with open_store(backend.url, clock=FakeClock()) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         assert store.get(record_id).status == "completed"
         store.release(record_id, "Dr Q. Person", "QA release")
         assert store.verify() == []
         assert store.migrate() == []  # idempotent
     assert "events_by_kind" in backend.indexes()
     versions = [row[0] for row in backend.query("SELECT version FROM schema_version ORDER BY 1")]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
 
 
 def test_migrations_stop_at_the_failing_one(backend: Backend, monkeypatch: pytest.MonkeyPatch

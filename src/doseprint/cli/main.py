@@ -21,6 +21,7 @@ from doseprint.cli.print import print_cmd
 from doseprint.cli.printer import printer_group
 from doseprint.cli.record import record_group
 from doseprint.cli.release import release_cmd
+from doseprint.cli.user import user_group
 from doseprint.cli.virtual_printer import virtual_printer_cmd
 from doseprint.errors import (
     EXIT_BUG,
@@ -54,7 +55,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 for _command in (compile_cmd, release_cmd, gcode_group, preview_cmd, formulation_group,
                  calibrate_group, printer_group, print_cmd, virtual_printer_cmd, record_group,
-                 key_group):
+                 key_group, user_group):
     cli.add_command(_command)
 
 

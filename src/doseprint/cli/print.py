@@ -12,6 +12,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from doseprint.cli.options import FiniteFloatRange, log
+from doseprint.cli.signing import sign_for
 from doseprint.job.folder import read_job
 from doseprint.printing import print_job
 from doseprint.records.store import open_store
@@ -26,7 +27,9 @@ from doseprint.records.store import open_store
 @click.option("--db", default=None, help="Record store: a SQLite path or postgresql://… URL "
               "(default: DOSEPRINT_DB, else a SQLite file in the user's data directory).")
 @click.option("--operator", default="operator", show_default=True,
-              help="Who runs the print (written into the record).")
+              help="Who runs the print: in a store with accounts a user id, who signs in "
+                   "(the password is asked for, or read from standard input); else a name "
+                   "written into the record.")
 @click.option("--lot", "lots", multiple=True,
               help="Material lot loaded in a tool, as T0=LOT-123 (repeatable).")
 @click.option("--printers", "printer_dirs", multiple=True,
@@ -67,6 +70,7 @@ def print_cmd(
     progress = _Progress(job.gcode.estimated_print_s or 0.0)
     try:
         with open_store(db) as store:
+            sign_for(store, operator, "print")
             try:
                 outcome = print_job(job_dir, port, store, operator=operator, lots=lots,
                                     baud=baud, printer_dirs=printer_dirs,

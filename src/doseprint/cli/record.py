@@ -7,9 +7,13 @@ from pathlib import Path
 
 import click
 
+from doseprint.cli.anchor import anchor_group, trusted_site_keys
 from doseprint.cli.options import db_option, echo_json
+from doseprint.cli.signing import sign_for
 from doseprint.errors import InputError, RecordChainError
 from doseprint.job.atomic import write_file_atomic
+from doseprint.job.keys import load_trust
+from doseprint.records.anchor import anchor_problems, read_anchor
 from doseprint.records.chain import verify_record
 from doseprint.records.export import export_bytes, export_format, read_exported, record_to_json
 from doseprint.records.qc import qc_event_data
@@ -119,17 +123,24 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
 
 @record_group.command("verify")
 @click.argument("record_id", required=False)
+@click.option("--anchor", "anchor_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also check the store against this signed anchor "
+              "(`record anchor export`): no record or event it lists removed or changed.")
 @db_option
-def record_verify(record_id: str | None, db: str | None) -> None:
-    """Recompute the hash chain of one record, or of the whole store; exit 1 on any
-    mismatch, naming the first record or event that does not match. RECORD_ID may also
-    be a record exported as .json (`record export`): that file is checked instead.
+def record_verify(record_id: str | None, anchor_file: Path | None, db: str | None) -> None:
+    """Recompute the hash chain of one record, or of the whole store, and check every
+    signature (people's on events and on the site chain, the site key's on sealed heads);
+    exit 1 on any mismatch, naming the first record or event that does not match.
+    RECORD_ID may also be a record exported as .json (`record export`): that file is
+    checked instead.
 
     \b
     Example:
       doseprint record verify
+      doseprint record verify --anchor anchors/2026-12-02.json
       doseprint record verify batch-3f2a.json
     """
+    anchor = read_anchor(anchor_file) if anchor_file is not None else None
     if record_id is not None and record_id.lower().endswith(".json"):
         exported = read_exported(record_id)
         problems = verify_record(exported)
@@ -140,7 +151,9 @@ def record_verify(record_id: str | None, db: str | None) -> None:
         click.echo(f"ok: {record_id}: record {exported.id} verified")
         return
     with open_store(db) as store:
-        problems = store.verify(record_id)
+        problems = store.verify(record_id, site_keys=trusted_site_keys())
+        if anchor is not None:
+            problems += anchor_problems(store, anchor, load_trust())
         count = 1 if record_id else len(store.list_records())
     if problems:
         raise RecordChainError("the record store does not verify:\n  " + "\n  ".join(problems),
@@ -203,33 +216,46 @@ def record_qc(record_id: str, masses: str, by: str, db: str | None) -> None:
         click.echo(f"warning: {w}", err=True)
 
 
-def _sign(kind: str, record_id: str, by: str, meaning: str, db: str | None) -> None:
+def _sign(kind: str, record_id: str, by: str, meaning: str, db: str | None,
+          justification: str = "") -> None:
     with open_store(db) as store:
+        store.resolve_id(record_id)  # an unknown id is refused before any password
         if kind == "released":
-            event = store.release(record_id, by, meaning)
+            sign_for(store, by, "release")
+            event = store.release(record_id, by, meaning, justification)
         else:
+            sign_for(store, by, "reject")
             event = store.reject(record_id, by, meaning)
     click.echo(f"{kind} by {by} at {event.utc}: {meaning} (record {event.record_id})")
 
 
 @record_group.command("release")
 @click.argument("record_id")
-@click.option("--by", required=True, help="The signer's printed name.")
+@click.option("--by", required=True, help="The signer: a user id in a store with accounts "
+              "(the password is asked for, or read from standard input), else a printed "
+              "name.")
 @click.option("--meaning", required=True, help="What the signature means.")
+@click.option("--justification", default="", help="Why the releaser also printed or "
+              "recorded QC of this batch, where the site policy allows it at all.")
 @db_option
-def record_release(record_id: str, by: str, meaning: str, db: str | None) -> None:
-    """Sign a completed record as released for dispensing.
+def record_release(record_id: str, by: str, meaning: str, justification: str,
+                   db: str | None) -> None:
+    """Sign a completed, QC-passed record as released for dispensing. In a store with
+    accounts the releaser is a pharmacist who neither printed the batch nor recorded its
+    QC (separation of duties; the site policy may allow it with a justification).
 
     \b
     Example:
-      doseprint record release 3f2a --by "B. Pharmacist" --meaning "QA release"
+      doseprint record release 3f2a --by bp --meaning "QA release"
     """
-    _sign("released", record_id, by, meaning, db)
+    _sign("released", record_id, by, meaning, db, justification)
 
 
 @record_group.command("reject")
 @click.argument("record_id")
-@click.option("--by", required=True, help="The signer's printed name.")
+@click.option("--by", required=True, help="The signer: a user id in a store with accounts "
+              "(the password is asked for, or read from standard input), else a printed "
+              "name.")
 @click.option("--meaning", required=True, help="Why it is rejected.")
 @db_option
 def record_reject(record_id: str, by: str, meaning: str, db: str | None) -> None:
@@ -240,3 +266,6 @@ def record_reject(record_id: str, by: str, meaning: str, db: str | None) -> None
       doseprint record reject 3f2a --by "B. Pharmacist" --meaning "print failed"
     """
     _sign("rejected", record_id, by, meaning, db)
+
+
+record_group.add_command(anchor_group)

@@ -43,7 +43,11 @@ __all__ = [
     "migration_files",
 ]
 
-GUARD_TRIGGERS = ("records_no_update", "records_no_delete", "events_no_update", "events_no_delete")
+GUARD_TRIGGERS = (
+    "records_no_update", "records_no_delete", "events_no_update", "events_no_delete",
+    "site_events_no_update", "site_events_no_delete",
+    "event_signatures_no_update", "event_signatures_no_delete",
+)
 """The triggers that refuse updates and deletes; ``verify`` reports any that is missing."""
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

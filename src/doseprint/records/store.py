@@ -46,6 +46,22 @@ from doseprint.records.dialect import (
 )
 from doseprint.records.liveness import process_alive, process_identity
 from doseprint.records.location import resolve_store_url
+from doseprint.records.people import (
+    SignInError,
+    control_began,
+    people_problems,
+    policy_of,
+)
+from doseprint.records.signing import KeyRing, Signer, signature_problem
+from doseprint.records.site import (
+    SITE_CHAIN_ID,
+    SiteEvent,
+    SiteKind,
+    append_site_event,
+    key_ring,
+    read_site_events,
+    verify_site_events,
+)
 from doseprint.records.states import (
     DECISION_KINDS,
     STATUS_KINDS,
@@ -71,6 +87,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SYSTEM_ACTOR",
     "RecordStore",
+    "SiteWriter",
     "UnreadableEvent",
     "event_from_row",
     "open_store",
@@ -78,10 +95,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The database schema this version writes; older stores are migrated on open, newer
 ones are refused (RecordStoreError, exit 3). Version 1: tables and append-only guards;
-2: an index of events by record and kind."""
+2: an index of events by record and kind; 3: the site chain (people, lots, approvals,
+sealed heads) and the events' signatures."""
 
 SYSTEM_ACTOR = "doseprint"
 """``actor`` of events doseprint writes on its own (e.g. ``interrupted``)."""
@@ -255,6 +273,9 @@ class RecordStore:
         self._dialect = conn.name
         self._clock = clock or _utc_now
         self._lock = threading.RLock()
+        self._signer: Signer | None = None
+        self._site_signer: Signer | None = None
+        self._has_site: bool | None = None  # schema 3's tables; known after the first look
 
     @property
     def url(self) -> str:
@@ -271,6 +292,22 @@ class RecordStore:
         """False for a store that is gone once it is closed (SQLite ``:memory:``): fine
         for trying things out, never for the record of a print."""
         return self._conn.durable
+
+    @property
+    def signer(self) -> Signer | None:
+        """Who signs what this store object writes (see :meth:`sign_as`)."""
+        return self._signer
+
+    def sign_as(self, signer: Signer | None, site: Signer | None = None) -> None:
+        """Sign every event written from now on whose actor is ``signer.user_id`` with
+        the signer's key; and, with ``site`` (the site key), seal the record's head in
+        the site chain after every act that is not a print-log entry.
+
+        In a store with accounts (:func:`~doseprint.records.people.is_controlled`) an
+        event that is neither signed so nor written by doseprint itself is refused.
+        """
+        self._signer = signer
+        self._site_signer = site
 
     def close(self) -> None:
         """Close the database connection. Idempotent."""
@@ -327,6 +364,10 @@ class RecordStore:
 
     def _now(self) -> str:
         return _format_utc(self._clock())
+
+    def now_utc(self) -> str:
+        """The store clock's time, as events carry it (ISO 8601 UTC, ms, ``Z``)."""
+        return self._now()
 
     # Schema
 
@@ -395,6 +436,7 @@ class RecordStore:
                     (number, self._now()),
                 )
                 applied.append(number)
+        self._has_site = None
         if applied:
             logger.info("record store %s: migrated to schema version %d", self._url, target)
         return applied
@@ -489,7 +531,10 @@ class RecordStore:
                 ),
             )
             data = {"content_sha256": digest}
-            _insert_event(conn, record_id, 0, utc, actor.strip(), "created", data, GENESIS_HASH)
+            event = _insert_event(conn, record_id, 0, utc, actor.strip(), "created", data,
+                                  GENESIS_HASH)
+            self._sign_events(conn, [event])
+            self._seal_head(conn, event)
         return record_id
 
     def append(self, record_id: str, kind: EventKind, data: Mapping[str, Any], actor: str) -> Event:
@@ -578,10 +623,72 @@ class RecordStore:
             written.append(event)
             prev_hash = event.hash
             state = state_after(state, kind)
+        self._sign_events(conn, written)
+        if any(e.kind not in _UNSEALED_KINDS for e in written):
+            self._seal_head(conn, written[-1])
         return written
 
+    def _sign_events(self, conn: Database, events: Sequence[Event]) -> None:
+        """Write each event's signature by the signer; refuse an unsigned one in a store
+        with accounts (doseprint's own ``interrupted`` apart)."""
+        signer = self._signer
+        controlled: bool | None = None
+        if self._has_site is None:
+            self._has_site = "event_signatures" in conn.tables()
+        if not self._has_site:
+            return  # a store opened below schema 3 (migration tests) has no accounts
+        for event in events:
+            if signer is not None and event.actor == signer.user_id:
+                conn.execute(
+                    "INSERT INTO event_signatures (record_id, seq, signer, key_id, signature)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (event.record_id, event.seq, signer.user_id, signer.key_id,
+                     signer.sign(event.hash)),
+                )
+                continue
+            if event.actor == SYSTEM_ACTOR and event.kind in _SYSTEM_KINDS:
+                continue
+            if controlled is None:
+                controlled = _has_accounts(conn)
+            if controlled:
+                raise SignInError(
+                    f"this store has user accounts: '{event.kind}' by {event.actor!r} must be "
+                    "signed by a signed-in user", file=self._url, key="--by",
+                    hint="give your user id (--by/--operator) and your password")
+
+    def _seal_head(self, conn: Database, event: Event) -> None:
+        """Seal a record's new head with the site key, in the site chain."""
+        site = self._site_signer
+        if site is None or not self._has_site:
+            return
+        append_site_event(conn, self._now(), "head_sealed",
+                          {"record_id": event.record_id, "seq": event.seq, "hash": event.hash},
+                          site.user_id, site)
+
+    # The site chain
+
+    def site_events(self, kinds: Iterable[str] | None = None) -> list[SiteEvent]:
+        """The site chain (people, policy, lots, approvals, seals), oldest first."""
+        with self._reading() as conn:
+            return read_site_events(conn, kinds)
+
+    @contextlib.contextmanager
+    def site_writer(self) -> Iterator[SiteWriter]:
+        """One write transaction on the site chain, locked against other writers: read
+        it, decide, append; all of it is committed together or not at all."""
+        with self._transaction() as conn:
+            conn.lock_chain(SITE_CHAIN_ID)
+            yield SiteWriter(conn, self._now)
+
+    def append_site(self, kind: SiteKind, data: Mapping[str, Any], actor: str,
+                    signer: Signer | None) -> SiteEvent:
+        """Append one site event in its own transaction (see :meth:`site_writer`)."""
+        with self.site_writer() as writer:
+            return writer.append(kind, data, actor, signer)
+
     def _decide(
-        self, kind: DecisionKind, record_id: str, by: str, meaning: str
+        self, kind: DecisionKind, record_id: str, by: str, meaning: str,
+        justification: str = "",
     ) -> Event:
         if not by.strip():
             raise InputError("the signer's name is empty", key="--by", file=self._url)
@@ -592,10 +699,17 @@ class RecordStore:
                 file=self._url,
                 hint="Say what the signature means, e.g. 'QA release for dispensing'.",
             )
-        data = _prepare_data(kind, {"meaning": meaning.strip()}, self._url)
+        plain: JsonDict = {"meaning": meaning.strip()}
+        if justification.strip():
+            plain["justification"] = justification.strip()
+        if self._signer is not None and self._signer.user_id == by.strip():
+            plain["signer_name"] = self._signer.name
         with self._transaction() as conn:
             full_id = self._resolve(conn, record_id)
             conn.lock_chain(full_id)
+            if kind == "released":
+                plain.update(_separation(conn, full_id, by.strip(), justification.strip()))
+            data = _prepare_data(kind, plain, self._url)
             # A record whose chain does not verify is not signed.
             problems = _verify_stored(conn, full_id)
             if problems:
@@ -622,7 +736,7 @@ class RecordStore:
                     )
             return self._append_rows(conn, full_id, [(kind, data)], by)[0]
 
-    def release(self, record_id: str, by: str, meaning: str) -> Event:
+    def release(self, record_id: str, by: str, meaning: str, justification: str = "") -> Event:
         """Sign a completed record as released for dispensing.
 
         Parameters
@@ -633,6 +747,9 @@ class RecordStore:
             The signer's printed name.
         meaning : str
             What the signature means (e.g. "QA release for dispensing").
+        justification : str
+            Why the releaser is also the one who printed or recorded QC, where the site
+            policy allows that at all (then it is required; see :func:`_separation`).
 
         Returns
         -------
@@ -648,7 +765,7 @@ class RecordStore:
         RecordChainError
             The record's hash chain does not verify.
         """
-        return self._decide("released", record_id, by, meaning)
+        return self._decide("released", record_id, by, meaning, justification)
 
     def reject(self, record_id: str, by: str, meaning: str) -> Event:
         """Sign a record as rejected: an ended print, or a released one recalled.
@@ -774,9 +891,29 @@ class RecordStore:
             )
         return summaries
 
+    def heads(self) -> list[tuple[str, str, int, str]]:
+        """Every record's head: (id, created_utc, seq, hash) of its last event, oldest
+        record first; for anchors (:mod:`doseprint.records.anchor`)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT r.id, r.created_utc, e.seq, e.hash FROM records r JOIN events e"
+                " ON e.record_id = r.id AND e.seq = (SELECT MAX(seq) FROM events"
+                " WHERE record_id = r.id) ORDER BY r.created_utc, r.id").fetchall()
+        return [(str(a), str(b), int(c), str(d)) for a, b, c, d in rows]
+
+    def stored_hashes(self, record_id: str) -> dict[int, str] | None:
+        """A record's event hashes by seq, or None when there is no such record."""
+        with self._reading() as conn:
+            if conn.execute("SELECT 1 FROM records WHERE id = ?",
+                            (record_id,)).fetchone() is None:
+                return None
+            return {int(seq): str(digest) for seq, digest in conn.execute(
+                "SELECT seq, hash FROM events WHERE record_id = ?", (record_id,))}
+
     # Verification
 
-    def verify(self, record_id: str | None = None) -> list[str]:
+    def verify(self, record_id: str | None = None,
+               site_keys: Iterable[Any] = ()) -> list[str]:
         """Recompute the hash chain of one record, or of the whole store.
 
         Parameters
@@ -798,6 +935,9 @@ class RecordStore:
         """
         problems: list[str] = []
         with self._reading() as conn:
+            site = read_site_events(conn)
+            ring = key_ring(site, site_keys)
+            begun = control_began(site)
             if record_id is not None:
                 ids = [self._resolve(conn, record_id)]
             else:
@@ -806,14 +946,147 @@ class RecordStore:
                     for row in conn.execute("SELECT id FROM records ORDER BY created_utc, id")
                 ]
             for full_id in ids:
-                problems.extend(_verify_stored(conn, full_id))
+                found = _verify_stored(conn, full_id)
+                if not found:
+                    found = _verify_signatures(conn, full_id, ring, begun)
+                problems.extend(found)
             if record_id is None:
                 problems.extend(_verify_store_wide(conn))
+                problems.extend(verify_site_events(site, ring))
+                problems.extend(people_problems(site))
+            problems.extend(_verify_seals(conn, site, ids if record_id is not None else None))
         return problems
 
 
 # ----------------------------------------------------------------------------------
 # Row helpers (called inside a transaction)
+
+
+_SYSTEM_KINDS = frozenset({"interrupted"})
+"""Kinds doseprint writes on its own (actor :data:`SYSTEM_ACTOR`), never signed."""
+
+_UNSEALED_KINDS = frozenset({"progress", "lines", "firmware", "error"})
+"""Print-log kinds: a record's head is sealed after every other act, not after these."""
+
+
+class SiteWriter:
+    """The site chain inside one write transaction (:meth:`RecordStore.site_writer`)."""
+
+    def __init__(self, conn: Database, now: Callable[[], str]) -> None:
+        self._conn = conn
+        self._now = now
+
+    def events(self, kinds: Iterable[str] | None = None) -> list[SiteEvent]:
+        return read_site_events(self._conn, kinds)
+
+    def append(self, kind: SiteKind, data: Mapping[str, Any], actor: str,
+               signer: Signer | None) -> SiteEvent:
+        return append_site_event(self._conn, self._now(), kind, data, actor, signer)
+
+
+def _separation(conn: Database, record_id: str, by: str, justification: str) -> JsonDict:
+    """Separation of duties for a release, in a store with accounts: the releaser is
+    neither the operator who printed nor anybody who recorded QC, unless the site policy
+    allows it, and then only with a justification. Returns what the release records of
+    it (nothing in a store without accounts).
+
+    Raises
+    ------
+    RecordStateError
+        The policy does not allow it, or allows it and no justification was given.
+    """
+    if "site_events" not in conn.tables() or not _has_accounts(conn):
+        return {}
+    policy = policy_of(read_site_events(conn, ("policy_set",)))
+    rows = conn.execute(
+        "SELECT DISTINCT kind, actor FROM events WHERE record_id = ?"
+        " AND kind IN ('created', 'started', 'qc')", (record_id,)).fetchall()
+    printed = {str(actor) for kind, actor in rows if kind in ("created", "started")}
+    weighed = {str(actor) for kind, actor in rows if kind == "qc"}
+    roles = []
+    if by in printed:
+        roles.append(("printed", policy.release_by_operator, "release_by_operator"))
+    if by in weighed:
+        roles.append(("recorded QC of", policy.release_by_qc, "release_by_qc"))
+    for what, allowed, key in roles:
+        if not allowed:
+            raise RecordStateError(
+                f"record {record_id}: {by} {what} this batch and may not also release it "
+                "(separation of duties)",
+                hint="another pharmacist releases it; a one-person site sets "
+                     f"\"{key}\": true in its policy and then justifies each such release")
+        if not justification:
+            raise InputError(
+                f"{by} {what} this batch: the site policy allows the same person to release "
+                "it only with a recorded justification", file="command line",
+                key="--justification")
+    return {"same_person": [what for what, _, _ in roles]} if roles else {}
+
+
+def _has_accounts(conn: Database) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM site_events WHERE kind = 'user_added' LIMIT 1").fetchone() is not None
+
+
+def _verify_signatures(conn: Database, record_id: str, ring: KeyRing,
+                       begun: str | None) -> list[str]:
+    """Each event's signature: by its actor's key, over its hash. Once the store has
+    accounts, every event but doseprint's own must be signed."""
+    signatures = {
+        int(row[0]): (str(row[1]), str(row[2]), str(row[3]))
+        for row in conn.execute(
+            "SELECT seq, signer, key_id, signature FROM event_signatures WHERE record_id = ?",
+            (record_id,))
+    }
+    problems = []
+    for row in _event_rows(conn, record_id):
+        event = event_from_row(row)  # the chain verified, so every row reads
+        where = f"record {record_id}: event {event.seq} ({event.kind} at {event.utc})"
+        found = signatures.pop(event.seq, None)
+        if found is None:
+            if (event.actor == SYSTEM_ACTOR and event.kind in _SYSTEM_KINDS) or (
+                    begun is None or event.utc < begun):
+                continue
+            problems.append(f"{where}: is not signed, in a store with user accounts "
+                            "(altered, or written around doseprint)")
+            continue
+        signer, key_id, signature = found
+        if signer != event.actor:
+            problems.append(f"{where}: signed by {signer!r} but done by {event.actor!r}")
+            continue
+        why = signature_problem(ring, signer, key_id, signature, event.hash)
+        if why is not None:
+            problems.append(f"{where}: {why}")
+    for seq in sorted(signatures):
+        problems.append(f"record {record_id}: a signature for event {seq}, which is not there "
+                        "(the event was removed)")
+    return problems
+
+
+def _verify_seals(conn: Database, site: Sequence[SiteEvent],
+                  record_ids: Sequence[str] | None) -> list[str]:
+    """Every sealed head must still be an event of its record, with the same hash: a
+    removed last event, a removed record or an edited and re-chained one shows here."""
+    problems = []
+    wanted = set(record_ids) if record_ids is not None else None
+    for event in site:
+        if event.kind != "head_sealed":
+            continue
+        record_id, seq, digest = (event.data.get(k) for k in ("record_id", "seq", "hash"))
+        if wanted is not None and record_id not in wanted:
+            continue
+        row = conn.execute("SELECT hash FROM events WHERE record_id = ? AND seq = ?",
+                           (str(record_id), seq if isinstance(seq, int) else -1)).fetchone()
+        if row is None:
+            exists = conn.execute("SELECT 1 FROM records WHERE id = ?",
+                                  (str(record_id),)).fetchone()
+            what = (f"its event {seq} is gone (removed after it was sealed)" if exists
+                    else "the record is gone (removed after it was sealed)")
+            problems.append(f"record {record_id}: sealed at site event {event.seq}, but {what}")
+        elif str(row[0]) != digest:
+            problems.append(f"record {record_id}: event {seq} differs from the head sealed at "
+                            f"site event {event.seq} (altered and re-chained)")
+    return problems
 
 
 def _check_actor(actor: str, url: str) -> None:
