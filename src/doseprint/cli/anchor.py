@@ -25,7 +25,13 @@ def trusted_site_keys() -> tuple[PublicKey, ...]:
 
 @click.group("anchor")
 def anchor_group() -> None:
-    """Anchors: every record's head, signed by the site key, kept outside the database."""
+    """Anchors: every record's head, signed by the site key, kept outside the database.
+
+    \b
+    Example:
+      doseprint record anchor export --out anchors/2026-12-02.json --by qa
+      doseprint record verify --anchor anchors/2026-12-02.json
+    """
 
 
 @anchor_group.command("export")

@@ -205,6 +205,7 @@ def record_qc(record_id: str, masses: str, by: str, db: str | None) -> None:
                          file="command line", key="--mass-mg") from None
     with open_store(db) as store:
         record = store.get(record_id)
+        sign_for(store, by, "qc")
         data = qc_event_data(record, values, by)
         store.append(record.id, "qc", data, by)
     u = data["uniformity"]

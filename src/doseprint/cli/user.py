@@ -196,7 +196,13 @@ def user_change(user_id: str, name: str | None, roles: tuple[str, ...], by: str,
 
 @user_group.group("policy")
 def policy_group() -> None:
-    """The site policy: which role signs which act, lock-out, separation of duties."""
+    """The site policy: which role signs which act, lock-out, separation of duties.
+
+    \b
+    Example:
+      doseprint user policy show --json > site-policy.json
+      doseprint user policy set site-policy.json --by admin
+    """
 
 
 @policy_group.command("show")
