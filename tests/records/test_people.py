@@ -251,7 +251,14 @@ def test_a_third_person_releases(site: Site) -> None:
     site.acting("bp", "release")
     event = site.store.release(record_id, "bp", "QA release")
     assert "same_person" not in event.data
-    assert site.store.get(record_id).status == "released"
+    record = site.store.get(record_id)
+    assert record.status == "released"
+    # Part 11 §11.50: the printed name, with the id, wherever the signature is shown.
+    assert record.signature is not None and record.signature.by == "B. Pharmacist (bp)"
+    from doseprint.records.batch_report import batch_report_context
+
+    context = batch_report_context(record)
+    assert context["signatures"][0]["by"] == "B. Pharmacist (bp)"
     assert site.verify() == []
 
 

@@ -27,7 +27,7 @@ import jinja2
 from doseprint.records.content import materials_of, tablets_of
 from doseprint.records.qc import latest_qc
 from doseprint.records.states import DECISION_KINDS, ENDED_KINDS, LOG_KINDS
-from doseprint.records.values import Event, Record
+from doseprint.records.values import Event, Record, signer_shown
 
 __all__ = ["BEYOND_USE_PLACEHOLDER", "LOG_TAIL", "batch_report_context", "render_batch_report"]
 
@@ -200,7 +200,7 @@ def _qc(record: Record) -> dict[str, Any] | None:
         )
     return {
         "passed": data.get("passed") is True,
-        "by": event.actor,
+        "by": signer_shown(event),
         "utc": event.utc,
         "method": data.get("method", ""),
         "average_mg": uniformity.get("average_mg"),
@@ -249,7 +249,7 @@ def batch_report_context(record: Record) -> dict[str, Any]:
     signatures = [
         {
             "kind": e.kind,
-            "by": e.actor,
+            "by": signer_shown(e),
             "utc": e.utc,
             "meaning": str(e.data.get("meaning", "")),
             "hash": e.hash,

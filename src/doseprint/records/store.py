@@ -530,7 +530,7 @@ class RecordStore:
                     digest,
                 ),
             )
-            data = {"content_sha256": digest}
+            data = self._with_name(actor, "created", {"content_sha256": digest})
             event = _insert_event(conn, record_id, 0, utc, actor.strip(), "created", data,
                                   GENESIS_HASH)
             self._sign_events(conn, [event])
@@ -618,7 +618,8 @@ class RecordStore:
                 )
             seq += 1
             event = _insert_event(
-                conn, record_id, seq, self._now(), actor.strip(), kind, data, prev_hash
+                conn, record_id, seq, self._now(), actor.strip(), kind,
+                self._with_name(actor, kind, data), prev_hash
             )
             written.append(event)
             prev_hash = event.hash
@@ -627,6 +628,14 @@ class RecordStore:
         if any(e.kind not in _UNSEALED_KINDS for e in written):
             self._seal_head(conn, written[-1])
         return written
+
+    def _with_name(self, actor: str, kind: str, data: JsonDict) -> JsonDict:
+        """An act the signer signs carries their printed name (Part 11 §11.50), beside the
+        user id the event's actor holds; print-log entries do not repeat it."""
+        signer = self._signer
+        if signer is None or signer.user_id != actor.strip() or kind in _UNSEALED_KINDS:
+            return data
+        return {**data, "signer_name": signer.name}
 
     def _sign_events(self, conn: Database, events: Sequence[Event]) -> None:
         """Write each event's signature by the signer; refuse an unsigned one in a store
@@ -702,8 +711,6 @@ class RecordStore:
         plain: JsonDict = {"meaning": meaning.strip()}
         if justification.strip():
             plain["justification"] = justification.strip()
-        if self._signer is not None and self._signer.user_id == by.strip():
-            plain["signer_name"] = self._signer.name
         with self._transaction() as conn:
             full_id = self._resolve(conn, record_id)
             conn.lock_chain(full_id)

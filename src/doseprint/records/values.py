@@ -32,6 +32,7 @@ __all__ = [
     "Signature",
     "content_text",
     "last_acked",
+    "signer_shown",
 ]
 
 JsonDict: TypeAlias = dict[str, Any]
@@ -73,6 +74,15 @@ class Event:
     data: JsonDict
     prev_hash: str
     hash: str
+
+
+def signer_shown(event: Event) -> str:
+    """Who did an event as a person reads it: ``Printed Name (user id)`` for a signed
+    act, else the actor as recorded."""
+    name = event.data.get("signer_name")
+    if isinstance(name, str) and name.strip() and name.strip() != event.actor:
+        return f"{name.strip()} ({event.actor})"
+    return event.actor
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class Record:
                 )
                 return Signature(
                     kind=kind,
-                    by=event.actor,
+                    by=signer_shown(event),
                     utc=event.utc,
                     meaning=str(event.data.get("meaning", "")),
                     event_hash=event.hash,
