@@ -96,11 +96,23 @@ class Problem:
 
 
 class DoseprintError(Exception):
-    """Base of every error doseprint raises on purpose."""
+    """Base of every error doseprint raises on purpose.
+
+    A message of several items (every dose that misses, every record that does not
+    verify) is given as its first line and ``details``, one item each: ``message`` is
+    then the first line followed by each item on a line of its own, indented by two
+    spaces, and the command line shows each item as one line whatever it holds
+    (:mod:`doseprint.cli.terminal`).
+    """
 
     exit_code = EXIT_RESULT
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: Iterable[str] = ()
+    ) -> None:
+        self.summary = message
+        self.details: tuple[str, ...] = tuple(details)
+        message += "".join(f"\n  {item}" for item in self.details)
         super().__init__(message)
         self.message = message
         self.hint = hint
