@@ -272,8 +272,8 @@ def compile_prescription(
     reading = read_gcode(split_lines(program.text), source="job.gcode", flavor=profile.flavor)
     verification = verify_reading(reading, expected, tools, profile, multipliers)
     if not verification.ok:
-        raise DoseCheckError("the G-code, read back, fails its checks; no job was written:\n  "
-                             + "\n  ".join(verification.problems))
+        raise DoseCheckError("the G-code, read back, fails its checks; no job was written:",
+                             details=verification.problems)
 
     gcode_bytes = program.text.encode()
     threemf = export_3mf(meshes, plate.centers_mm)

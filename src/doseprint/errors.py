@@ -6,8 +6,10 @@
     ├── InputError                    exit 2: a file or option the user gave is invalid
     │   ├── InfeasibleDesignError     no supported design reaches the release target
     │   ├── TemplateRenderError       a printer template does not render
-    │   └── JobIntegrityError         a job folder no longer matches its job.json hashes
-    │       └── JobSealError          its job.seal is missing, broken or by an untrusted key
+    │   ├── JobIntegrityError         a job folder no longer matches its job.json hashes
+    │   │   └── JobSealError          its job.seal is missing, broken or by an untrusted key
+    │   ├── SignInError               (records.people) user id and password do not sign in
+    │   └── PermissionRefusedError    (records.people) the site policy does not allow the act
     ├── ResultError                   exit 1: the work ran and its result is a failure
     │   ├── GeometryError             a mesh is not watertight or a boolean failed
     │   ├── ReleaseModelError         the release model did not converge
@@ -96,11 +98,23 @@ class Problem:
 
 
 class DoseprintError(Exception):
-    """Base of every error doseprint raises on purpose."""
+    """Base of every error doseprint raises on purpose.
+
+    A message of several items (every dose that misses, every record that does not
+    verify) is given as its first line and ``details``, one item each: ``message`` is
+    then the first line followed by each item on a line of its own, indented by two
+    spaces, and the command line shows each item as one line whatever it holds
+    (:mod:`doseprint.cli.terminal`).
+    """
 
     exit_code = EXIT_RESULT
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: Iterable[str] = ()
+    ) -> None:
+        self.summary = message
+        self.details: tuple[str, ...] = tuple(details)
+        message += "".join(f"\n  {item}" for item in self.details)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -113,6 +127,8 @@ class InputError(DoseprintError):
     """
 
     exit_code = EXIT_INPUT
+    after_note = "nothing was written."
+    """What the command line says after the problems."""
 
     def __init__(
         self,

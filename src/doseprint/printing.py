@@ -417,7 +417,7 @@ def print_job(
                               read_header(lines))
     if not verification.ok:
         raise DoseCheckError(f"{gcode_path}: the G-code fails its dose check; nothing was "
-                             "sent:\n  " + "\n  ".join(verification.problems),
+                             "sent:", details=verification.problems,
                              hint="compile the prescription again; do not print this job")
     program = program_from_gcode(text)
     commands = list(program.commands)

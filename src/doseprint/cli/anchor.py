@@ -3,12 +3,14 @@ elsewhere (:mod:`doseprint.records.anchor`)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from doseprint.cli.options import db_option
+from doseprint.cli.options import db_option, echo_json, json_option
 from doseprint.cli.signing import sign_for
+from doseprint.cli.terminal import echo_line
 from doseprint.errors import InputError
 from doseprint.job.atomic import write_file_atomic
 from doseprint.job.keys import PublicKey, load_site_key, load_trust
@@ -41,7 +43,8 @@ def anchor_group() -> None:
 @click.option("--by", required=True, help="Who exports it (signs in; quality or admin "
               "by default).")
 @db_option
-def anchor_export(out: Path, by: str, db: str | None) -> None:
+@json_option()
+def anchor_export(out: Path, by: str, db: str | None, as_json: bool) -> None:
     """Write every record's head and the site chain's head, signed by the site key.
     `record verify --anchor FILE` later shows any record or event removed or changed
     since.
@@ -61,4 +64,9 @@ def anchor_export(out: Path, by: str, db: str | None) -> None:
                              key="--by", hint="add users first (`doseprint user add`)")
         data = make_anchor(store, signer, site_signer(key), key.public)
     write_file_atomic(out, data)
-    click.echo(f"wrote {out}")
+    if as_json:
+        anchor = json.loads(data)
+        echo_json({"ok": True, "file": str(out), "records": len(anchor["records"]),
+                   "site_chain": anchor["site_chain"], "utc": anchor["utc"]})
+        return
+    echo_line(f"wrote {out}")

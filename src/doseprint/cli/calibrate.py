@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from doseprint.cli.options import library_options
+from doseprint.cli.terminal import echo_line
 from doseprint.job.folder import check_out_dir, write_job_folder
 from doseprint.job.keys import site_key_for_compile
 from doseprint.job.seal import seal_files
@@ -91,15 +92,15 @@ def calibrate_flow(
         # later dose of this printer and formulation is laid with.
         write_job_folder(out, seal_files(files, key), force=force)
         manifest = json.loads(files["job.json"])
-        click.echo(f"wrote {out}: {len(manifest['objects'])} discs of "
-                   f"{manifest['nominal_mass_mg']:.1f} mg nominal each; print job.gcode, "
-                   "weigh each disc and run again with --job and --mass-mg")
+        echo_line(f"wrote {out}: {len(manifest['objects'])} discs of "
+                  f"{manifest['nominal_mass_mg']:.1f} mg nominal each; print job.gcode, "
+                  "weigh each disc and run again with --job and --mass-mg")
         return
     assert job_dir is not None
     manifest = read_flow_job(job_dir)
     entry = compute_flow_calibration(manifest, profile, formulation, mass_values)
     target = calibrations or default_calibrations_path()
     store_flow_calibration(target, entry)
-    click.echo(f"{formulation.id} on {profile.id}: extrusion multiplier "
-               f"{entry.multiplier:.4f} (nominal {entry.nominal_mass_mg:.1f} mg, weighed "
-               f"mean {sum(entry.masses_mg) / len(entry.masses_mg):.1f} mg); wrote {target}")
+    echo_line(f"{formulation.id} on {profile.id}: extrusion multiplier "
+              f"{entry.multiplier:.4f} (nominal {entry.nominal_mass_mg:.1f} mg, weighed "
+              f"mean {sum(entry.masses_mg) / len(entry.masses_mg):.1f} mg); wrote {target}")

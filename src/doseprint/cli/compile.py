@@ -8,6 +8,7 @@ from typing import cast
 import click
 
 from doseprint.cli.options import library_options, log
+from doseprint.cli.terminal import echo_line
 from doseprint.job.folder import check_out_dir
 from doseprint.job.keys import site_key_for_compile
 from doseprint.typed import PRINT_ORDERS, PrintOrder
@@ -60,12 +61,12 @@ def compile_cmd(
         for a in t.actives:
             rel = a.release
             fed = f"{a.gcode_dose_mg:>9.3f}"
-            click.echo(f"tablet {t.index:>3}  {a.api:<18} {a.dose_mg:>8g} mg  "
-                       f"G-code {fed} mg ({a.dose_error_pct:+.3f} %)  "
-                       f"{compiled.tablets[t.index].design.describe()}  "
-                       f"{rel.kind} {'met' if rel.met else 'NOT met'}")
+            echo_line(f"tablet {t.index:>3}  {a.api:<18} {a.dose_mg:>8g} mg  "
+                      f"G-code {fed} mg ({a.dose_error_pct:+.3f} %)  "
+                      f"{compiled.tablets[t.index].design.describe()}  "
+                      f"{rel.kind} {'met' if rel.met else 'NOT met'}")
     for w in job.warnings:
-        click.echo(f"warning: {w}", err=True)
-    click.echo(f"wrote {out} ({job.gcode.lines} G-code lines, about "
-               f"{job.gcode.estimated_print_s / 60:.0f} min to print), sealed by "
-               f"{key.public.describe()}")
+        echo_line(f"warning: {w}", err=True)
+    echo_line(f"wrote {out} ({job.gcode.lines} G-code lines, about "
+              f"{job.gcode.estimated_print_s / 60:.0f} min to print), sealed by "
+              f"{key.public.describe()}")

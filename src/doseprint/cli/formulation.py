@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from doseprint.cli.options import echo_json, library_options, log
+from doseprint.cli.options import echo_json, json_option, library_options, log
+from doseprint.cli.terminal import echo_line
 from doseprint.errors import InputError
 from doseprint.job.atomic import write_file_atomic
 from doseprint.library import Library, load_formulations
@@ -27,7 +28,7 @@ def formulation_group() -> None:
 
 @formulation_group.command("list")
 @library_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def formulation_list(
     formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...], as_json: bool
 ) -> None:
@@ -44,14 +45,14 @@ def formulation_list(
                     for f in formulations.values()])
         return
     for f in sorted(formulations.values(), key=lambda f: f.id):
-        click.echo(f"{f.id:<36} {f.api or '(drug-free)':<20} {f.drug_loading:>5.0%}  "
-                   f"{f.release_mechanism:<18} {f.name}")
+        echo_line(f"{f.id:<36} {f.api or '(drug-free)':<20} {f.drug_loading:>5.0%}  "
+                  f"{f.release_mechanism:<18} {f.name}")
 
 
 @formulation_group.command("show")
 @click.argument("formulation_id")
 @library_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def formulation_show(
     formulation_id: str, formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
     as_json: bool,
@@ -69,11 +70,11 @@ def formulation_show(
         return
     for key, value in data.items():
         if key == "sources":
-            click.echo("sources:")
+            echo_line("sources:")
             for s in value:
-                click.echo(f"  - {s}")
+                echo_line(f"  - {s}")
         else:
-            click.echo(f"{key}: {value}")
+            echo_line(f"{key}: {value}")
 
 
 @formulation_group.command("calibrate")
@@ -117,11 +118,11 @@ def formulation_calibrate(
     cal = calibrate(formulation, data.hours, data.fraction, diameter_mm=diameter_mm,
                     height_mm=height_mm, data_name=csv_path.name)
     for note in cal.notes:
-        click.echo(f"warning: {note}", err=True)
+        echo_line(f"warning: {note}", err=True)
     text = calibrated_formulation_toml(formulation, cal, data_sha256=data.sha256,
                                        data_name=csv_path.name, new_id=out.stem)
     write_file_atomic(out, text.encode("utf-8"))
     fitted = ", ".join(f"{k} = {getattr(cal, k):.4g}" for k in cal.fitted)
-    click.echo(f"{formulation_id}: fitted {fitted} to {cal.n_points} points of a "
-               f"{diameter_mm:g} × {height_mm:g} mm cylinder (RMS residual "
-               f"{cal.rms_residual:.4f}, f2 {cal.f2:.1f}); wrote {out}")
+    echo_line(f"{formulation_id}: fitted {fitted} to {cal.n_points} points of a "
+              f"{diameter_mm:g} × {height_mm:g} mm cylinder (RMS residual "
+              f"{cal.rms_residual:.4f}, f2 {cal.f2:.1f}); wrote {out}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from doseprint.cli.options import echo_json
+from doseprint.cli.terminal import echo_line
 from doseprint.job.verify import dose_check_error, verify_job_folder
 
 
@@ -44,8 +45,8 @@ def gcode_check(job_dir: Path, as_json: bool) -> None:
         echo_json({"ok": error is None, "tablets": rows})
     else:
         for r in rows:
-            click.echo(f"tablet {r['tablet']:>3}  {r['api']:<18} {r['dose_mg']:>8g} mg  "
-                       f"G-code {r['gcode_dose_mg']:>9.3f} mg  {r['error_pct']:+.3f} %  "
-                       f"{'ok' if r['ok'] else 'MISS'}")
+            echo_line(f"tablet {r['tablet']:>3}  {r['api']:<18} {r['dose_mg']:>8g} mg  "
+                      f"G-code {r['gcode_dose_mg']:>9.3f} mg  {r['error_pct']:+.3f} %  "
+                      f"{'ok' if r['ok'] else 'MISS'}")
     if error is not None:
         raise error

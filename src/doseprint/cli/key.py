@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
-from doseprint.cli.options import echo_json
+from doseprint.cli.options import echo_json, json_option
+from doseprint.cli.terminal import echo_line
 from doseprint.errors import InputError
 from doseprint.job.atomic import write_file_atomic
 from doseprint.job.folder import read_job
@@ -52,9 +53,9 @@ def _row(key: PublicKey, role: str) -> dict[str, Any]:
 
 
 def _echo_key(key: PublicKey) -> None:
-    click.echo(f"site:        {key.site or '(not named)'}")
-    click.echo(f"fingerprint: {key.fingerprint}")
-    click.echo(f"public key:  {key.base64} (ed25519)")
+    echo_line(f"site:        {key.site or '(not named)'}")
+    echo_line(f"fingerprint: {key.fingerprint}")
+    echo_line(f"public key:  {key.base64} (ed25519)")
 
 
 @click.group("key")
@@ -80,7 +81,7 @@ def key_group() -> None:
                    "public half is trusted, so the jobs it sealed still verify.")
 @_key_option
 @_trusted_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def key_init(site: str, force: bool, key_file: Path | None, trusted_dir: Path | None,
              as_json: bool) -> None:
     """Make this site's key (readable by you only) and print its public half.
@@ -99,16 +100,16 @@ def key_init(site: str, force: bool, key_file: Path | None, trusted_dir: Path | 
                    "old_key_trusted": None if made.old_trusted is None
                    else str(made.old_trusted)})
         return
-    click.echo(f"wrote the site key {made.key.path} (mode 600: keep it private, back it up)")
+    echo_line(f"wrote the site key {made.key.path} (mode 600: keep it private, back it up)")
     if made.backup is not None:
-        click.echo(f"the old key is kept as {made.backup}; its public key is trusted "
-                   f"({made.old_trusted}), so the jobs it sealed still verify")
+        echo_line(f"the old key is kept as {made.backup}; its public key is trusted "
+                  f"({made.old_trusted}), so the jobs it sealed still verify")
     _echo_key(public)
 
 
 @key_group.command("show")
 @_key_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def key_show(key_file: Path | None, as_json: bool) -> None:
     """Print this site's public key and its fingerprint.
 
@@ -120,7 +121,7 @@ def key_show(key_file: Path | None, as_json: bool) -> None:
     if as_json:
         echo_json(_row(key.public, "site"))
         return
-    click.echo(f"site key:    {key.path}")
+    echo_line(f"site key:    {key.path}")
     _echo_key(key.public)
 
 
@@ -144,7 +145,7 @@ def key_export_public(out: Path, key_file: Path | None) -> None:
         raise InputError("is the private key itself", file=str(out), key="--out")
     write_file_atomic(out, PublicKey(key.public.raw, key.public.site,
                                      key.public.created_utc).to_bytes())
-    click.echo(f"wrote {out}: {key.public.describe()}")
+    echo_line(f"wrote {out}: {key.public.describe()}")
 
 
 @key_group.command("trust")
@@ -168,16 +169,16 @@ def key_trust(file: Path, site: str | None, key_file: Path | None,
     public = read_public_key(file, site=site)
     own = key_path(key_file)
     if own.exists() and load_site_key(own).public.raw == public.raw:
-        click.echo(f"{public.fingerprint} is this site's own key: trusted already")
+        echo_line(f"{public.fingerprint} is this site's own key: trusted already")
         return
     target = trust_key(public, trusted_dir)
-    click.echo(f"trusted {public.describe()} ({target})")
+    echo_line(f"trusted {public.describe()} ({target})")
 
 
 @key_group.command("list")
 @_key_option
 @_trusted_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def key_list(key_file: Path | None, trusted_dir: Path | None, as_json: bool) -> None:
     """List this site's key and the trusted keys, with their fingerprints.
 
@@ -194,20 +195,20 @@ def key_list(key_file: Path | None, trusted_dir: Path | None, as_json: bool) -> 
         echo_json(rows)
         return
     if trust.own is None:
-        click.echo(f"no site key at {key_path(key_file)} (compile makes one; or "
-                   "`doseprint key init`)")
+        echo_line(f"no site key at {key_path(key_file)} (compile makes one; or "
+                  "`doseprint key init`)")
     for r in rows:
-        click.echo(f"{r['role']:<8} {r['fingerprint']}  {r['site'] or '(not named)'}  "
-                   f"{r['file']}")
+        echo_line(f"{r['role']:<8} {r['fingerprint']}  {r['site'] or '(not named)'}  "
+                  f"{r['file']}")
     if not trust.trusted:
-        click.echo(f"no trusted keys in {trusted_keys_dir(trusted_dir)}")
+        echo_line(f"no trusted keys in {trusted_keys_dir(trusted_dir)}")
 
 
 @key_group.command("verify")
 @click.argument("job_dir", type=click.Path(path_type=Path))
 @_key_option
 @_trusted_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def key_verify(job_dir: Path, key_file: Path | None, trusted_dir: Path | None,
                as_json: bool) -> None:
     """Check a job's seal and files: the check `print` makes before anything is sent.
@@ -237,9 +238,9 @@ def key_verify(job_dir: Path, key_file: Path | None, trusted_dir: Path | None,
                    "signer": {**_row(check.signer, "signer"), "trusted_as": check.trusted_as},
                    "files": files})
         return
-    click.echo(f"{job_dir}: sealed {check.sealed_utc or '(time not given)'} by "
-               f"{check.signer.describe()} ({check.trusted_as})")
-    click.echo(f"job.json matches the seal; {', '.join(files)} match job.json")
+    echo_line(f"{job_dir}: sealed {check.sealed_utc or '(time not given)'} by "
+              f"{check.signer.describe()} ({check.trusted_as})")
+    echo_line(f"job.json matches the seal; {', '.join(files)} match job.json")
 
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from doseprint.cli.options import library_options
+from doseprint.cli.terminal import echo_line
 from doseprint.job.atomic import write_file_atomic
 from doseprint.job.folder import read_job
 
@@ -53,7 +54,7 @@ def preview_cmd(
         meshes = named_meshes(compiled.meshes)
     still = render_still(job, meshes) if png is not None else None
     write_file_atomic(target, page.encode())
-    click.echo(f"wrote {target}")
+    echo_line(f"wrote {target}")
     if png is not None and still is not None:
         write_file_atomic(png, still)
-        click.echo(f"wrote {png}")
+        echo_line(f"wrote {png}")

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from doseprint.cli.options import FiniteFloatRange, log
 from doseprint.cli.signing import sign_for
+from doseprint.cli.terminal import echo_line
 from doseprint.job.folder import read_job
 from doseprint.printing import print_job
 from doseprint.records.store import open_store
@@ -82,8 +83,8 @@ def print_cmd(
     finally:
         signal.signal(signal.SIGTERM, previous)
     r = outcome.result
-    click.echo(f"completed: {r.commands_acked}/{r.commands_total} commands acknowledged, "
-               f"{r.resends} resent, {r.elapsed_s:.1f} s; record {outcome.record_id}")
+    echo_line(f"completed: {r.commands_acked}/{r.commands_total} commands acknowledged, "
+              f"{r.resends} resent, {r.elapsed_s:.1f} s; record {outcome.record_id}")
 
 
 class _Progress:

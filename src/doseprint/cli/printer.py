@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from doseprint.cli.options import echo_json, library_options
+from doseprint.cli.options import echo_json, json_option, library_options
+from doseprint.cli.terminal import echo_line
 from doseprint.library import Library, load_printers
 
 
@@ -24,7 +25,7 @@ def printer_group() -> None:
 
 @printer_group.command("list")
 @library_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def printer_list(
     formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...], as_json: bool
 ) -> None:
@@ -40,13 +41,13 @@ def printer_list(
                     for p in printers.values()])
         return
     for p in sorted(printers.values(), key=lambda p: p.id):
-        click.echo(f"{p.id:<28} {p.flavor:<15} {p.extruders} extruder(s)  {p.name}")
+        echo_line(f"{p.id:<28} {p.flavor:<15} {p.extruders} extruder(s)  {p.name}")
 
 
 @printer_group.command("show")
 @click.argument("printer_id")
 @library_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def printer_show(
     printer_id: str, formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
     as_json: bool,
@@ -63,4 +64,4 @@ def printer_show(
         echo_json(data)
         return
     for key, value in data.items():
-        click.echo(f"{key}: {value}")
+        echo_line(f"{key}: {value}")

@@ -9,7 +9,8 @@ from typing import Any
 import click
 import numpy as np
 
-from doseprint.cli.options import echo_json, library_options
+from doseprint.cli.options import echo_json, json_option, library_options
+from doseprint.cli.terminal import echo_line
 from doseprint.job.atomic import write_file_atomic
 from doseprint.library import Library, load_library
 from doseprint.models.formulation import Formulation
@@ -30,7 +31,7 @@ from doseprint.models.prescription import Active
 @click.option("--printer", "printer_id", default="generic-marlin-1x175", show_default=True,
               help="Printer whose layer heights and extruders the design is made for.")
 @library_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def release_cmd(
     rx: Path | None, mesh_path: Path | None, formulation_id: str | None, hours: float,
     csv_path: Path | None, printer_id: str, formulation_dirs: tuple[Path, ...],
@@ -86,15 +87,15 @@ def _release_of_prescription(
     if as_json:
         echo_json(rows)
         return
-    click.echo(f"design: {first.design.describe()}")
+    echo_line(f"design: {first.design.describe()}")
     for row in rows:
         f2 = "" if row["f2"] is None else f"  f2 {row['f2']:.1f}"
-        click.echo(f"{row['api']} ({row['formulation']}): target {row['target']} | predicted "
-                   f"t50 {_h(row['t50_h'])}  t80 {_h(row['t80_h'])}  "
-                   f"{row['released_at_0_5_h']:.0%} at 30 min{f2} | "
-                   f"{'met' if row['met'] else 'NOT met'}")
+        echo_line(f"{row['api']} ({row['formulation']}): target {row['target']} | predicted "
+                  f"t50 {_h(row['t50_h'])}  t80 {_h(row['t80_h'])}  "
+                  f"{row['released_at_0_5_h']:.0%} at 30 min{f2} | "
+                  f"{'met' if row['met'] else 'NOT met'}")
     if len({repr(t.design.dimensions) for t in tablets}) > 1:
-        click.echo("(schedule: the first tablet is shown; `compile` designs every tablet)")
+        echo_line("(schedule: the first tablet is shown; `compile` designs every tablet)")
 
 
 def _target_text(active: Active) -> str:
@@ -133,9 +134,9 @@ def _release_of_mesh(
     if as_json:
         echo_json(row)
         return
-    click.echo(f"{mesh_path.name}: {r.volume_mm3:.1f} mm3, {r.area_mm2:.1f} mm2, "
-               f"{r.formulation}: t50 {_h(r.t50_h)}  t80 {_h(r.t80_h)}  "
-               f"{r.released_at_end:.0%} at {hours:g} h")
+    echo_line(f"{mesh_path.name}: {r.volume_mm3:.1f} mm3, {r.area_mm2:.1f} mm2, "
+              f"{r.formulation}: t50 {_h(r.t50_h)}  t80 {_h(r.t80_h)}  "
+              f"{r.released_at_end:.0%} at {hours:g} h")
 
 
 def _h(value: float | None) -> str:

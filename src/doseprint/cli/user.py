@@ -9,6 +9,7 @@ import click
 
 from doseprint.cli.options import db_option, echo_json
 from doseprint.cli.signing import read_secret, sign_for
+from doseprint.cli.terminal import echo_line
 from doseprint.errors import InputError
 from doseprint.records.accounts import (
     add_user,
@@ -77,7 +78,7 @@ def user_add(user_id: str, name: str, roles: tuple[str, ...], by: str | None,
             else None
         password = read_secret(f"new password for {user_id}", confirm=True)
         user = add_user(store, user_id, name, roles, password, signer)
-    click.echo(f"added {user.id} ({', '.join(sorted(user.roles))}); key {user.key.key_id[:16]}")
+    echo_line(f"added {user.id} ({', '.join(sorted(user.roles))}); key {user.key.key_id[:16]}")
 
 
 @user_group.command("list")
@@ -96,17 +97,16 @@ def user_list(db: str | None, as_json: bool) -> None:
         echo_json([u.to_json() for u in users])
         return
     if not users:
-        click.echo("no accounts: this store signs nothing (add an administrator first)")
+        echo_line("no accounts: this store signs nothing (add an administrator first)")
     for u in users:
-        click.echo(f"{u.id:<16} {u.status:<9} {','.join(sorted(u.roles)):<28} "
-                   f"{json.dumps(u.name, ensure_ascii=False)[1:-1]}")
+        echo_line(f"{u.id:<16} {u.status:<9} {','.join(sorted(u.roles)):<28} {u.name}")
 
 
 def _toggle(user_id: str, by: str, reason: str, db: str | None, disabled: bool) -> None:
     with open_store(db) as store:
         signer = _admin(store, by)
         set_disabled(store, user_id, disabled, signer, reason)
-    click.echo(f"{'disabled' if disabled else 'enabled'} {user_id}")
+    echo_line(f"{'disabled' if disabled else 'enabled'} {user_id}")
 
 
 @user_group.command("disable")
@@ -160,7 +160,7 @@ def user_passwd(user_id: str, by: str | None, db: str | None) -> None:
             raise InputError("this store has no accounts", file="command line", key="USER_ID")
         password = read_secret(f"new password for {user_id}", confirm=True)
         set_password(store, user_id, password, signer)
-    click.echo(f"password set for {user_id}")
+    echo_line(f"password set for {user_id}")
 
 
 def _self(store: RecordStore, user_id: str) -> Signer | None:
@@ -191,7 +191,7 @@ def user_change(user_id: str, name: str | None, roles: tuple[str, ...], by: str,
     with open_store(db) as store:
         signer = _admin(store, by)
         change_user(store, user_id, signer, name=name, roles=roles or None)
-    click.echo(f"changed {user_id}")
+    echo_line(f"changed {user_id}")
 
 
 @user_group.group("policy")
@@ -222,10 +222,10 @@ def policy_show(db: str | None, as_json: bool) -> None:
         echo_json(policy.to_json())
         return
     for act, roles in policy.to_json()["permissions"].items():
-        click.echo(f"{act:<20} {', '.join(roles) or 'nobody'}")
-    click.echo(f"lock-out after {policy.lockout_after} failed log-ins; passwords of at least "
+        echo_line(f"{act:<20} {', '.join(roles) or 'nobody'}")
+    echo_line(f"lock-out after {policy.lockout_after} failed log-ins; passwords of at least "
                f"{policy.password_min_length} characters")
-    click.echo(f"release by the operator who printed: "
+    echo_line(f"release by the operator who printed: "
                f"{'allowed with a justification' if policy.release_by_operator else 'no'}; "
                f"by who recorded QC: "
                f"{'allowed with a justification' if policy.release_by_qc else 'no'}")
@@ -252,4 +252,4 @@ def policy_set(policy_file: Path, by: str, db: str | None) -> None:
     with open_store(db) as store:
         signer = _admin(store, by)
         set_policy(store, policy, signer)
-    click.echo(f"policy from {policy_file} is in force")
+    echo_line(f"policy from {policy_file} is in force")

@@ -166,8 +166,8 @@ def make_flow_job(profile: PrinterProfile, formulation: Formulation) -> dict[str
                         "gcode_mass_mg": round(fed, 4),
                         "flow_multiplier": round(paths.flow_multiplier, 5)})
     if problems:
-        raise DoseCheckError("the calibration G-code, read back, fails its checks:\n  "
-                             + "\n  ".join(problems))
+        raise DoseCheckError("the calibration G-code, read back, fails its checks:",
+                             details=problems)
     gcode = program.text.encode()
     manifest = {
         "schema": FLOW_JOB_SCHEMA, "doseprint_version": __version__,

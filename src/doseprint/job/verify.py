@@ -230,7 +230,7 @@ def dose_check_error(verification: Verification, job_dir: Path) -> DoseCheckErro
     if not failed:
         return None
     return DoseCheckError(f"{job_dir / 'job.gcode'}: dose check failed (tolerance "
-                          f"±{100 * tol.dose_rel:g} %):\n  " + "\n  ".join(failed),
+                          f"±{100 * tol.dose_rel:g} %):", details=failed,
                           hint="compile the prescription again; do not print this job")
 
 

@@ -166,7 +166,7 @@ def add_user(store: RecordStore, user_id: str, name: str, roles: Iterable[str],
 
 def _check_manager(by: Signer | None, policy: Policy) -> None:
     if by is None:
-        raise SignInError("this store has accounts: an administrator signs account changes",
+        raise InputError("this store has accounts: an administrator signs account changes",
                           file="command line", key="--by")
     authorize(policy, by, "manage_users")
 

@@ -26,6 +26,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "RECORD_SCHEMA",
     "ExportFormat",
+    "event_to_json",
     "export_bytes",
     "export_format",
     "read_exported",
@@ -47,7 +48,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 UTF-8 cannot encode."""
 
 
-def _event_to_json(event: Event) -> JsonDict:
+def event_to_json(event: Event) -> JsonDict:
+    """One event as the JSON form of a record holds it, hashes and all."""
     return {
         "record_id": event.record_id,
         "seq": event.seq,
@@ -85,7 +87,7 @@ def record_to_json(record: Record) -> JsonDict:
         "content_sha256": record.content_sha256,
         "head_hash": record.head_hash,
         "content": record.content,
-        "events": [_event_to_json(event) for event in record.events],
+        "events": [event_to_json(event) for event in record.events],
     }
 
 

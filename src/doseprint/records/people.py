@@ -65,9 +65,13 @@ _hasher = PASSWORD_HASHER
 class SignInError(InputError):
     """The user id and password do not sign in (unknown, wrong, disabled or locked)."""
 
+    after_note = "nothing was done; the failed sign-in is on record."
+
 
 class PermissionRefusedError(InputError):
     """The signed-in person's roles do not allow the act (site policy)."""
+
+    after_note = "nothing was done; the refusal is on record."
 
 
 @dataclass(frozen=True)

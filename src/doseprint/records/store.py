@@ -47,7 +47,6 @@ from doseprint.records.dialect import (
 from doseprint.records.liveness import process_alive, process_identity
 from doseprint.records.location import resolve_store_url
 from doseprint.records.people import (
-    SignInError,
     control_began,
     people_problems,
     policy_of,
@@ -660,7 +659,7 @@ class RecordStore:
             if controlled is None:
                 controlled = _has_accounts(conn)
             if controlled:
-                raise SignInError(
+                raise InputError(
                     f"this store has user accounts: '{event.kind}' by {event.actor!r} must be "
                     "signed by a signed-in user", file=self._url, key="--by",
                     hint="give your user id (--by/--operator) and your password")
