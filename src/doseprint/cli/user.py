@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from doseprint.cli.options import db_option, echo_json
+from doseprint.cli.options import db_option, echo_json, json_option
 from doseprint.cli.signing import read_secret, sign_for
 from doseprint.cli.terminal import echo_line
 from doseprint.errors import InputError
@@ -83,7 +83,7 @@ def user_add(user_id: str, name: str, roles: tuple[str, ...], by: str | None,
 
 @user_group.command("list")
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def user_list(db: str | None, as_json: bool) -> None:
     """List the accounts (ids, names, roles, status).
 
@@ -207,8 +207,7 @@ def policy_group() -> None:
 
 @policy_group.command("show")
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the "
-              "policy file's own form).")
+@json_option("Machine-readable output: the policy file's own form.")
 def policy_show(db: str | None, as_json: bool) -> None:
     """Show the policy in force.
 
