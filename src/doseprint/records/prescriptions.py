@@ -68,6 +68,8 @@ OPEN_STATES: frozenset[RecordState] = frozenset(
 IN_PROGRESS: frozenset[RecordState] = frozenset({"created", "printing"})
 """Earlier statuses that refuse a new print of the prescription outright."""
 
+_NOT_SENT = "nothing was sent to the printer"
+
 
 @dataclass(frozen=True)
 class PrescriptionPrint:
@@ -190,7 +192,7 @@ def review_reprint(
         raise InputError(
             f"prescription {prescription_id} is being printed now: "
             + "; ".join(p.describe() for p in running)
-            + ". A prescription is printed once at a time; nothing was sent",
+            + f". A prescription is printed once at a time; {_NOT_SENT}",
             file="command line", key="JOB_DIR",
             hint="let that print end, or stop it (Ctrl-C); then print again with "
                  "--supersede-reason. A print whose computer was switched off is found "
@@ -206,7 +208,7 @@ def review_reprint(
                 f"prescription {prescription_id} was printed before: "
                 + "; ".join(p.describe() for p in standing) + version
                 + ". Printing it again needs --supersede-reason TEXT saying why; the earlier "
-                "record then becomes 'superseded' and can never be released. Nothing was sent",
+                f"record then becomes 'superseded' and can never be released; {_NOT_SENT}",
                 file="command line", key="--supersede-reason",
                 hint="`doseprint record show ID` shows the earlier print; a pharmacist may "
                      "also reject it first (`doseprint record reject`)")
@@ -214,7 +216,7 @@ def review_reprint(
     if not earlier:
         raise InputError(
             f"record store {store_url} holds no earlier print of prescription "
-            f"{prescription_id}: there is nothing to supersede. Nothing was sent",
+            f"{prescription_id}: there is nothing to supersede; {_NOT_SENT}",
             file="command line", key="--supersede-reason",
             hint="check that --db (or DOSEPRINT_DB) names the store the earlier print "
                  "went to; a first print needs no reason")
@@ -222,13 +224,14 @@ def review_reprint(
         try:
             may_supersede()
         except PermissionRefusedError as exc:
+            why = "; ".join(p.message for p in exc.problems)
             raise PermissionRefusedError(
                 f"printing prescription {prescription_id} again supersedes "
-                + ", ".join(p.id for p in standing) + f": {exc.message}",
+                + ", ".join(p.id for p in standing) + f", and {why}; {_NOT_SENT}",
                 file="site policy", key="supersede",
-                hint="a person the policy allows to supersede prints it again, or a "
+                hint="somebody the policy allows to supersede prints it again, or a "
                      "pharmacist rejects the earlier record first (`doseprint record "
-                     "reject`); nothing was sent") from None
+                     "reject`) and the print needs no reason") from None
     return [p.id for p in standing]
 
 
