@@ -116,6 +116,23 @@ def test_a_second_print_needs_a_reason_and_then_supersedes_the_first(
     assert code == 0, err
 
 
+def test_a_print_whose_port_would_not_open_is_failed_and_retried_without_a_reason(
+    job: Path, printer: tuple[VirtualMarlin, str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, port = printer
+    db = tmp_path / "records.sqlite"
+    base = ["print", job, "--db", db, "--operator", "A. Operator", "--lot", "T0=LOT-1"]
+    code, _, err = run(capsys, monkeypatch, *base, "--port", "socket://127.0.0.1:9")
+    assert code == 3, err  # an attempt: its record says failed
+    (typo,) = records(db)
+    assert typo["status"] == "failed"
+    assert refusals(capsys, monkeypatch, db) == []  # failed, not refused
+    code, _, err = run(capsys, monkeypatch, *base, "--port", port)
+    assert code == 0, err  # nothing of the first was made: no reason needed
+    assert [r["status"] for r in records(db)] == ["failed", "completed"]
+
+
 def test_a_refused_job_is_on_record_in_an_existing_store_and_makes_none(
     job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,

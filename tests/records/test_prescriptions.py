@@ -128,6 +128,20 @@ def test_a_rejected_or_superseded_print_needs_no_reason(
     assert store.get(third).status == "completed"
 
 
+@pytest.mark.parametrize("end", ["failed", "aborted", "interrupted"])
+def test_a_print_that_never_started_made_nothing_and_needs_no_reason(
+    store: RecordStore, end: EventKind
+) -> None:
+    # The port would not open (or the process died first): no tablet of it exists.
+    first = store.create_print(sample_content(), OPERATOR)
+    store.append(first, end, {"error": "cannot open port", "last_acked": 0}, OPERATOR)
+    second = print_of(store)
+    assert set(store.get(second).events[0].data) == {"content_sha256"}
+    assert store.get(first).status == end
+    pass_qc(store, second)
+    assert store.release(second, "B. Pharmacist", "QA release").kind == "released"
+
+
 @pytest.mark.parametrize("end", ["created", None])
 def test_a_print_under_way_is_never_superseded(store: RecordStore, end: Any) -> None:
     first = print_of(store, end)
@@ -264,12 +278,14 @@ def test_four_processes_racing_to_print_one_prescription_one_wins(
         with open_store(backend.url) as store:
             first = store.create({"prescription": {"id": "RX-RACE", "patient": "PT"}},
                                  OPERATOR)
-            store.append(first, "failed", {"error": "port"}, OPERATOR)
+            store.append(first, "started", {}, OPERATOR)
+            store.append(first, "failed", {"error": "halted"}, OPERATOR)
     outputs = run_together(RACER, [[backend.url, reason]] * 4)
     assert sorted(o.split()[0] for o in outputs) == ["refused"] * 3 + ["won"]
     with open_store(backend.url) as store:
         rows = store.list_records()
         assert len(rows) == (2 if reason else 1)
+        assert rows[0].status == ("superseded" if reason else "created")
         assert store.verify() == []
 
 

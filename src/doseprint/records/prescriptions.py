@@ -14,6 +14,9 @@ earlier record's status            a new print of the prescription
 ``failed``, ``aborted``,           each such record is then ``superseded`` and can never
 ``interrupted``                    be released (a released one is recalled). A failed or
                                    aborted print counts: its tablets may exist.
+``failed``, ``aborted``,           goes ahead, and the record stays as it is: its print
+``interrupted`` and never started  never started (the port would not open, the process
+                                   died first), so nothing of it was made
 ``created``, ``printing``          refused, with or without a reason: a prescription is
                                    printed once at a time (let that print end, or stop it)
 =================================  ======================================================
@@ -63,7 +66,8 @@ __all__ = [
 
 OPEN_STATES: frozenset[RecordState] = frozenset(
     {"completed", "released", "failed", "aborted", "interrupted"})
-"""Earlier statuses that a new print of the prescription supersedes, given a reason."""
+"""Earlier statuses that a new print of the prescription supersedes, given a reason
+(a failed, aborted or interrupted print only if it started: :attr:`PrescriptionPrint.stands`)."""
 
 IN_PROGRESS: frozenset[RecordState] = frozenset({"created", "printing"})
 """Earlier statuses that refuse a new print of the prescription outright."""
@@ -80,6 +84,15 @@ class PrescriptionPrint:
     status: RecordState
     prescription_sha256: str
     operator: str
+    started: bool
+    """Whether the print began (a ``started`` event): else nothing of it was made."""
+
+    @property
+    def stands(self) -> bool:
+        """Whether a new print of the prescription must supersede it."""
+        if self.status in ("completed", "released"):
+            return True
+        return self.status in OPEN_STATES and self.started
 
     def describe(self) -> str:
         """``record 3f2a… (completed; printed 2026-…Z by A. Operator)``."""
@@ -97,8 +110,9 @@ _PRINTS_SQL = (
     "SELECT r.id, r.created_utc, r.content, (SELECT e.kind FROM events e"
     " WHERE e.record_id = r.id"
     f" AND e.kind IN ({', '.join('?' for _ in STATUS_KINDS)})"
-    " ORDER BY e.seq DESC LIMIT 1) FROM records r WHERE r.prescription_id = ?"
-    " ORDER BY r.created_utc, r.id"
+    " ORDER BY e.seq DESC LIMIT 1), EXISTS (SELECT 1 FROM events s"
+    " WHERE s.record_id = r.id AND s.kind = 'started')"
+    " FROM records r WHERE r.prescription_id = ? ORDER BY r.created_utc, r.id"
 )
 
 
@@ -109,7 +123,7 @@ def _status(kind: object) -> RecordState:
 
 
 def _print_of(row: Sequence[Any]) -> PrescriptionPrint:
-    record_id, created_utc, text, kind = row
+    record_id, created_utc, text, kind, started = row
     try:
         content = json.loads(text)
     except (TypeError, ValueError, RecursionError):
@@ -119,7 +133,7 @@ def _print_of(row: Sequence[Any]) -> PrescriptionPrint:
     operator = content.get("operator")
     return PrescriptionPrint(str(record_id), str(created_utc), _status(kind),
                              content_text(content, "sha256"),
-                             operator if isinstance(operator, str) else "")
+                             operator if isinstance(operator, str) else "", bool(started))
 
 
 def prints_of(conn: Database, prescription_id: str) -> list[PrescriptionPrint]:
@@ -130,7 +144,8 @@ def prints_of(conn: Database, prescription_id: str) -> list[PrescriptionPrint]:
 
 def release_problem(conn: Database, record_id: str) -> str | None:
     """Why a record may not be released because its prescription was printed again
-    since (a newer record of it that is not rejected), or None.
+    since (a newer record of it that is not rejected, and is under way or started), or
+    None.
 
     Records of a prescription printed twice without a reason (by an older doseprint, or
     around the print command) are caught here: only the latest print that stands may be
@@ -142,7 +157,8 @@ def release_problem(conn: Database, record_id: str) -> str | None:
         return None
     prescription_id, created_utc = str(row[0]), str(row[1])
     newer = [p for p in prints_of(conn, prescription_id)
-             if p.id != record_id and p.created_utc >= created_utc and p.status != "rejected"]
+             if p.id != record_id and p.created_utc >= created_utc and p.status != "rejected"
+             and (p.started or p.status in IN_PROGRESS)]
     if not newer:
         return None
     return (f"prescription {prescription_id} was printed again since: "
@@ -197,7 +213,7 @@ def review_reprint(
             hint="let that print end, or stop it (Ctrl-C); then print again with "
                  "--supersede-reason. A print whose computer was switched off is found "
                  "interrupted by the next doseprint start on that computer")
-    standing = [p for p in earlier if p.status in OPEN_STATES]
+    standing = [p for p in earlier if p.stands]
     if not reason:
         if standing:
             changed = [p.id for p in standing
