@@ -64,3 +64,16 @@ def two_drug_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("two-drug") / "job"
     write_job(compile_prescription(TWO_DRUG_RX, "generic-marlin-2x175"), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def one_tablet_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-tablet theophylline prescription (``RX-TEST-1``) compiled once per test run
+    for the one-extruder Marlin profile, as a written job folder (read it, do not change
+    it)."""
+    from helpers.rx import write_rx
+
+    folder = tmp_path_factory.mktemp("one-tablet")
+    out = folder / "job"
+    write_job(compile_prescription(write_rx(folder, units=1), "generic-marlin-1x175"), out)
+    return out

@@ -331,8 +331,12 @@ def print_job(
     on_start: Callable[[str, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_temperatures: Callable[[str], None] | None = None,
+    supersede_reason: str = "",
 ) -> PrintOutcome:
     """Print a job folder to ``port`` and keep its record in ``store``.
+
+    A prescription printed before is printed again only with ``supersede_reason``, and
+    its earlier records are then superseded (:mod:`doseprint.records.prescriptions`).
 
     The send-ahead window is the profile's ``rx_buffer_lines`` when the firmware reports
     ``Cap:ADVANCED_OK:1`` (capped by the free queue slots its ``ok`` replies report) and 1
@@ -351,7 +355,11 @@ def print_job(
         The job is invalid or changed since compile, its printer profile changed, a lot is
         malformed, the store keeps nothing once closed (``:memory:``), or the job uses a
         command inside a tablet that the pre-flight cannot check on the profile's firmware
-        (no record is created: nothing was attempted).
+        (no record is created: nothing was attempted). Also a prescription printed
+        before without ``supersede_reason``, or being printed now
+        (:func:`~doseprint.records.prescriptions.review_reprint`);
+        :class:`~doseprint.records.people.PermissionRefusedError` when the operator may
+        not supersede.
     DoseCheckError
         The G-code, read back, misses a dose by the check compile ran (no record: nothing
         was sent).
@@ -425,7 +433,7 @@ def print_job(
     durations_s = plan_commands(commands, motion_limits(profile)).durations_s
 
     content = record_content(job_dir, job, port, baud, operator, lot_map, verification)
-    record_id = store.create(content, actor=operator)
+    record_id = store.create_print(content, operator, supersede_reason)
     log.info("record %s created", record_id)
     transport = SerialTransport(port, baud)
     try:

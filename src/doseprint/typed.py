@@ -60,5 +60,13 @@ CompartmentRole = Literal["api", "shell"]
 """What a compartment holds: an active, or nothing (a drug-free shell)."""
 
 RecordStatus = Literal[
-    "printing", "completed", "failed", "aborted", "interrupted", "released", "rejected"
+    "printing", "completed", "failed", "aborted", "interrupted", "released", "rejected",
+    "superseded",
 ]
+"""A record's status once its print began (:mod:`doseprint.records.states`):
+``superseded`` when a later print of the same prescription took its place."""
+
+
+UserRole = Literal["technician", "pharmacist", "quality", "admin"]
+"""The roles a person holds in a record store with accounts (records/policy.py)."""
+USER_ROLES: tuple[UserRole, ...] = get_args(UserRole)

@@ -57,6 +57,36 @@ def printed(store: RecordStore, end: EventKind = "completed") -> str:
     return record_id
 
 
+def run_together(script: str, argvs: list[list[str]], timeout_s: float = 120) -> list[str]:
+    """Run ``python -c script ARGV`` once per argv, all starting at the same moment: each
+    child prints ``ready`` once set up and then waits for a line on stdin. Returns each
+    child's standard output after ``ready``; a child that fails fails the test."""
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, *argv], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for argv in argvs
+    ]
+    outputs = []
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        for child in children:
+            out, err = child.communicate(timeout=timeout_s)
+            assert child.returncode == 0, err
+            outputs.append(out)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return outputs
+
+
 def dead_pid() -> int:
     """The pid of a process that has ended and been collected."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -9,13 +9,11 @@ verifies and every event is there exactly once. Runs on SQLite and on PostgreSQL
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 
 from doseprint.records.store import open_store
 
-from .helpers import Backend, sample_content
+from .helpers import Backend, run_together, sample_content
 
 WRITERS = 4
 APPENDS = 20
@@ -43,34 +41,8 @@ def test_four_writers_lose_nothing(backend: Backend) -> None:
     with open_store(backend.url) as store:
         shared = store.create(sample_content(), "Ana Operator")
         store.append(shared, "started", {"port": "/dev/ttyUSB9"}, "Ana Operator")
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, backend.url, shared, str(w), str(APPENDS)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for w in range(WRITERS)
-    ]
-    outputs = []
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        for child in children:
-            out, err = child.communicate(timeout=120)
-            assert child.returncode == 0, err
-            outputs.append(json.loads(out))
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    outputs = [json.loads(out) for out in run_together(
+        WRITER, [[backend.url, shared, str(w), str(APPENDS)] for w in range(WRITERS)])]
 
     with open_store(backend.url) as store:
         assert store.verify() == []

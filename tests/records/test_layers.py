@@ -19,6 +19,7 @@ ORDER = (
     "dialect",
     "site",
     "people",
+    "prescriptions",
     "store",
     "accounts",
     "anchor",

@@ -292,10 +292,10 @@ def test_every_subcommand_answers_json_on_success_and_on_failure(
 
 def test_every_record_subcommand_has_json() -> None:
     """Any subcommand added to `record` gets --json by the one option (json_option)."""
+    import click
+
     from doseprint.cli.options import JsonOption
     from doseprint.cli.record import record_group
-
-    import click
 
     def leaves(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
         found: list[tuple[str, click.Command]] = []

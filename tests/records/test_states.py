@@ -3,7 +3,8 @@
 The expected table is written out from record.md's status line (printing → completed |
 failed | aborted | interrupted; then released or rejected by a named person) and the
 store's rules (QC after a completed print, a rejection also recalls a released batch,
-nothing logged once somebody has signed), not read from the module under test.
+a reprint supersedes an ended or released print but never one under way, nothing logged
+once somebody has signed), not read from the module under test.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from doseprint.records.values import Event
 
 STATES: tuple[RecordState, ...] = (
     "created", "printing", "completed", "failed", "aborted", "interrupted", "released",
-    "rejected",
+    "rejected", "superseded",
 )
 ENDED = {"completed", "failed", "aborted", "interrupted"}
+SIGNED = {"released", "rejected", "superseded"}
 ALLOWED_AFTER: dict[str, set[str]] = {
     "created": set(),  # only ever event 0
     "started": {"created"},
@@ -36,11 +38,12 @@ ALLOWED_AFTER: dict[str, set[str]] = {
     "qc": {"completed"},
     "released": {"completed"},
     "rejected": ENDED | {"released"},
+    "superseded": ENDED | {"released"},
     # The print log is kept until somebody has signed.
-    "firmware": set(STATES) - {"released", "rejected"},
-    "progress": set(STATES) - {"released", "rejected"},
-    "lines": set(STATES) - {"released", "rejected"},
-    "error": set(STATES) - {"released", "rejected"},
+    "firmware": set(STATES) - SIGNED,
+    "progress": set(STATES) - SIGNED,
+    "lines": set(STATES) - SIGNED,
+    "error": set(STATES) - SIGNED,
 }
 
 
@@ -73,6 +76,8 @@ def _events(*kinds: EventKind) -> list[Event]:
         (("created", "started", "completed", "qc", "released", "rejected"), "rejected"),
         (("created", "failed"), "failed"),
         (("created", "started", "error", "interrupted"), "interrupted"),
+        (("created", "failed", "superseded"), "superseded"),
+        (("created", "started", "completed", "qc", "released", "superseded"), "superseded"),
     ],
 )
 def test_status_is_that_of_the_last_status_changing_event(

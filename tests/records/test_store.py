@@ -218,8 +218,8 @@ def test_prefix_of_a_record_id(store: RecordStore, monkeypatch: pytest.MonkeyPat
     )
     monkeypatch.setattr(uuid, "uuid4", lambda: next(ids))
     first = printed(store)
-    store.create(sample_content(), "Ana Operator")
-    third = store.create(sample_content(), "Ana Operator")
+    store.create(sample_content(rx="RX-2026-000124"), "Ana Operator")
+    third = store.create(sample_content(rx="RX-2026-000125"), "Ana Operator")
 
     assert store.get("9F").id == third  # case does not matter
     assert store.resolve_id(first) == first

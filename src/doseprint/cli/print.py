@@ -12,6 +12,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from doseprint.cli.options import FiniteFloatRange, log
+from doseprint.cli.refusals import REFUSALS, record_refusal
 from doseprint.cli.signing import sign_for
 from doseprint.cli.terminal import echo_line
 from doseprint.job.folder import read_job
@@ -33,6 +34,11 @@ from doseprint.records.store import open_store
                    "written into the record.")
 @click.option("--lot", "lots", multiple=True,
               help="Material lot loaded in a tool, as T0=LOT-123 (repeatable).")
+@click.option("--supersede-reason", default="",
+              help="Why a prescription printed before is printed again; its earlier "
+                   "records are then superseded and can never be released (in a store "
+                   "with accounts the operator needs the site policy's 'supersede': "
+                   "pharmacists by default).")
 @click.option("--printers", "printer_dirs", multiple=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Extra printer profile folder (also DOSEPRINT_PRINTERS).")
@@ -44,12 +50,19 @@ from doseprint.records.store import open_store
 def print_cmd(
     job_dir: Path, port: str, baud: int | None, db: str | None, operator: str,
     lots: tuple[str, ...], printer_dirs: tuple[Path, ...], answer_timeout_s: float,
+    supersede_reason: str,
 ) -> None:
     """Stream JOB_DIR/job.gcode to the printer on PORT and record the print.
+
+    A prescription is printed once: printing it again while an earlier record of it
+    stands (neither rejected nor superseded) needs --supersede-reason. A refused print
+    is recorded (`doseprint record refusals`).
 
     \b
     Example:
       doseprint print job-123 --port /dev/ttyUSB0 --operator "A. Pharmacist" --lot T0=L42
+      doseprint print job-123b --port /dev/ttyUSB0 --operator bp \\
+          --supersede-reason "first batch dropped before QC"
     """
 
     stopping: list[int] = []
@@ -65,8 +78,13 @@ def print_cmd(
         raise KeyboardInterrupt
 
     # The job is read (seal and hashes checked) before the record store is opened, so a
-    # job that is refused leaves no store behind; print_job checks it again itself.
-    job = read_job(job_dir)
+    # job that is refused makes no store; print_job checks it again itself. A refusal is
+    # recorded in the store when there is one (cli/refusals.py).
+    try:
+        job = read_job(job_dir)
+    except REFUSALS as exc:
+        record_refusal(job_dir, operator, exc, db=db)
+        raise
     previous = signal.signal(signal.SIGTERM, _terminate)
     progress = _Progress(job.gcode.estimated_print_s or 0.0)
     try:
@@ -77,7 +95,11 @@ def print_cmd(
                                     baud=baud, printer_dirs=printer_dirs,
                                     answer_timeout_s=answer_timeout_s,
                                     on_start=progress.start, on_progress=progress.update,
-                                    on_temperatures=progress.temperatures)
+                                    on_temperatures=progress.temperatures,
+                                    supersede_reason=supersede_reason)
+            except REFUSALS as exc:
+                record_refusal(job_dir, operator, exc, store=store)
+                raise
             finally:
                 progress.stop()
     finally:

@@ -16,6 +16,7 @@ import click
 
 from doseprint.cli.anchor import anchor_group, trusted_site_keys
 from doseprint.cli.options import db_option, echo_json, json_option
+from doseprint.cli.refusals import refusals_cmd
 from doseprint.cli.signing import sign_for
 from doseprint.cli.terminal import echo_line
 from doseprint.errors import InputError, RecordChainError
@@ -129,6 +130,11 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
             detail = str((e.data.get("lines") or [""])[0])[:80]
         elif e.kind in DECISION_KINDS:
             detail = str(e.data.get("meaning", ""))
+        elif e.kind == "superseded":
+            detail = f"by record {e.data.get('superseded_by')}: {e.data.get('reason', '')}"
+        elif e.kind == "created" and isinstance(e.data.get("supersedes"), list):
+            detail = (f"supersedes {', '.join(map(str, e.data['supersedes']))}: "
+                      f"{e.data.get('reason', '')}")
         seq = f"{e.seq}" if events[i].seq == e.seq else f"{e.seq}-{events[i].seq}"
         echo_line(f"  {seq:>7}  {e.utc}  {e.kind:<11} {e.actor:<16} {detail}")
         i += 1
@@ -310,3 +316,4 @@ def record_reject(record_id: str, by: str, meaning: str, db: str | None,
 
 
 record_group.add_command(anchor_group)
+record_group.add_command(refusals_cmd)

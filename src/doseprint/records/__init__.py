@@ -12,6 +12,8 @@ One module per concept, each importing only those listed before it:
 * :mod:`~doseprint.records.dialect` -- what differs between SQLite and PostgreSQL
 * :mod:`~doseprint.records.site` -- the site chain: people, lots, approvals, sealed heads
 * :mod:`~doseprint.records.people` -- accounts, Argon2 passwords, log-ins, who may sign what
+* :mod:`~doseprint.records.prescriptions` -- one prescription, one releasable batch:
+  reprints need a reason and supersede the earlier records
 * :mod:`~doseprint.records.store` -- RecordStore, open_store, the one row-to-event parser
 * :mod:`~doseprint.records.accounts` -- sign in; add, change, disable users; set the policy
 * :mod:`~doseprint.records.anchor` -- the heads signed by the site key, kept elsewhere

@@ -36,7 +36,9 @@ LOG_TAIL = 20
 
 BEYOND_USE_PLACEHOLDER = "to be set by the pharmacist"
 
-_SIGNATURE_KINDS = frozenset(DECISION_KINDS)
+_SIGNATURE_KINDS = frozenset({*DECISION_KINDS, "superseded"})
+"""Signed decisions the report shows first: a release, a rejection, and a reprint that
+superseded this batch (its reason standing for the meaning)."""
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("doseprint.records", "templates"),
@@ -251,7 +253,7 @@ def batch_report_context(record: Record) -> dict[str, Any]:
             "kind": e.kind,
             "by": signer_shown(e),
             "utc": e.utc,
-            "meaning": str(e.data.get("meaning", "")),
+            "meaning": str(e.data.get("meaning", e.data.get("reason", ""))),
             "hash": e.hash,
         }
         for e in record.events

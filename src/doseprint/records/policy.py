@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from doseprint.errors import InputError, Problem
+from doseprint.typed import USER_ROLES, UserRole
 
 __all__ = [
     "ACTS",
@@ -43,8 +44,8 @@ __all__ = [
 
 POLICY_SCHEMA = "doseprint.site-policy/1"
 
-Role = Literal["technician", "pharmacist", "quality", "admin"]
-ROLES: tuple[Role, ...] = get_args(Role)
+Role = UserRole
+ROLES: tuple[Role, ...] = USER_ROLES
 
 Act = Literal[
     "print",

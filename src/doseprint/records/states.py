@@ -5,11 +5,19 @@ event decides. The transitions::
 
     created --started--> printing --completed|failed|aborted|interrupted--> <that>
     completed --released|rejected--> <that>;  failed/aborted/interrupted --rejected-->
+    completed|failed|aborted|interrupted|released --superseded--> superseded
 
 A print can also fail, be aborted or be found interrupted before it started (the port
 would not open). ``qc`` (weighed tablets) follows a completed print only; log entries
 (``progress``, ``lines``, ``firmware``, ``error``) are accepted until somebody has
-released or rejected the record, and change nothing.
+released, rejected or superseded the record, and change nothing.
+
+``superseded`` is written when the same prescription is printed again with a recorded
+reason (:mod:`doseprint.records.prescriptions`): the earlier print is no longer the
+prescription's batch and can never be released; a released one is recalled by it, as by
+a rejection. A print still under way (``created``, ``printing``) cannot be superseded:
+its own events would then be refused and its record lost. ``rejected`` and
+``superseded`` are final.
 
 The rules are checked when an event is appended
 (:meth:`~doseprint.records.store.RecordStore.append`) and again when a chain is verified
@@ -55,6 +63,7 @@ EventKind = Literal[
     "released",
     "rejected",
     "qc",
+    "superseded",
 ]
 """Every kind of event a record holds."""
 
@@ -80,6 +89,7 @@ _STATE_AFTER: dict[EventKind, RecordState] = {
     "interrupted": "interrupted",
     "released": "released",
     "rejected": "rejected",
+    "superseded": "superseded",
 }
 _ALLOWED_FROM: dict[EventKind, frozenset[RecordState]] = {
     "started": frozenset({"created"}),
@@ -93,13 +103,16 @@ _ALLOWED_FROM: dict[EventKind, frozenset[RecordState]] = {
     "qc": frozenset({"completed"}),
     # A rejection closes any ended print, and also recalls a released one.
     "rejected": frozenset({"completed", "failed", "aborted", "interrupted", "released"}),
+    # A later print of the prescription takes the place of an ended or released one.
+    "superseded": frozenset({"completed", "failed", "aborted", "interrupted", "released"}),
 }
 
 STATUS_KINDS: tuple[EventKind, ...] = tuple(_STATE_AFTER)
 """The kinds that change a record's status (the store looks for the latest of these)."""
 
-DECIDED_STATES: frozenset[RecordState] = frozenset(DECISION_KINDS)
-"""Statuses after which nothing more is logged: somebody has signed."""
+DECIDED_STATES: frozenset[RecordState] = frozenset({*DECISION_KINDS, "superseded"})
+"""Statuses after which nothing more is logged: somebody has signed (a release, a
+rejection, or a reprint's supersession)."""
 
 ENDED_KINDS: frozenset[EventKind] = frozenset({"completed", "failed", "aborted", "interrupted"})
 """The kinds that end a print."""
@@ -171,6 +184,9 @@ def transition_problem(state: RecordState, kind: EventKind) -> str | None:
             return f"nothing more can be logged once a record is {state}"
         return None
     if state not in allowed:
+        if kind == "released" and state == "superseded":
+            return ("a superseded print is never released: a later print of its "
+                    "prescription took its place")
         if kind == "released":
             return f"only a completed print can be released; this one is {state}"
         return f"'{kind}' cannot follow status '{state}'"

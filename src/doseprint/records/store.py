@@ -51,6 +51,7 @@ from doseprint.records.people import (
     people_problems,
     policy_of,
 )
+from doseprint.records.prescriptions import release_problem, review_print
 from doseprint.records.signing import KeyRing, Signer, signature_problem
 from doseprint.records.site import (
     SITE_CHAIN_ID,
@@ -512,29 +513,89 @@ class RecordStore:
         """
         _check_actor(actor, self._url)
         text = canonical_json(dict(content))
-        stored: JsonDict = json.loads(text)
-        digest = sha256_text(text)
         record_id = str(uuid.uuid4())
         with self._transaction() as conn:
-            utc = self._now()
-            conn.execute(
-                "INSERT INTO records (id, created_utc, prescription_id, patient, content,"
-                " content_sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    record_id,
-                    utc,
-                    content_text(stored, "id"),
-                    content_text(stored, "patient"),
-                    text,
-                    digest,
-                ),
-            )
-            data = self._with_name(actor, "created", {"content_sha256": digest})
-            event = _insert_event(conn, record_id, 0, utc, actor.strip(), "created", data,
-                                  GENESIS_HASH)
-            self._sign_events(conn, [event])
-            self._seal_head(conn, event)
+            self._insert_record(conn, record_id, text, actor, {})
         return record_id
+
+    def create_print(
+        self, content: Mapping[str, Any], actor: str, supersede_reason: str = ""
+    ) -> str:
+        """Create a print's record, in one transaction with the review of its
+        prescription's earlier records (:mod:`doseprint.records.prescriptions`).
+
+        The prescription (``content["prescription"]["id"]``) is locked until the
+        transaction ends, so two prints of it started at once are reviewed one after the
+        other, the second seeing the first's record.
+
+        Parameters
+        ----------
+        content, actor
+            As for :meth:`create`.
+        supersede_reason : str
+            Why the prescription is printed again; needed when an earlier print of it
+            stands.
+
+        Returns
+        -------
+        str
+            The new record's id. Each record it supersedes gets a ``superseded`` event
+            (``superseded_by``: this id, ``reason``), and this record's ``created`` event
+            names them (``supersedes``, ``reason``).
+
+        Raises
+        ------
+        InputError
+            A print of the prescription is under way, or one stands and no reason was
+            given, or a reason was given for a prescription this store never printed
+            (:func:`~doseprint.records.prescriptions.review_reprint`). Nothing is
+            written.
+        PermissionRefusedError
+            In a store with accounts, the operator may not supersede.
+        RecordStoreError
+            The store cannot be written.
+        """
+        _check_actor(actor, self._url)
+        text = canonical_json(dict(content))
+        reason = supersede_reason.strip()
+        signer = self._signer if self._signer and self._signer.user_id == actor.strip() else None
+        record_id = str(uuid.uuid4())
+        with self._transaction() as conn:
+            superseded = review_print(conn, json.loads(text), reason, signer, self._url)
+            extra: JsonDict = {"supersedes": superseded, "reason": reason} if superseded else {}
+            self._insert_record(conn, record_id, text, actor, extra)
+            for earlier_id in superseded:
+                data = _prepare_data("superseded",
+                                     {"superseded_by": record_id, "reason": reason}, self._url)
+                self._append_rows(conn, earlier_id, [("superseded", data)], actor)
+        return record_id
+
+    def _insert_record(self, conn: Database, record_id: str, text: str, actor: str,
+                       created: JsonDict) -> Event:
+        """Insert a record and its ``created`` event (inside a write transaction);
+        ``created`` is more data for that event."""
+        stored: JsonDict = json.loads(text)
+        digest = sha256_text(text)
+        utc = self._now()
+        conn.execute(
+            "INSERT INTO records (id, created_utc, prescription_id, patient, content,"
+            " content_sha256) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record_id,
+                utc,
+                content_text(stored, "id"),
+                content_text(stored, "patient"),
+                text,
+                digest,
+            ),
+        )
+        data: JsonDict = self._with_name(
+            actor, "created", json.loads(canonical_json({**created, "content_sha256": digest})))
+        event = _insert_event(conn, record_id, 0, utc, actor.strip(), "created", data,
+                              GENESIS_HASH)
+        self._sign_events(conn, [event])
+        self._seal_head(conn, event)
+        return event
 
     def append(self, record_id: str, kind: EventKind, data: Mapping[str, Any], actor: str) -> Event:
         """Append one event to a record, durably (one committed transaction).
@@ -724,6 +785,13 @@ class RecordStore:
                     hint="Run `doseprint record verify` and investigate before signing.",
                 )
             if kind == "released" and _current_state(conn, full_id) == "completed":
+                # One prescription, one releasable batch, whatever wrote the records.
+                newer = release_problem(conn, full_id)
+                if newer is not None:
+                    raise RecordStateError(
+                        f"record {full_id} cannot be released: {newer}",
+                        hint="release the latest print of the prescription; reject the "
+                             "others")
                 # Release needs a passed QC (Ph. Eur. 2.9.5 uniformity of mass), the latest
                 # one counting: a failed batch is never released.
                 row = conn.execute(
@@ -767,7 +835,9 @@ class RecordStore:
         InputError
             Unknown or ambiguous id, empty name or meaning.
         ResultError
-            The record's status is not ``completed``.
+            The record's status is not ``completed``, it has no passed QC, or its
+            prescription was printed again since and that newer record is not rejected
+            (:func:`~doseprint.records.prescriptions.release_problem`).
         RecordChainError
             The record's hash chain does not verify.
         """
@@ -1114,6 +1184,13 @@ def _prepare_data(kind: str, data: Mapping[str, Any], url: str) -> JsonDict:
         meaning = plain.get("meaning")
         if not isinstance(meaning, str) or not meaning.strip():
             raise InputError(f"a '{kind}' event needs a meaning", key="meaning", file=url)
+    if kind == "superseded":
+        reason, by = plain.get("reason"), plain.get("superseded_by")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InputError("a 'superseded' event needs a reason", key="--supersede-reason",
+                             file=url)
+        if not isinstance(by, str) or not by:
+            raise ValueError("a 'superseded' event names the record that supersedes it")
     # Round-trip so the returned Event equals what get() will read back.
     parsed: JsonDict = json.loads(canonical_json(plain))
     return parsed
