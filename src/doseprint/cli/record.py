@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from doseprint.cli.options import db_option, echo_json
-from doseprint.errors import InputError, RecordChainError
+from doseprint.cli.options import MASS_LIST_EXAMPLE, db_option, echo_json, mass_list_option
+from doseprint.errors import RecordChainError
 from doseprint.job.atomic import write_file_atomic
 from doseprint.records.chain import verify_record
 from doseprint.records.export import export_bytes, export_format, read_exported, record_to_json
@@ -173,23 +173,21 @@ def record_export(record_id: str, out: Path, db: str | None) -> None:
 
 @record_group.command("qc")
 @click.argument("record_id")
-@click.option("--mass-mg", "masses", required=True,
-              help="Weighed mass of every tablet, mg, in tablet order, comma-separated.")
+@mass_list_option("Weighed mass of every tablet, mg, in tablet order, separated by commas "
+                  f"or spaces: --mass-mg {MASS_LIST_EXAMPLE}.")
 @click.option("--by", required=True, help="Who weighed the tablets.")
 @db_option
-def record_qc(record_id: str, masses: str, by: str, db: str | None) -> None:
+def record_qc(record_id: str, masses: tuple[float, ...], by: str, db: str | None) -> None:
     """Record the weighed mass of each tablet, judged by Ph. Eur. 2.9.5 (uniformity of
     mass), with each tablet's estimated dose. A batch that fails cannot be released.
 
     \b
     Example:
-      doseprint record qc 3f2a --mass-mg 412.1,409.8,415.0,411.2 --by "A. Technician"
+      doseprint record qc 3f2a --mass-mg "412.1, 409.8, 415.0, 411.2" --by "A. Technician"
     """
-    try:
-        values = [float(m) for m in masses.replace(" ", "").split(",") if m]
-    except ValueError:
-        raise InputError(f"is {masses!r}; give numbers separated by commas",
-                         file="command line", key="--mass-mg") from None
+    if not masses:
+        raise click.UsageError("Missing option '--mass-mg': the weighed masses")
+    values = list(masses)
     with open_store(db) as store:
         record = store.get(record_id)
         data = qc_event_data(record, values, by)
