@@ -114,8 +114,11 @@ def test_round_trip_weigh_store_compile_deliver(
     assert code == 1 and "flow calibration is" in err, (out, err)
 
 @pytest.mark.parametrize(("masses", "key"), [
-    (["0"], "--mass-mg[0]"),
-    (["650", "-1"], "--mass-mg[1]"),
+    (["0"], "'--mass-mg'"),              # refused as a mass, by the shared mass list
+    (["650", "-1"], "'--mass-mg'"),
+    (["650, nan"], "'--mass-mg'"),
+    (["650 inf"], "'--mass-mg'"),
+    (["650,heavy"], "'--mass-mg'"),
     (["650", "1000"], "--mass-mg[1]"),   # multiplier far below 0.85
     (["300"], "--mass-mg[0]"),           # far above 1.15
 ])
@@ -129,6 +132,36 @@ def test_bad_masses_exit_2_and_write_nothing(
     code, _, err = run([*args, *[f"--mass-mg={m}" for m in masses]], capsys)
     assert code == 2
     assert key in err and "Traceback" not in err
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("form", ["one value", "older trailing", "repeated"])
+def test_the_mass_list_of_record_qc_and_the_older_forms_give_one_result(
+    cal_job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    store = tmp_path / "cal.json"
+    nominal = json.loads((cal_job / "job.json").read_text())["nominal_mass_mg"]
+    masses = [f"{nominal * s:.1f}" for s in (1.01, 1.02, 1.03)]
+    given = {
+        "one value": ["--mass-mg", f"{masses[0]}, {masses[1]} {masses[2]}"],
+        "older trailing": ["--mass-mg", *masses],
+        "repeated": [arg for m in masses for arg in ("--mass-mg", m)],
+    }[form]
+    code, _, err = run(["calibrate", "flow", "--printer", PRINTER, "--formulation",
+                        FORMULATION, "--job", cal_job, "--calibrations", store, *given], capsys)
+    assert code == 0, err
+    (entry,) = load_calibrations(store)
+    assert entry.masses_mg == tuple(float(m) for m in masses)
+
+
+def test_a_bad_trailing_mass_is_named_as_mass_mg(
+    cal_job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "cal.json"
+    code, _, err = run(["calibrate", "flow", "--printer", PRINTER, "--formulation",
+                        FORMULATION, "--job", cal_job, "--calibrations", store,
+                        "--mass-mg", "650", "651", "heavy"], capsys)
+    assert code == 2 and "'--mass-mg'" in err and "heavy" in err
     assert not store.exists()
 
 

@@ -334,21 +334,37 @@ def test_release_reject_verify_export(small_job: Path, tmp_path: Path) -> None:
     refused = doseprint("record", "release", rid[:8], "--by", "B. Pharmacist", "--meaning",
                         "QA release for dispensing", "--db", str(db))
     assert refused.returncode == 1 and "has no QC" in refused.stderr
-    failing = doseprint("record", "qc", rid, "--mass-mg", "150.0", "--by", "T. Tech",
-                        "--db", str(db))
-    assert failing.returncode == 0, failing.stderr
-    # One tablet is always uniform with itself; its estimated dose (150 mg weighed against
-    # far more designed) is what fails it.
-    assert "QC FAILED" in failing.stdout and "of the prescribed" in failing.stderr
     weighed = json.loads((small_job / "job.json").read_text())
     designed = sum(a["design_volume_mm3"] for a in weighed["tablets"][0]["actives"]) * \
         weighed["tools"][0]["density_g_cm3"]
+    targets = doseprint("record", "qc", rid, "--targets", "--db", str(db))
+    assert targets.returncode == 0 and f"{designed:.1f}" in targets.stdout, targets.stderr
+    # A mass typed in grams is refused, nothing written.
+    grams = doseprint("record", "qc", rid, "--mass-mg", f"{designed / 1000:.4f}", "--by",
+                      "T. Tech", "--db", str(db))
+    assert grams.returncode == 2 and "--mass-mg[0]" in grams.stderr, grams.stderr
+    failing = doseprint("record", "qc", rid, "--mass-mg", f"{designed * 0.8:.1f}", "--by",
+                        "T. Tech", "--db", str(db))
+    # One tablet is always uniform with itself; its estimated dose (80 % of the
+    # prescription) is what fails it. The failure is recorded, and the command exits 1.
+    assert failing.returncode == 1, failing.stderr
+    assert "QC FAILED" in failing.stdout and "of the prescribed" in failing.stderr
+    # A failed QC is final: weighing again needs an investigation.
+    again = doseprint("record", "qc", rid, "--mass-mg", f"{designed * 1.01:.1f}", "--by",
+                      "T. Tech", "--db", str(db))
+    assert again.returncode == 2 and "failed QC is final" in again.stderr
+    opened = doseprint("record", "investigate", rid, "--by", "Q. Person", "--reason",
+                       "tablet weighed on a dirty pan", "--db", str(db))
+    assert opened.returncode == 0, opened.stderr
     qc = doseprint("record", "qc", rid, "--mass-mg", f"{designed * 1.01:.1f}", "--by",
                    "T. Tech", "--db", str(db))
     assert qc.returncode == 0 and "QC PASSED" in qc.stdout, qc.stdout + qc.stderr
     bad = doseprint("record", "qc", rid, "--mass-mg", "heavy", "--by", "T. Tech",
                     "--db", str(db))
     assert bad.returncode == 2
+    closed = doseprint("record", "investigate", rid, "--close", "--by", "Q. Person",
+                       "--outcome", "pan cleaned; re-weighed within limits", "--db", str(db))
+    assert closed.returncode == 0, closed.stderr
     report = tmp_path / "batch.html"
     assert doseprint("record", "export", rid, "--out", str(report), "--db",
                      str(db)).returncode == 0

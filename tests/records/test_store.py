@@ -266,9 +266,107 @@ def test_release_needs_a_passed_qc(store: RecordStore) -> None:
     fail_qc(store, record_id)
     with pytest.raises(RecordStateError, match="failed QC"):
         store.release(record_id, "Dr Q. Person", "QA release")
-    pass_qc(store, record_id)  # a re-weighing that passes: the latest QC counts
+    # A failed QC is final: weighed again only under an investigation.
+    store.open_investigation(record_id, "balance not tared", "Quinn Quality")
+    pass_qc(store, record_id)  # the re-weighing passes: the latest QC counts ...
+    with pytest.raises(RecordStateError, match="open investigation"):
+        store.release(record_id, "Dr Q. Person", "QA release")  # ... once it is closed
+    store.close_investigation(record_id, "tare error; re-weighed", "Quinn Quality")
     store.release(record_id, "Dr Q. Person", "QA release")
     assert store.get(record_id).status == "released"
+    assert [e.kind for e in store.get(record_id).events][-5:] == [
+        "qc", "investigation_opened", "qc", "investigation_closed", "released"]
+
+
+def test_a_failed_qc_is_final_without_an_investigation(store: RecordStore) -> None:
+    record_id = printed(store)
+    fail_qc(store, record_id)
+    before = store.get(record_id).events
+    with pytest.raises(InputError, match="failed QC is final") as info:
+        pass_qc(store, record_id)
+    assert info.value.exit_code == EXIT_INPUT
+    assert store.get(record_id).events == before  # nothing written
+    with pytest.raises(RecordStateError, match="failed QC"):
+        store.release(record_id, "Dr Q. Person", "QA release")
+    # A rejection is always possible.
+    store.reject(record_id, "Dr Q. Person", "failed uniformity of mass")
+    assert store.get(record_id).status == "rejected"
+
+
+def test_investigation_events_carry_their_links(store: RecordStore) -> None:
+    record_id = printed(store)
+    fail_qc(store, record_id)
+    failed_seq = store.get(record_id).events[-1].seq
+    opened = store.open_investigation(record_id[:8], "  tablet 2 looks chipped ", "Quinn")
+    assert opened.kind == "investigation_opened" and opened.actor == "Quinn"
+    assert opened.data == {"reason": "tablet 2 looks chipped", "failed_qc_seq": failed_seq}
+    fail_qc(store, record_id)  # weighed again, failed again: both results are kept
+    closed = store.close_investigation(record_id, "chipped in handling", "Quinn")
+    assert closed.data == {"outcome": "chipped in handling", "investigation_seq": opened.seq}
+    events = store.get(record_id).events
+    assert [e.kind for e in events[-4:]] == ["qc", "investigation_opened", "qc",
+                                             "investigation_closed"]
+    assert store.get(record_id).status == "completed"
+    assert store.verify(record_id) == []
+    # Still failed: a second investigation may be opened, and the batch is not released.
+    with pytest.raises(RecordStateError, match="failed QC"):
+        store.release(record_id, "Dr Q. Person", "QA release")
+    store.open_investigation(record_id, "second look", "Quinn")
+    assert store.verify(record_id) == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "step", "error", "match"),
+    [
+        ((), "open", InputError, "no QC to investigate"),
+        (("pass",), "open", InputError, "passed"),
+        (("fail", "open"), "open", InputError, "already open"),
+        ((), "close", InputError, "no investigation is open"),
+        (("fail",), "close", InputError, "no investigation is open"),
+        (("fail", "reject"), "open", RecordStateError, "cannot follow status 'rejected'"),
+    ],
+)
+def test_investigation_steps_out_of_turn_are_refused(
+    store: RecordStore, setup: tuple[str, ...], step: str, error: type[Exception], match: str
+) -> None:
+    record_id = printed(store)
+    for done in setup:
+        if done == "pass":
+            pass_qc(store, record_id)
+        elif done == "fail":
+            fail_qc(store, record_id)
+        elif done == "open":
+            store.open_investigation(record_id, "why", "Quinn")
+        else:
+            store.reject(record_id, "Dr Q. Person", "no")
+    before = store.get(record_id).events
+    with pytest.raises(error, match=match):
+        if step == "open":
+            store.open_investigation(record_id, "why", "Quinn")
+        else:
+            store.close_investigation(record_id, "found", "Quinn")
+    assert store.get(record_id).events == before
+
+
+@pytest.mark.parametrize(
+    ("call", "key"),
+    [
+        (lambda s, r: s.open_investigation(r, " ", "Quinn"), "--reason"),
+        (lambda s, r: s.open_investigation(r, "why", " "), "--by"),
+        (lambda s, r: s.close_investigation(r, "", "Quinn"), "--outcome"),
+        (lambda s, r: s.append(r, "investigation_opened", {}, "Quinn"), "reason"),
+        (lambda s, r: s.append(r, "investigation_closed", {"outcome": " "}, "Quinn"), "outcome"),
+    ],
+)
+def test_investigations_need_a_name_and_a_reason_or_outcome(
+    store: RecordStore, call: object, key: str
+) -> None:
+    record_id = printed(store)
+    fail_qc(store, record_id)
+    assert callable(call)
+    with pytest.raises(InputError) as info:
+        call(store, record_id)
+    assert info.value.problems[0].key == key
 
 
 # One row, one event

@@ -14,7 +14,7 @@ from doseprint.errors import RecordChainError
 from doseprint.records.chain import content_hash, event_hash
 from doseprint.records.store import RecordStore, open_store
 
-from .helpers import Backend, FakeClock, pass_qc, printed
+from .helpers import Backend, FakeClock, fail_qc, pass_qc, printed
 
 
 @pytest.fixture
@@ -214,3 +214,52 @@ def test_event_data_that_is_json_but_not_an_object(
     assert problem.endswith("): data is not JSON (altered)")
     with pytest.raises(RecordChainError, match="event 2 is not a doseprint event"):
         store.get(first)
+
+
+def _append_raw(backend: Backend, record_id: str, kind: str, data: dict[str, object]) -> int:
+    """Add an event straight to the database with a correct hash, as a careful intruder
+    (or an older doseprint, with other rules) could; returns its seq."""
+    ((seq, prev_hash),) = backend.query(
+        "SELECT seq, hash FROM events WHERE record_id = ? ORDER BY seq DESC LIMIT 1",
+        (record_id,),
+    )
+    seq, utc = int(seq) + 1, f"2026-11-22T12:00:{int(seq) + 1:02d}.000Z"
+    digest = event_hash(record_id, seq, utc, "someone", kind, data, prev_hash)
+    backend.execute((
+        "INSERT INTO events (record_id, seq, utc, actor, kind, data, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (record_id, seq, utc, "someone", kind, json.dumps(data), prev_hash, digest),
+    ))
+    return seq
+
+
+def test_investigation_events_verify(two_records: tuple[RecordStore, str, str]) -> None:
+    store, _, latest = two_records  # the latest print of the prescription is releasable
+    fail_qc(store, latest)
+    store.open_investigation(latest, "balance not tared", "Quinn Quality")
+    pass_qc(store, latest)
+    store.close_investigation(latest, "tare error; re-weighed", "Quinn Quality")
+    store.release(latest, "Dr Q. Person", "QA release")
+    assert store.verify() == []
+
+
+def test_an_investigation_out_of_turn_does_not_verify(
+    two_records: tuple[RecordStore, str, str], backend: Backend
+) -> None:
+    store, first, _ = two_records
+    pass_qc(store, first)
+    seq = _append_raw(backend, first, "investigation_opened", {"reason": "x"})
+    (problem,) = store.verify(first)
+    assert f"event {seq} (investigation_opened at" in problem
+    assert "not allowed here" in problem and "passed" in problem
+
+
+def test_a_second_qc_after_a_failed_one_written_before_the_rule_still_verifies(
+    two_records: tuple[RecordStore, str, str], backend: Backend
+) -> None:
+    # Older doseprint versions let the tablets be weighed again after a failed QC; such
+    # chains were not altered, so they verify. The store no longer writes them.
+    store, first, _ = two_records
+    fail_qc(store, first)
+    _append_raw(backend, first, "qc", {"passed": True, "masses_mg": [400.0, 401.0, 399.0]})
+    assert store.verify() == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from doseprint.cli.options import library_options
+from doseprint.cli.options import library_options, mass_list_option, trailing_masses
 from doseprint.cli.terminal import echo_line
 from doseprint.job.folder import check_out_dir, write_job_folder
 from doseprint.job.keys import site_key_for_compile
@@ -25,7 +25,7 @@ def calibrate_group() -> None:
       doseprint calibrate flow --printer generic-marlin-1x175 \\
           --formulation theophylline-hpc-30 --out cal-job
       doseprint calibrate flow --printer generic-marlin-1x175 \\
-          --formulation theophylline-hpc-30 --job cal-job --mass-mg 641.2 638.9 640.5
+          --formulation theophylline-hpc-30 --job cal-job --mass-mg "641.2, 638.9, 640.5"
     """
 
 
@@ -36,9 +36,10 @@ def calibrate_group() -> None:
               help="Write a calibration job folder (discs of known mass) here.")
 @click.option("--job", "job_dir", type=click.Path(path_type=Path), default=None,
               help="The calibration job that was printed and weighed.")
-@click.option("--mass-mg", "masses", type=float, multiple=True,
-              help="With --job: each weighed disc's mass in mg (--mass-mg M [M ...]).")
-@click.argument("more_masses", nargs=-1, type=float)
+@mass_list_option("With --job: each weighed disc's mass in mg, separated by commas or "
+                  'spaces (--mass-mg "641.2, 638.9 640.5"; the older --mass-mg M [M ...] '
+                  "works too).")
+@click.argument("more_masses", nargs=-1)
 @click.option("--calibrations", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Calibrations file (also DOSEPRINT_CALIBRATIONS; default: "
                    "calibrations.json in the user's data folder).")
@@ -46,22 +47,22 @@ def calibrate_group() -> None:
 @library_options
 def calibrate_flow(
     printer_id: str, formulation_id: str, out: Path | None, job_dir: Path | None,
-    masses: tuple[float, ...], more_masses: tuple[float, ...], calibrations: Path | None,
+    masses: tuple[float, ...], more_masses: tuple[str, ...], calibrations: Path | None,
     force: bool,
     formulation_dirs: tuple[Path, ...], printer_dirs: tuple[Path, ...],
 ) -> None:
     """Measure the extrusion multiplier of FORMULATION on PRINTER by weighing.
 
     First write a calibration job (--out), print it with the multiplier at 1 and weigh
-    each disc; then give the masses (--job with --mass-mg M [M ...]): the multiplier
-    nominal / mean mass is stored for compile to apply.
+    each disc; then give the masses (--job with --mass-mg "M, M, M", the same list as
+    `record qc` takes): the multiplier nominal / mean mass is stored for compile to apply.
 
     \b
     Example:
       doseprint calibrate flow --printer generic-marlin-1x175 \\
           --formulation theophylline-hpc-30 --out cal-job
       doseprint calibrate flow --printer generic-marlin-1x175 \\
-          --formulation theophylline-hpc-30 --job cal-job --mass-mg 641.2 638.9 640.5
+          --formulation theophylline-hpc-30 --job cal-job --mass-mg "641.2, 638.9, 640.5"
     """
     # Imported when the command runs: slicing and rendering the calibration job load
     # shapely and the G-code stage (about 0.6 s), which `doseprint --help` would otherwise pay.
@@ -75,7 +76,7 @@ def calibrate_flow(
 
     if more_masses and not masses:
         raise click.UsageError("give the weighed masses after --mass-mg")
-    mass_values = [*masses, *more_masses]
+    mass_values = [*masses, *trailing_masses(more_masses)]
     if (out is None) == (job_dir is None):
         raise click.UsageError("give --out to make a calibration job, or --job with "
                                "--mass-mg to compute the multiplier")

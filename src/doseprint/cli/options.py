@@ -1,14 +1,16 @@
 """What several commands share: the library folder options, the record store option,
-the ``--json`` option and JSON output, and the ``doseprint`` logger."""
+the ``--json`` option and JSON output, the weighed-mass list, and the ``doseprint``
+logger."""
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -103,3 +105,83 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+_MASS_SEPARATORS = re.compile(r"[\s,]+")
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+MASS_LIST_EXAMPLE = '"412.1, 409.8 415.0"'
+
+
+def parse_mass_list(text: str) -> tuple[float, ...]:
+    """Weighed masses in mg from one text: decimal numbers separated by commas and/or
+    white space (``"412.1, 409.8 415.0"``, ``412.1,409.8``). The decimal mark is a point.
+
+    Raises
+    ------
+    ValueError
+        No number, or one that is not a plain decimal number (text, ``nan``, ``inf``,
+        ``1_000``) or not positive; the message names it and its place.
+    """
+    parts = [part for part in _MASS_SEPARATORS.split(text.strip()) if part]
+    if not parts:
+        raise ValueError("no mass given")
+    masses = []
+    for place, part in enumerate(parts, start=1):
+        if not _DECIMAL.fullmatch(part):
+            raise ValueError(f"mass {place}, {part!r}, is not a number")
+        mass = float(part)
+        if not math.isfinite(mass) or mass <= 0.0:
+            raise ValueError(f"mass {place}, {part!r}, is not a positive finite mass")
+        masses.append(mass)
+    return tuple(masses)
+
+
+if TYPE_CHECKING:  # click is generic in its value type from 8.4 on, not at run time before
+    _MassListBase = click.ParamType[tuple[float, ...]]
+else:
+    _MassListBase = click.ParamType
+
+
+class MassList(_MassListBase):
+    """An option value holding weighed masses in mg (:func:`parse_mass_list`), converted
+    to a tuple of floats; every command that takes weighed masses uses it."""
+
+    name = "mass list"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_mass_list(str(value))
+        except ValueError as exc:
+            self.fail(f"{exc}; give each mass in mg, numbers separated by commas or spaces, "
+                      f"e.g. {MASS_LIST_EXAMPLE}", param, ctx)
+
+
+MASS_LIST = MassList()
+
+
+def _flatten_masses(ctx: click.Context, param: click.Parameter,
+                    value: Sequence[tuple[float, ...]]) -> tuple[float, ...]:
+    return tuple(mass for group in value for mass in group)
+
+
+def mass_list_option(help_text: str) -> Callable[[F], F]:
+    """``--mass-mg``: weighed masses in mg, as one value (``--mass-mg "412.1, 409.8
+    415.0"``) or repeated (``--mass-mg 412.1 --mass-mg 409.8``), in the order given; the
+    command receives them as one tuple of floats (empty when the option is not given)."""
+    return click.option("--mass-mg", "masses", type=MASS_LIST, multiple=True,
+                        callback=_flatten_masses, metavar="MASSES", help=help_text)
+
+
+def trailing_masses(values: Sequence[str]) -> tuple[float, ...]:
+    """Masses given as further arguments after ``--mass-mg`` (``--mass-mg 641.2 638.9``,
+    the older form of ``calibrate flow``), read like one ``--mass-mg`` value; a bad one
+    is reported as ``--mass-mg``'s. Call it inside the command."""
+    if not values:
+        return ()
+    ctx = click.get_current_context()
+    param = next((p for p in ctx.command.params if p.name == "masses"), None)
+    result: tuple[float, ...] = MASS_LIST.convert(" ".join(values), param, ctx)
+    return result

@@ -1,5 +1,5 @@
-"""``doseprint record``: the batch records (list, show, verify, export, QC, release,
-reject).
+"""``doseprint record``: the batch records (list, show, verify, export, QC and its
+investigations, release, reject, anchors, refused prints).
 
 Every subcommand takes ``--json`` (:func:`~doseprint.cli.options.json_option`): its result
 as JSON on stdout, and a failure as a JSON error object with the same exit code
@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import click
 
 from doseprint.cli.anchor import anchor_group, trusted_site_keys
-from doseprint.cli.options import db_option, echo_json, json_option
+from doseprint.cli.options import (
+    MASS_LIST_EXAMPLE,
+    db_option,
+    echo_json,
+    json_option,
+    mass_list_option,
+)
 from doseprint.cli.refusals import refusals_cmd
 from doseprint.cli.signing import sign_for
 from doseprint.cli.terminal import echo_line
-from doseprint.errors import InputError, RecordChainError
+from doseprint.errors import EXIT_RESULT, RecordChainError, ResultError
 from doseprint.job.atomic import write_file_atomic
 from doseprint.job.keys import load_trust
 from doseprint.records.anchor import anchor_problems, read_anchor
@@ -31,9 +38,10 @@ from doseprint.records.export import (
     read_exported,
     record_to_json,
 )
-from doseprint.records.qc import qc_event_data
-from doseprint.records.states import DECISION_KINDS
+from doseprint.records.qc import describe_rule, qc_event_data, qc_targets
+from doseprint.records.states import DECISION_KINDS, qc_standing
 from doseprint.records.store import open_store
+from doseprint.records.values import Event, Record
 
 
 @click.group("record")
@@ -95,6 +103,7 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
     echo_line(f"operator     {c['operator']}")
     echo_line(f"started      {record.started_utc or '-'}")
     echo_line(f"ended        {record.ended_utc or '-'}")
+    echo_line(f"qc           {_qc_summary(record)}")
     for m in c["materials"]:
         echo_line(f"material     T{m['tool']} {m['formulation']} lot {m['lot'] or '(not given)'}")
     for t in c["tablets"]:
@@ -107,6 +116,7 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
         echo_line(f"{sig.kind:<12} by {sig.by} at {sig.utc}: {sig.meaning}")
     echo_line("events:")
     events = list(record.events)
+    kind_width = max([11, *(len(e.kind) for e in events)])
     i = 0
     while i < len(events):
         e = events[i]
@@ -135,10 +145,42 @@ def record_show(record_id: str, db: str | None, as_json: bool) -> None:
         elif e.kind == "created" and isinstance(e.data.get("supersedes"), list):
             detail = (f"supersedes {', '.join(map(str, e.data['supersedes']))}: "
                       f"{e.data.get('reason', '')}")
+        elif e.kind == "qc":
+            detail = _qc_detail(e)
+        elif e.kind == "investigation_opened":
+            detail = (f"of the QC of event {e.data.get('failed_qc_seq')}: "
+                      f"{e.data.get('reason', '')}")
+        elif e.kind == "investigation_closed":
+            detail = (f"investigation of event {e.data.get('investigation_seq')}, outcome: "
+                      f"{e.data.get('outcome', '')}")
         seq = f"{e.seq}" if events[i].seq == e.seq else f"{e.seq}-{events[i].seq}"
-        echo_line(f"  {seq:>7}  {e.utc}  {e.kind:<11} {e.actor:<16} {detail}")
+        echo_line(f"  {seq:>7}  {e.utc}  {e.kind:<{kind_width}} {e.actor:<16} {detail}")
         i += 1
     echo_line(f"head hash    {record.head_hash}")
+
+
+def _qc_detail(event: Event) -> str:
+    """A ``qc`` event in one line: verdict, rule, units, average."""
+    uniformity = event.data.get("uniformity")
+    u: dict[str, Any] = uniformity if isinstance(uniformity, dict) else {}
+    verdict = "PASSED" if event.data.get("passed") is True else "FAILED"
+    rule = event.data.get("rule") or u.get("rule") or "rule not recorded"
+    average = u.get("average_mg")
+    mean = f", average {average:.1f} mg" if isinstance(average, int | float) else ""
+    return f"{verdict} ({rule}): {u.get('units_tested', '?')} tablets{mean}"
+
+
+def _qc_summary(record: Record) -> str:
+    """Where the record's QC stands, for `record show`."""
+    standing = qc_standing(record.events)
+    if standing.latest_qc_passed is None:
+        text = "none yet"
+    else:
+        verdict = "passed" if standing.latest_qc_passed else "FAILED"
+        text = f"latest {verdict} (event {standing.latest_qc_seq})"
+    if standing.investigation_open:
+        text += f"; investigation open (event {standing.investigation_seq})"
+    return text
 
 
 @record_group.command("verify")
@@ -219,40 +261,159 @@ def record_export(record_id: str, out: Path, db: str | None, as_json: bool) -> N
 
 @record_group.command("qc")
 @click.argument("record_id")
-@click.option("--mass-mg", "masses", required=True,
-              help="Weighed mass of every tablet, mg, in tablet order, comma-separated.")
-@click.option("--by", required=True, help="Who weighed the tablets.")
+@mass_list_option("Weighed mass of every tablet, mg, in tablet order, separated by commas "
+                  f"or spaces: --mass-mg {MASS_LIST_EXAMPLE}.")
+@click.option("--by", default=None, help="Who weighed the tablets (needed with --mass-mg).")
+@click.option("--targets", is_flag=True,
+              help="Print each tablet's target mass and acceptance window, before weighing; "
+                   "writes nothing.")
 @db_option
 @json_option()
-def record_qc(record_id: str, masses: str, by: str, db: str | None, as_json: bool) -> None:
-    """Record the weighed mass of each tablet, judged by Ph. Eur. 2.9.5 (uniformity of
-    mass), with each tablet's estimated dose. A batch that fails cannot be released.
+def record_qc(record_id: str, masses: tuple[float, ...], by: str | None, targets: bool,
+              db: str | None, as_json: bool) -> None:
+    """Record the weighed mass of each tablet, judged for uniformity of mass with each
+    tablet's estimated dose; exit 1 if the QC fails. From 20 tablets on the rule is Ph.
+    Eur. 2.9.5 (at most 2 beyond the limit, none beyond twice it); below 20 every tablet
+    must lie within the limit. Masses that cannot be weighings of the tablets in mg are
+    refused and nothing is written. A failed QC is final: the batch cannot be released,
+    and the tablets are weighed again only while an investigation is open (`record
+    investigate`). --targets prints what to aim for first.
 
     \b
     Example:
-      doseprint record qc 3f2a --mass-mg 412.1,409.8,415.0,411.2 --by "A. Technician"
+      doseprint record qc 3f2a --targets
+      doseprint record qc 3f2a --mass-mg "412.1, 409.8, 415.0, 411.2" --by "A. Technician"
     """
-    try:
-        values = [float(m) for m in masses.replace(" ", "").split(",") if m]
-    except ValueError:
-        raise InputError(f"is {masses!r}; give numbers separated by commas",
-                         file="command line", key="--mass-mg") from None
+    if targets:
+        if masses or by is not None:
+            raise click.UsageError("--targets only prints the target masses; give --mass-mg "
+                                   "and --by in a run of their own")
+        with open_store(db) as store:
+            record = store.get(record_id)
+        _echo_targets(record, as_json)
+        return
+    if not masses:
+        raise click.UsageError("give the weighed masses (--mass-mg) and who weighed them "
+                               "(--by), or --targets to see the target masses first")
+    if by is None:
+        raise click.UsageError("Missing option '--by': who weighed the tablets")
     with open_store(db) as store:
         record = store.get(record_id)
         sign_for(store, by, "qc")
-        data = qc_event_data(record, values, by)
+        data = qc_event_data(record, masses, by)
+        # The store refuses a new QC after a failed one unless an investigation is open.
         event = store.append(record.id, "qc", data, by)
     u = data["uniformity"]
     verdict = "PASSED" if data["passed"] else "FAILED"
     if as_json:
-        echo_json({"ok": True, "record_id": record.id, "passed": data["passed"],
-                   "qc": event.data, "event": event_to_json(event)})
+        echo_json({"ok": data["passed"], "record_id": record.id, "record": record.id,
+                   "seq": event.seq, **data, "qc": event.data, "event": event_to_json(event)})
+        if not data["passed"]:
+            # The result above is the one JSON document; it says the QC failed (exit 1).
+            raise SystemExit(EXIT_RESULT)
     else:
-        echo_line(f"QC {verdict}: {len(values)} tablets, average {u['average_mg']:.1f} mg, "
-                  f"limit ±{u['limit_pct']:g} %, {len(u['beyond_limit'])} beyond it, "
-                  f"{len(u['beyond_twice_limit'])} beyond twice it (record {record.id})")
+        beyond = ", ".join(str(i) for i in u["beyond_limit"]) or "none"
+        echo_line(f"QC {verdict}: {len(masses)} tablets, average {u['average_mg']:.1f} mg; "
+                   f"tablets beyond ±{u['limit_pct']:g} %: {beyond}; beyond twice it: "
+                   f"{len(u['beyond_twice_limit'])}; estimated doses "
+                   f"{'within' if data['doses_within_limits'] else 'NOT within'} 85-115 % "
+                   f"(record {record.id}, event {event.seq})")
+        echo_line(f"rule {data['rule']}: {describe_rule(data['rule'], u['limit_pct'])}")
     for w in data.get("warnings", []):
         echo_line(f"warning: {w}", err=True)
+    if not data["passed"]:
+        raise ResultError(
+            f"record {record.id}: QC FAILED (event {event.seq}, rule {data['rule']}); the "
+            "result is recorded and the batch cannot be released",
+            hint="reject the batch (`doseprint record reject ID --by NAME --meaning TEXT`), "
+            "or open an investigation (`doseprint record investigate ID --by NAME --reason "
+            "TEXT`) before the tablets are weighed again",
+        )
+
+
+def _echo_targets(record: Record, as_json: bool) -> None:
+    """`record qc --targets`: each tablet's target mass and windows."""
+    t = qc_targets(record)
+    standing = qc_standing(record.events)
+    t["new_qc_refused"] = standing.failed and not standing.investigation_open
+    if as_json:
+        echo_json(t)
+        return
+    echo_line(f"record {record.id}: weigh {t['units']} tablets, in tablet order (mg)")
+    echo_line(f"rule {t['rule']}: {t['rule_text']}")
+    if t["missing"]:
+        echo_line(f"no designed masses in the record ({', '.join(t['missing'])}): "
+                   f"{t['note']}")
+    else:
+        echo_line(f"{'tablet':>6}  {'target':>8}  {'window':>17}  {'dose window':>17}  "
+                   f"{'refused outside':>17}")
+
+        def span(pair: list[float]) -> str:
+            return f"{pair[0]:.1f}-{pair[1]:.1f}"
+
+        for row in t["tablets"]:
+            echo_line(f"{row['tablet']!s:>6}  {row['designed_mg']:>8.1f}  "
+                       f"{span(row['window_mg']):>17}  {span(row['dose_window_mg']):>17}  "
+                       f"{span(row['plausible_mg']):>17}")
+        echo_line(f"window: target ±{t['limit_pct']:g} %; dose window: 85-115 % of the "
+                   f"target; {t['note']}")
+    if t["new_qc_refused"]:
+        echo_line(f"note: the latest QC (event {standing.latest_qc_seq}) failed: a new QC "
+                   "is refused until an investigation is opened (`doseprint record "
+                   "investigate`)")
+
+
+@record_group.command("investigate")
+@click.argument("record_id")
+@click.option("--by", required=True, help="Who opens or closes the investigation.")
+@click.option("--reason", default=None, help="Why the failed QC is investigated (to open).")
+@click.option("--close", "close", is_flag=True, help="Close the open investigation.")
+@click.option("--outcome", default=None, help="What the investigation found (with --close).")
+@db_option
+@json_option()
+def record_investigate(record_id: str, by: str, reason: str | None, close: bool,
+                       outcome: str | None, db: str | None, as_json: bool) -> None:
+    """Open an investigation of a failed QC, or close it. While it is open the tablets
+    may be weighed again (`record qc`; the failed result stays in the record) and the
+    batch cannot be released; once closed, the latest QC decides.
+
+    \b
+    Example:
+      doseprint record investigate 3f2a --by "Q. Person" --reason "balance not tared"
+      doseprint record investigate 3f2a --close --by "Q. Person" \\
+          --outcome "balance error confirmed; re-weighed, passed"
+    """
+    if close:
+        if reason is not None or outcome is None:
+            raise click.UsageError("--close takes --outcome (what was found), not --reason")
+        with open_store(db) as store:
+            store.resolve_id(record_id)
+            sign_for(store, by, "investigate")
+            event = store.close_investigation(record_id, outcome, by)
+            record = store.get(event.record_id)
+        if as_json:
+            echo_json({"ok": True, "record_id": event.record_id, "event": event_to_json(event)})
+            return
+        standing = qc_standing(record.events)
+        then = ("the latest QC passed: the batch may be released" if standing.latest_qc_passed
+                else "the latest QC failed: the batch cannot be released; reject it")
+        echo_line(f"investigation closed by {by} at {event.utc}: {outcome.strip()} (record "
+                   f"{event.record_id}, event {event.seq}); {then}")
+        return
+    if outcome is not None or reason is None:
+        raise click.UsageError("give --reason to open an investigation (or --close with "
+                               "--outcome to close one)")
+    with open_store(db) as store:
+        store.resolve_id(record_id)
+        sign_for(store, by, "investigate")
+        event = store.open_investigation(record_id, reason, by)
+    if as_json:
+        echo_json({"ok": True, "record_id": event.record_id, "event": event_to_json(event)})
+        return
+    echo_line(f"investigation opened by {by} at {event.utc} of the failed QC of event "
+               f"{event.data['failed_qc_seq']}: {reason.strip()} (record {event.record_id}, "
+               f"event {event.seq}); the tablets may be weighed again with `doseprint record "
+               "qc`")
 
 
 def _sign(kind: str, record_id: str, by: str, meaning: str, db: str | None,

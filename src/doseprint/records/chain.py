@@ -10,7 +10,8 @@ Event 0 is ``created``; its data holds ``content_sha256``, the SHA-256 of the ca
 JSON of the content, so the content is covered by the chain too. Event 0's ``prev_hash``
 is 64 zeros (:data:`~doseprint.records.values.GENESIS_HASH`). :func:`verify_record`
 recomputes all of it, and checks that the events follow the rules of
-:mod:`doseprint.records.states`.
+:mod:`doseprint.records.states` (the status transitions, and the investigation of a failed
+QC).
 
 What the chain cannot show on its own: someone with write access who recomputes every
 hash after a change, and the removal of a record's *last* events (or of a whole record).
@@ -26,8 +27,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from doseprint.records.states import (
+    QcStanding,
     RecordState,
     is_event_kind,
+    qc_step_problem,
     state_after,
     transition_problem,
 )
@@ -160,6 +163,7 @@ def verify_record(record: Record) -> list[str]:
         return problems
     prev = GENESIS_HASH
     state: RecordState = "created"
+    standing = QcStanding()
     for expected_seq, event in enumerate(record.events):
         where = f"{name}: {_describe(event)}"
         if event.record_id != record.id:
@@ -187,10 +191,13 @@ def verify_record(record: Record) -> list[str]:
             problems.append(f"{where}: unknown kind '{event.kind}'")
             break
         if event.seq > 0:
-            why = transition_problem(state, event.kind)
+            why = transition_problem(state, event.kind) or qc_step_problem(
+                standing, event.kind
+            )
             if why is not None:
                 problems.append(f"{where}: not allowed here: {why}")
                 break
         state = state_after(state, event.kind)
+        standing = standing.after(event)
         prev = event.hash
     return problems

@@ -19,16 +19,33 @@ a rejection. A print still under way (``created``, ``printing``) cannot be super
 its own events would then be refused and its record lost. ``rejected`` and
 ``superseded`` are final.
 
-The rules are checked when an event is appended
+Quality control has rules of its own, on top of the status (:class:`QcStanding`, replayed
+from the ``qc`` and investigation events):
+
+* a failed QC is final: another ``qc`` is refused while the latest one failed, unless an
+  investigation is open (:func:`retest_problem`); both results stay in the record;
+* ``investigation_opened`` (data: ``reason``, ``failed_qc_seq``) only follows a failed
+  latest QC, one investigation at a time; ``investigation_closed`` (data: ``outcome``,
+  ``investigation_seq``) only while one is open (:func:`qc_step_problem`). Both are
+  log-like: they leave the status ``completed`` and are allowed only on a completed
+  record;
+* a release needs a latest QC that passed and no open investigation
+  (:func:`release_problem`).
+
+The status rules and :func:`qc_step_problem` are checked when an event is appended
 (:meth:`~doseprint.records.store.RecordStore.append`) and again when a chain is verified
-(:func:`~doseprint.records.chain.verify_record`). This module holds only the vocabulary
-and the rules, so everything else in :mod:`doseprint.records` builds on it.
+(:func:`~doseprint.records.chain.verify_record`). :func:`retest_problem` is checked on
+append only: records written before it existed may hold a second QC after a failed one,
+and their chains are not altered for that. :func:`release_problem` is checked by the
+store when it signs. This module holds only the vocabulary and the rules, so everything
+else in :mod:`doseprint.records` builds on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Literal, Protocol, TypeAlias, TypeGuard, get_args
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeAlias, TypeGuard, get_args
 
 from doseprint.typed import RecordStatus
 
@@ -38,13 +55,20 @@ __all__ = [
     "ENDED_KINDS",
     "EVENT_KINDS",
     "LOG_KINDS",
+    "QC_STEP_KINDS",
     "STATUS_KINDS",
     "DecisionKind",
     "EventKind",
     "HasKind",
+    "QcStanding",
     "RecordState",
+    "StoredEvent",
     "derive_status",
     "is_event_kind",
+    "qc_standing",
+    "qc_step_problem",
+    "release_problem",
+    "retest_problem",
     "state_after",
     "transition_problem",
 ]
@@ -64,6 +88,8 @@ EventKind = Literal[
     "rejected",
     "qc",
     "superseded",
+    "investigation_opened",
+    "investigation_closed",
 ]
 """Every kind of event a record holds."""
 
@@ -101,6 +127,9 @@ _ALLOWED_FROM: dict[EventKind, frozenset[RecordState]] = {
     "released": frozenset({"completed"}),
     # QC weighs the tablets of a completed print, before anybody signs.
     "qc": frozenset({"completed"}),
+    # A failed QC is investigated before anybody signs; a rejection ends that too.
+    "investigation_opened": frozenset({"completed"}),
+    "investigation_closed": frozenset({"completed"}),
     # A rejection closes any ended print, and also recalls a released one.
     "rejected": frozenset({"completed", "failed", "aborted", "interrupted", "released"}),
     # A later print of the prescription takes the place of an ended or released one.
@@ -120,6 +149,11 @@ ENDED_KINDS: frozenset[EventKind] = frozenset({"completed", "failed", "aborted",
 LOG_KINDS: tuple[EventKind, ...] = ("progress", "lines")
 """The kinds of the print log, which carry ``last_acked``."""
 
+QC_STEP_KINDS: frozenset[EventKind] = frozenset(
+    {"qc", "investigation_opened", "investigation_closed"}
+)
+"""The kinds :class:`QcStanding` follows, and whose rules need it."""
+
 _KIND_SET = frozenset(EVENT_KINDS)
 
 
@@ -128,6 +162,16 @@ class HasKind(Protocol):
 
     @property
     def kind(self) -> EventKind: ...
+
+
+class StoredEvent(HasKind, Protocol):
+    """An event with its place and data (an :class:`~doseprint.records.values.Event`)."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
 
 
 def is_event_kind(text: str) -> TypeGuard[EventKind]:
@@ -190,4 +234,101 @@ def transition_problem(state: RecordState, kind: EventKind) -> str | None:
         if kind == "released":
             return f"only a completed print can be released; this one is {state}"
         return f"'{kind}' cannot follow status '{state}'"
+    return None
+
+
+# ----------------------------------------------------------------------------------
+# Quality control: a failed QC is final unless investigated
+
+
+@dataclass(frozen=True)
+class QcStanding:
+    """Where a record's quality control stands after its ``qc`` and investigation events.
+
+    Attributes
+    ----------
+    latest_qc_seq : int or None
+        ``seq`` of the latest ``qc`` event; None before any.
+    latest_qc_passed : bool or None
+        Whether that QC passed (its ``data["passed"] is True``); None before any.
+    investigation_seq : int or None
+        ``seq`` of the ``investigation_opened`` event of the open investigation; None
+        when none is open.
+    """
+
+    latest_qc_seq: int | None = None
+    latest_qc_passed: bool | None = None
+    investigation_seq: int | None = None
+
+    @property
+    def investigation_open(self) -> bool:
+        """Whether an investigation is open."""
+        return self.investigation_seq is not None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the latest QC failed."""
+        return self.latest_qc_passed is False
+
+    def after(self, event: StoredEvent) -> QcStanding:
+        """The standing once ``event`` is added (unchanged for other kinds)."""
+        if event.kind == "qc":
+            passed = event.data.get("passed") is True
+            return QcStanding(event.seq, passed, self.investigation_seq)
+        if event.kind == "investigation_opened":
+            return QcStanding(self.latest_qc_seq, self.latest_qc_passed, event.seq)
+        if event.kind == "investigation_closed":
+            return QcStanding(self.latest_qc_seq, self.latest_qc_passed, None)
+        return self
+
+
+def qc_standing(events: Iterable[StoredEvent]) -> QcStanding:
+    """The QC standing a record's events (in order) lead to."""
+    standing = QcStanding()
+    for event in events:
+        standing = standing.after(event)
+    return standing
+
+
+def qc_step_problem(standing: QcStanding, kind: EventKind) -> str | None:
+    """Why an investigation event of ``kind`` may not follow ``standing``, or None.
+
+    An investigation is opened on a failed latest QC, one at a time, and closed only
+    while open. Other kinds: None (see :func:`retest_problem` for ``qc``).
+    """
+    if kind == "investigation_opened":
+        if standing.investigation_open:
+            return (f"an investigation is already open (event {standing.investigation_seq}); "
+                    "close it first")
+        if standing.latest_qc_passed is None:
+            return "there is no QC to investigate"
+        if not standing.failed:
+            return (f"the latest QC (event {standing.latest_qc_seq}) passed; an investigation "
+                    "is opened on a failed QC")
+    if kind == "investigation_closed" and not standing.investigation_open:
+        return "no investigation is open"
+    return None
+
+
+def retest_problem(standing: QcStanding, kind: EventKind) -> str | None:
+    """Why a ``qc`` may not follow ``standing`` (its latest QC failed and no investigation
+    is open), or None. Checked on append only (see the module docstring)."""
+    if kind == "qc" and standing.failed and not standing.investigation_open:
+        return (f"the latest QC (event {standing.latest_qc_seq}) failed, and a failed QC is "
+                "final: it can be weighed again only while an investigation is open")
+    return None
+
+
+def release_problem(standing: QcStanding) -> str | None:
+    """Why a completed record with this QC standing may not be released, or None.
+
+    The reason starts so that ``f"record {id} {reason}"`` reads: "has no QC", "failed
+    QC …", "has an open investigation …".
+    """
+    if standing.latest_qc_passed is None:
+        return "has no QC"
+    if standing.failed:
+        return f"failed QC (event {standing.latest_qc_seq})"
+    if standing.investigation_open:
+        return f"has an open investigation (event {standing.investigation_seq})"
     return None

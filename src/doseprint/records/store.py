@@ -51,7 +51,8 @@ from doseprint.records.people import (
     people_problems,
     policy_of,
 )
-from doseprint.records.prescriptions import release_problem, review_print
+from doseprint.records.prescriptions import release_problem as newer_print_problem
+from doseprint.records.prescriptions import review_print
 from doseprint.records.signing import KeyRing, Signer, signature_problem
 from doseprint.records.site import (
     SITE_CHAIN_ID,
@@ -64,11 +65,17 @@ from doseprint.records.site import (
 )
 from doseprint.records.states import (
     DECISION_KINDS,
+    QC_STEP_KINDS,
     STATUS_KINDS,
     DecisionKind,
     EventKind,
+    QcStanding,
     RecordState,
     is_event_kind,
+    qc_standing,
+    qc_step_problem,
+    release_problem,
+    retest_problem,
     state_after,
     transition_problem,
 )
@@ -622,7 +629,10 @@ class RecordStore:
         Raises
         ------
         InputError
-            Unknown or ambiguous record id; empty actor or meaning.
+            Unknown or ambiguous record id; empty actor, meaning, reason or outcome; a QC
+            step out of turn (:func:`~doseprint.records.states.qc_step_problem`,
+            :func:`~doseprint.records.states.retest_problem`: a ``qc`` after a failed one
+            with no investigation open, an investigation without a failed QC …).
         ResultError
             The event is not allowed in the record's status (e.g. a release of a print
             that did not complete).
@@ -668,6 +678,9 @@ class RecordStore:
         conn.lock_chain(record_id)
         seq, prev_hash = _head(conn, record_id)
         state = _current_state(conn, record_id)
+        # Read only when a QC step is added: the print log is appended often.
+        standing = (_qc_standing(conn, record_id)
+                    if any(kind in QC_STEP_KINDS for kind, _ in prepared) else QcStanding())
         written: list[Event] = []
         for kind, data in prepared:
             why = transition_problem(state, kind)
@@ -675,6 +688,17 @@ class RecordStore:
                 raise RecordStateError(
                     f"record {record_id}: cannot add '{kind}': {why}",
                     hint="`doseprint record show ID` shows the record's status.",
+                )
+            why = qc_step_problem(standing, kind) or retest_problem(standing, kind)
+            if why is not None:
+                # Refused like bad input (exit 2): the request does not fit the record's
+                # QC, and nothing is written.
+                raise InputError(
+                    f"record {record_id}: cannot add '{kind}': {why}",
+                    file=self._url,
+                    hint="`doseprint record show ID` shows its QC and investigations; "
+                    "`doseprint record investigate ID --by NAME --reason TEXT` opens one "
+                    "on a failed QC.",
                 )
             seq += 1
             event = _insert_event(
@@ -684,6 +708,7 @@ class RecordStore:
             written.append(event)
             prev_hash = event.hash
             state = state_after(state, kind)
+            standing = standing.after(event)
         self._sign_events(conn, written)
         if any(e.kind not in _UNSEALED_KINDS for e in written):
             self._seal_head(conn, written[-1])
@@ -759,8 +784,7 @@ class RecordStore:
         self, kind: DecisionKind, record_id: str, by: str, meaning: str,
         justification: str = "",
     ) -> Event:
-        if not by.strip():
-            raise InputError("the signer's name is empty", key="--by", file=self._url)
+        _check_signer(by, self._url)
         if not meaning.strip():
             raise InputError(
                 "the meaning of the signature is empty",
@@ -786,27 +810,22 @@ class RecordStore:
                 )
             if kind == "released" and _current_state(conn, full_id) == "completed":
                 # One prescription, one releasable batch, whatever wrote the records.
-                newer = release_problem(conn, full_id)
+                newer = newer_print_problem(conn, full_id)
                 if newer is not None:
                     raise RecordStateError(
                         f"record {full_id} cannot be released: {newer}",
                         hint="release the latest print of the prescription; reject the "
                              "others")
-                # Release needs a passed QC (Ph. Eur. 2.9.5 uniformity of mass), the latest
-                # one counting: a failed batch is never released.
-                row = conn.execute(
-                    f"SELECT {EVENT_COLUMNS} FROM events WHERE record_id = ? AND kind = 'qc'"
-                    " ORDER BY seq DESC LIMIT 1",
-                    (full_id,),
-                ).fetchone()
-                # The chain verified above, so a stored qc event reads.
-                if row is None or event_from_row(row).data.get("passed") is not True:
-                    why = "has no QC" if row is None else "failed QC"
+                # Release needs a passed QC (uniformity of mass, doses), the latest one
+                # counting, and no open investigation: a failed batch is never released.
+                why = release_problem(_qc_standing(conn, full_id))
+                if why is not None:
                     raise RecordStateError(
-                        f"record {full_id} {why}: only a completed, QC-passed record can be "
-                        "released",
+                        f"record {full_id} {why}: only a completed record whose latest QC "
+                        "passed, with no investigation open, can be released",
                         hint="weigh the tablets and run `doseprint record qc ID --mass-mg …`;"
-                        " a failed batch is rejected, not released",
+                        " a failed batch is rejected, or investigated (`doseprint record "
+                        "investigate`) and weighed again",
                     )
             return self._append_rows(conn, full_id, [(kind, data)], by)[0]
 
@@ -835,13 +854,97 @@ class RecordStore:
         InputError
             Unknown or ambiguous id, empty name or meaning.
         ResultError
-            The record's status is not ``completed``, it has no passed QC, or its
-            prescription was printed again since and that newer record is not rejected
-            (:func:`~doseprint.records.prescriptions.release_problem`).
+            The record's status is not ``completed``, it has no QC, its latest QC failed,
+            an investigation is open (:func:`~doseprint.records.states.release_problem`),
+            or its prescription was printed again since and that newer record is not
+            rejected (:func:`~doseprint.records.prescriptions.release_problem`).
         RecordChainError
             The record's hash chain does not verify.
         """
         return self._decide("released", record_id, by, meaning, justification)
+
+    def open_investigation(self, record_id: str, reason: str, actor: str) -> Event:
+        """Open an investigation of a record's failed QC (``investigation_opened``).
+
+        While it is open the tablets may be weighed again (a new ``qc`` event; the
+        failed one stays) and the record cannot be released.
+
+        Parameters
+        ----------
+        record_id : str
+            Id or unique prefix.
+        reason : str
+            Why the failed QC is investigated (what is suspected).
+        actor : str
+            Who opens it (the role check, when there is one, goes here).
+
+        Returns
+        -------
+        Event
+            Its data: ``reason`` and ``failed_qc_seq``, the failed QC's ``seq``.
+
+        Raises
+        ------
+        InputError
+            Unknown or ambiguous id, empty name or reason, the latest QC did not fail
+            (or there is none), or an investigation is already open.
+        ResultError
+            The record is not ``completed``.
+        """
+        return self._investigation_step("investigation_opened", record_id, reason, actor)
+
+    def close_investigation(self, record_id: str, outcome: str, actor: str) -> Event:
+        """Close a record's open investigation (``investigation_closed``).
+
+        Whether the batch may then be released is decided by the latest QC, as always.
+
+        Parameters
+        ----------
+        record_id : str
+            Id or unique prefix.
+        outcome : str
+            What the investigation found and decided.
+        actor : str
+            Who closes it.
+
+        Returns
+        -------
+        Event
+            Its data: ``outcome`` and ``investigation_seq``, the ``seq`` of the
+            ``investigation_opened`` event it closes.
+
+        Raises
+        ------
+        InputError
+            Unknown or ambiguous id, empty name or outcome, or no investigation is open.
+        ResultError
+            The record is not ``completed``.
+        """
+        return self._investigation_step("investigation_closed", record_id, outcome, actor)
+
+    def _investigation_step(
+        self,
+        kind: Literal["investigation_opened", "investigation_closed"],
+        record_id: str,
+        text: str,
+        actor: str,
+    ) -> Event:
+        """Open or close an investigation: its reason or outcome, linked to the failed QC
+        or to the investigation it closes, checked against the QC standing under the
+        chain's lock."""
+        _check_signer(actor, self._url)
+        key = _NEEDS_TEXT[kind]
+        if not text.strip():
+            raise InputError(f"the {key} is empty: say what is investigated or found",
+                             key=f"--{key}", file=self._url)
+        with self._transaction() as conn:
+            full_id = self._resolve(conn, record_id)
+            conn.lock_chain(full_id)
+            standing = _qc_standing(conn, full_id)
+            link = (("failed_qc_seq", standing.latest_qc_seq) if kind == "investigation_opened"
+                    else ("investigation_seq", standing.investigation_seq))
+            data = _prepare_data(kind, {key: text.strip(), link[0]: link[1]}, self._url)
+            return self._append_rows(conn, full_id, [(kind, data)], actor)[0]
 
     def reject(self, record_id: str, by: str, meaning: str) -> Event:
         """Sign a record as rejected: an ended print, or a released one recalled.
@@ -1172,6 +1275,20 @@ def _check_actor(actor: str, url: str) -> None:
         )
 
 
+_NEEDS_TEXT: dict[str, str] = {
+    **{kind: "meaning" for kind in DECISION_KINDS},
+    "investigation_opened": "reason",
+    "investigation_closed": "outcome",
+}
+"""The data key (non-empty text) each kind must carry."""
+
+
+def _check_signer(by: str, url: str) -> None:
+    """A signature or QC decision names its signer (``--by``)."""
+    if not by.strip():
+        raise InputError("the signer's name is empty", key="--by", file=url)
+
+
 def _prepare_data(kind: str, data: Mapping[str, Any], url: str) -> JsonDict:
     """Check an event's kind and data and return the data as it will read back."""
     if not is_event_kind(kind) or kind == "created":
@@ -1180,10 +1297,11 @@ def _prepare_data(kind: str, data: Mapping[str, Any], url: str) -> JsonDict:
     plain = dict(data)
     if kind == "started" and "process" not in plain:
         plain["process"] = process_identity()
-    if kind in DECISION_KINDS:
-        meaning = plain.get("meaning")
-        if not isinstance(meaning, str) or not meaning.strip():
-            raise InputError(f"a '{kind}' event needs a meaning", key="meaning", file=url)
+    needed = _NEEDS_TEXT.get(kind)
+    if needed is not None:
+        text = plain.get(needed)
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"a '{kind}' event needs a {needed}", key=needed, file=url)
     if kind == "superseded":
         reason, by = plain.get("reason"), plain.get("superseded_by")
         if not isinstance(reason, str) or not reason.strip():
@@ -1233,6 +1351,17 @@ def _current_state(conn: Database, record_id: str) -> RecordState:
         (record_id, *STATUS_KINDS),
     ).fetchone()
     return _state_of(row[0] if row is not None else None)
+
+
+def _qc_standing(conn: Database, record_id: str) -> QcStanding:
+    """A record's QC standing, replayed from its stored QC steps."""
+    placeholders = ", ".join("?" for _ in QC_STEP_KINDS)
+    rows = conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE record_id = ?"
+        f" AND kind IN ({placeholders}) ORDER BY seq",
+        (record_id, *sorted(QC_STEP_KINDS)),
+    )
+    return qc_standing(_readable(rows))
 
 
 _STATUS_KIND_SQL = (
