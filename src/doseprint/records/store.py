@@ -46,6 +46,7 @@ from doseprint.records.dialect import (
 )
 from doseprint.records.liveness import process_alive, process_identity
 from doseprint.records.location import resolve_store_url
+from doseprint.records.lots import release_problems
 from doseprint.records.people import (
     SignInError,
     control_began,
@@ -734,6 +735,12 @@ class RecordStore:
                         hint="weigh the tablets and run `doseprint record qc ID --mass-mg …`;"
                         " a failed batch is rejected, not released",
                     )
+            stopped = release_problems(conn, full_id) if kind == "released" else []
+            if stopped:  # its material lots (records/lots.py)
+                raise RecordStateError(
+                    f"record {full_id} cannot be released: " + "; ".join(stopped),
+                    hint="a batch made from a blocked, unknown or missing lot is "
+                         "rejected, not released (`doseprint lot show LOT`)")
             return self._append_rows(conn, full_id, [(kind, data)], by)[0]
 
     def release(self, record_id: str, by: str, meaning: str, justification: str = "") -> Event:
