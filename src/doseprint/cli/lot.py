@@ -168,7 +168,9 @@ def lot_show(lot: str, formulation_id: str | None, db: str | None, as_json: bool
     if as_json:
         echo_json([x.to_json() for x in found] if len(found) > 1 else found[0].to_json())
         return
-    for x in found:
+    for i, x in enumerate(found):
+        if i:
+            click.echo()
         for key, value in x.to_json().items():
             if isinstance(value, dict):
                 value = ", ".join(f"{k} {v}" for k, v in value.items())

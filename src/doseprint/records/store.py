@@ -768,7 +768,9 @@ class RecordStore:
         InputError
             Unknown or ambiguous id, empty name or meaning.
         ResultError
-            The record's status is not ``completed``.
+            The record's status is not ``completed``, it has no passed QC, or its
+            material lots stop it (:func:`~doseprint.records.lots.release_problems`: a
+            lot blocked since the print; with accounts, a tool without a received lot).
         RecordChainError
             The record's hash chain does not verify.
         """
