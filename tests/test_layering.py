@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("job",),
     ("comms", "records"),
     ("report",),
-    ("compile", "printing"),
+    ("compile", "printing", "dispensing"),
     ("cli", "__main__"),
 )
 """Stages from the bottom up, each named by its package or top-level module (``__init__``:
@@ -37,7 +37,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 and from any below it. ``job`` holds the job folder's values and files (the manifest, its
 reading and writing, the dose check) and the prepare step; ``report`` (the clinician's
 preview and its still) reads the manifest; ``compile`` runs the whole pipeline, preview
-included, and ``printing`` streams a job and records it: both orchestrate the stages below them."""
+included, and ``printing`` streams a job and records it: both orchestrate the stages below them;
+``dispensing`` holds the checks where a job meets a patient (approved formulations, good
+lots), which ``printing`` and the CLI call."""
 
 KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 """Stages of one layer that import each other (none: the flow calibration, which writes

@@ -32,6 +32,7 @@ from doseprint.comms.preflight import plan_preflight
 from doseprint.comms.replies import Capability, HeaterReading, parse_reply, parse_temperatures
 from doseprint.comms.streamer import StreamEvent, StreamResult, safe_stop, stream_gcode
 from doseprint.comms.transport import SerialTransport
+from doseprint.dispensing import print_materials
 from doseprint.errors import (
     DoseCheckError,
     DoseprintError,
@@ -54,6 +55,7 @@ from doseprint.job.manifest import JobManifest, thaw_json
 from doseprint.job.verify import Verification, verify_job
 from doseprint.library import load_printers
 from doseprint.records.liveness import process_identity
+from doseprint.records.lots import check_lot_id
 from doseprint.records.states import EventKind
 from doseprint.records.store import RecordStore
 
@@ -162,6 +164,11 @@ def parse_lots(lots: Sequence[str], tools: int) -> dict[int, str]:
                                     f"{text!r} must look like T0=LOT-123"))
             continue
         tool = int(tool_text[1:])
+        try:
+            check_lot_id(lot, key="--lot")
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
         if tool >= tools:
             problems.append(Problem("command line", "--lot",
                                     f"{text!r}: the job uses tools T0..T{tools - 1}"))
@@ -203,8 +210,12 @@ def _sealed_gcode_text(path: Path, sha256: str) -> str:
 def record_content(
     job_dir: Path, job: JobManifest, port: str, baud: int, operator: str,
     lots: Mapping[int, str], verification: Verification,
+    lot_links: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The immutable content of a print's record (record.md "What a record holds").
+
+    ``lot_links`` adds to a tool's ``materials`` entry what it links of a lot the store
+    holds (:func:`doseprint.dispensing.print_materials`).
 
     Each tablet's doses are the ones proved from the G-code about to be sent
     (``verification``, the header's prescribed dose and the dose read from the moves),
@@ -244,7 +255,8 @@ def record_content(
                        "formulation_sha256": t.formulation_sha256,
                        "density_g_cm3": t.density_g_cm3,
                        "drug_loading": t.drug_loading,
-                       "lot": lots.get(t.tool)} for t in job.tools],
+                       "lot": lots.get(t.tool), **(lot_links or {}).get(t.tool, {})}
+                      for t in job.tools],
         "machine": {"printer": job.printer.id, "printer_sha256": job.printer.sha256,
                     "port": port, "baud": baud,
                     # Who prints: lets a later start mark the record interrupted even if
@@ -353,7 +365,10 @@ def print_job(
     ------
     InputError
         The job is invalid or changed since compile, its printer profile changed, a lot is
-        malformed, the store keeps nothing once closed (``:memory:``), or the job uses a
+        malformed or refused (:func:`~doseprint.dispensing.print_materials`: in a store
+        with accounts a tool without a received, unexpired, unblocked lot of its
+        formulation, or a formulation version not approved), the store keeps nothing once
+        closed (``:memory:``), or the job uses a
         command inside a tablet that the pre-flight cannot check on the profile's firmware
         (no record is created: nothing was attempted). Also a prescription printed
         before without ``supersede_reason``, or being printed now
@@ -415,6 +430,8 @@ def print_job(
                          "its record would be lost", file="command line", key="--db",
                          hint="Give a SQLite file or a postgresql:// URL (--db or "
                               "DOSEPRINT_DB).")
+    # Approved formulations and good lots, before the G-code is read or anything sent.
+    links = print_materials(store, job, str(job_dir / "job.json"), lot_map)
     baud = profile.baud if baud is None else baud
     gcode_path = job_dir / job.gcode.file
     text = _sealed_gcode_text(gcode_path, job.gcode.sha256)
@@ -432,7 +449,8 @@ def print_job(
     preflight = plan_preflight(program, profile.flavor)
     durations_s = plan_commands(commands, motion_limits(profile)).durations_s
 
-    content = record_content(job_dir, job, port, baud, operator, lot_map, verification)
+    content = record_content(job_dir, job, port, baud, operator, lot_map, verification,
+                             links)
     record_id = store.create_print(content, operator, supersede_reason)
     log.info("record %s created", record_id)
     transport = SerialTransport(port, baud)

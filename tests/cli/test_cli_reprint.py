@@ -22,9 +22,11 @@ import pytest
 
 from doseprint.cli import main
 from doseprint.comms.virtual import VirtualMarlin, serve_tcp
-from doseprint.job.folder import sha256_bytes
+from doseprint.job.folder import read_job, sha256_bytes
 from doseprint.job.keys import load_site_key
 from doseprint.records.accounts import add_user, sign_in
+from doseprint.records.approvals import approve_formulation
+from doseprint.records.lots import receive_lot
 from doseprint.records.store import open_store
 
 PASSWORDS = {"admin": "admin-secret-1", "bp": "pharmacist-secret-1",
@@ -200,6 +202,17 @@ def test_in_a_store_with_accounts_only_a_pharmacist_supersedes(
         admin = sign_in(store, "admin", PASSWORDS["admin"], "manage_users")
         add_user(store, "bp", "B. Pharmacist", ["pharmacist"], PASSWORDS["bp"], admin)
         add_user(store, "ct", "C. Technician", ["technician"], PASSWORDS["ct"], admin)
+        add_user(store, "qa", "Q. Quality", ["quality"], "quality-secret-1", admin)
+        # A store with accounts prints only approved formulations from received lots.
+        (tool,) = read_job(job).tools
+        approve_formulation(store, tool.formulation, tool.formulation_sha256,
+                            f"{tool.formulation}.toml", meaning="approved", by="qa",
+                            signer=sign_in(store, "qa", "quality-secret-1",
+                                           "approve_formulation"))
+        receive_lot(store, "LOT-1", formulation=tool.formulation,
+                    formulation_sha256=tool.formulation_sha256, expiry="2099-12-31",
+                    supplier="Acme", by="ct",
+                    signer=sign_in(store, "ct", PASSWORDS["ct"], "receive_lot"))
 
     def print_as(user: str, *more: str) -> tuple[int, str, str]:
         return run(capsys, monkeypatch, "print", job, "--port", port, "--db", db,

@@ -26,6 +26,7 @@ from doseprint.records.accounts import (
     sign_in,
 )
 from doseprint.records.anchor import anchor_problems, make_anchor
+from doseprint.records.lots import receive_lot
 from doseprint.records.people import PermissionRefusedError, SignInError, users_of
 from doseprint.records.policy import DEFAULT_POLICY, Policy, policy_from_json
 from doseprint.records.signing import Signer, site_signer
@@ -73,6 +74,11 @@ def site(backend: Backend) -> Iterator[Site]:
                                 ("ct", "C. Technician", "technician"),
                                 ("qa", "Q. Quality", "quality")]:
             add_user(store, uid, name, [role], PASSWORDS[uid], signer)
+        # The lot sample_content() names: a store with accounts releases only records
+        # whose lots were received into it (records/lots.py).
+        receive_lot(store, "ABC123", formulation="theophylline-hpc-30",
+                    formulation_sha256="ab" * 32, expiry="2099-12-31", supplier="Acme",
+                    by="ct", signer=sign_in(store, "ct", PASSWORDS["ct"], "receive_lot"))
         yield Site(store, backend, site_signer(load_site_key()))
 
 

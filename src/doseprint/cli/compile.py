@@ -7,10 +7,12 @@ from typing import cast
 
 import click
 
-from doseprint.cli.options import library_options, log
+from doseprint.cli.options import db_option, library_options, log
 from doseprint.cli.terminal import echo_line
+from doseprint.dispensing import check_dispensable, dispensing_approvals
 from doseprint.job.folder import check_out_dir
 from doseprint.job.keys import site_key_for_compile
+from doseprint.records.store import open_store
 from doseprint.typed import PRINT_ORDERS, PrintOrder
 
 
@@ -30,16 +32,23 @@ from doseprint.typed import PRINT_ORDERS, PrintOrder
 @click.option("--calibrations", "calibrations", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Flow calibrations file (also DOSEPRINT_CALIBRATIONS; "
                                  "default: calibrations.json in the user's data folder).")
+@click.option("--dispense", is_flag=True,
+              help="A job for a patient: refuse any formulation file whose version is not "
+                   "approved in the record store (`formulation approve`). Without it a "
+                   "compile is design work and needs no approval.")
+@db_option
 def compile_cmd(
     rx: Path, printer_id: str, out: Path, formulation_dirs: tuple[Path, ...],
     printer_dirs: tuple[Path, ...], layer_height: float | None, force: bool, stl: bool,
-    print_order: str | None, calibrations: Path | None,
+    print_order: str | None, calibrations: Path | None, dispense: bool, db: str | None,
 ) -> None:
     """Design, predict, slice and verify RX; write the job folder OUT.
 
     \b
     Example:
       doseprint compile rx-123.toml --printer generic-marlin-1x175 --out job-123
+      doseprint compile rx-123.toml --printer generic-marlin-1x175 --out job-123 \\
+          --dispense --db records.sqlite
     """
     # Imported when the command runs: the pipeline loads trimesh, scipy, shapely and
     # matplotlib (about 0.8 s), which every other command and `doseprint --help` would
@@ -49,12 +58,18 @@ def compile_cmd(
 
     check_out_dir(out, force)
     key = site_key_for_compile()  # before the work: a key that cannot be used stops it here
+    approvals = None
+    if dispense:  # the store is read before the work too: one out of reach stops it here
+        with open_store(db) as store:
+            approvals = dispensing_approvals(store)
     compiled = compile_prescription(
         rx, printer_id, formulation_dirs=formulation_dirs, printer_dirs=printer_dirs,
         layer_height_mm=layer_height, progress=lambda msg: log.info("compile: %s", msg),
         stl=stl, print_order=cast(PrintOrder | None, print_order),  # click.Choice checked it
         calibrations=calibrations or default_calibrations_path(),
     )
+    if approvals is not None:
+        check_dispensable(approvals, compiled.tools)  # the files it was designed with
     write_job(compiled, out, force=force, key=key)
     job = compiled.manifest
     for t in job.tablets:

@@ -26,6 +26,7 @@ from doseprint.cli.compile import compile_cmd
 from doseprint.cli.formulation import formulation_group
 from doseprint.cli.gcode import gcode_group
 from doseprint.cli.key import key_group
+from doseprint.cli.lot import lot_group
 from doseprint.cli.options import echo_json, json_requested, start_json_request
 from doseprint.cli.preview import preview_cmd
 from doseprint.cli.print import print_cmd
@@ -68,7 +69,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 for _command in (compile_cmd, release_cmd, gcode_group, preview_cmd, formulation_group,
                  calibrate_group, printer_group, print_cmd, virtual_printer_cmd, record_group,
-                 key_group, user_group):
+                 key_group, user_group, lot_group):
     cli.add_command(_command)
 
 

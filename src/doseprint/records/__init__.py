@@ -12,12 +12,14 @@ One module per concept, each importing only those listed before it:
 * :mod:`~doseprint.records.dialect` -- what differs between SQLite and PostgreSQL
 * :mod:`~doseprint.records.site` -- the site chain: people, lots, approvals, sealed heads
 * :mod:`~doseprint.records.people` -- accounts, Argon2 passwords, log-ins, who may sign what
+* :mod:`~doseprint.records.content` -- a record content's tablets and materials, read once
+* :mod:`~doseprint.records.lots` -- material lots received and blocked; checked at release
+* :mod:`~doseprint.records.approvals` -- formulation file versions approved for dispensing
 * :mod:`~doseprint.records.prescriptions` -- one prescription, one releasable batch:
   reprints need a reason and supersede the earlier records
 * :mod:`~doseprint.records.store` -- RecordStore, open_store, the one row-to-event parser
 * :mod:`~doseprint.records.accounts` -- sign in; add, change, disable users; set the policy
 * :mod:`~doseprint.records.anchor` -- the heads signed by the site key, kept elsewhere
-* :mod:`~doseprint.records.content` -- a record content's tablets and materials, read once
 * :mod:`~doseprint.records.qc` -- Ph. Eur. 2.9.5 uniformity of mass, estimated doses
 * :mod:`~doseprint.records.batch_report` -- the HTML batch report with a dispensing label
   (not :mod:`doseprint.report`, the preview of a job before it is printed)

@@ -46,6 +46,7 @@ from doseprint.records.dialect import (
 )
 from doseprint.records.liveness import process_alive, process_identity
 from doseprint.records.location import resolve_store_url
+from doseprint.records.lots import release_problems
 from doseprint.records.people import (
     control_began,
     people_problems,
@@ -827,6 +828,12 @@ class RecordStore:
                         " a failed batch is rejected, or investigated (`doseprint record "
                         "investigate`) and weighed again",
                     )
+            stopped = release_problems(conn, full_id) if kind == "released" else []
+            if stopped:  # its material lots (records/lots.py)
+                raise RecordStateError(
+                    f"record {full_id} cannot be released: " + "; ".join(stopped),
+                    hint="a batch made from a blocked, unknown or missing lot is "
+                         "rejected, not released (`doseprint lot show LOT`)")
             return self._append_rows(conn, full_id, [(kind, data)], by)[0]
 
     def release(self, record_id: str, by: str, meaning: str, justification: str = "") -> Event:
@@ -856,8 +863,10 @@ class RecordStore:
         ResultError
             The record's status is not ``completed``, it has no QC, its latest QC failed,
             an investigation is open (:func:`~doseprint.records.states.release_problem`),
-            or its prescription was printed again since and that newer record is not
-            rejected (:func:`~doseprint.records.prescriptions.release_problem`).
+            its prescription was printed again since and that newer record is not
+            rejected (:func:`~doseprint.records.prescriptions.release_problem`), or its
+            material lots stop it (:func:`~doseprint.records.lots.release_problems`: a
+            lot blocked since the print; with accounts, a tool without a received lot).
         RecordChainError
             The record's hash chain does not verify.
         """
