@@ -72,6 +72,7 @@ def main() -> None:
     make_people(db)
     for rx in sorted(HERE.glob("*.toml")) + sorted(HERE.glob("*.json")):
         doseprint("compile", str(rx), "--printer", printer_for(rx), "--out", str(OUT / rx.stem))
+    stock(db, OUT / PRINTED)
     doseprint("key", "verify", str(OUT / PRINTED))
     doseprint("gcode", "check", str(OUT / PRINTED))
 
@@ -95,6 +96,18 @@ def main() -> None:
     doseprint("record", "show", record_id, "--db", db)
     print(f"\nJob folders, the printer's log, the record store and the demo's site key are "
           f"in {OUT}/; open {OUT / PRINTED / 'preview.html'} for the clinician's preview.")
+
+
+def stock(db: str, job: Path) -> None:
+    """Before dispensing: quality approves the formulation the job was compiled from (its
+    file's hash) and a technician receives the material lot loaded in the printer."""
+    tool = json.loads((job / "job.json").read_text(encoding="utf-8"))["tools"][0]
+    doseprint("formulation", "approve", tool["formulation"], "--by", "qa", "--db", db,
+              "--meaning", "master formulation record approved for dispensing (demo)",
+              passwords=(PASSWORD["qa"],))
+    doseprint("lot", "add", "DEMO-LOT-1", "--formulation", tool["formulation"], "--expiry",
+              "2099-12-31", "--supplier", "Demo Filaments", "--by", "tech", "--db", db,
+              passwords=(PASSWORD["tech"],))
 
 
 def sign_off(db: str, record_id: str) -> None:

@@ -74,14 +74,24 @@ def test_a_signed_batch_from_print_to_anchor(job: Path, printer: str, tmp_path: 
     assert [u["id"] for u in listed] == ["admin", "bp", "ct", "qa"]
     assert all("password_hash" not in u for u in listed)
 
+    # Dispensing needs the formulation approved (by quality) and the lot received.
+    tool = json.loads((job / "job.json").read_text())["tools"][0]
+    out = doseprint("formulation", "approve", tool["formulation"], "--by", "qa", "--db", db,
+                    stdin=PW["qa"] + "\n")
+    assert out.returncode == 0, out.stderr
+    out = doseprint("lot", "add", "LOT-7", "--formulation", tool["formulation"], "--expiry",
+                    "2099-12-31", "--supplier", "Acme", "--by", "ct", "--db", db,
+                    stdin=PW["ct"] + "\n")
+    assert out.returncode == 0, out.stderr
+
     # A wrong password does not print; nothing is sent and the failure is on record.
     out = doseprint("print", str(job), "--port", printer, "--db", db, "--operator", "ct",
-                    stdin="not-my-password\n")
+                    "--lot", "T0=LOT-7", stdin="not-my-password\n")
     assert out.returncode == 2 and "cannot sign" in out.stderr, out.stderr
     assert json.loads(doseprint("record", "list", "--db", db, "--json").stdout) == []
 
     out = doseprint("print", str(job), "--port", printer, "--db", db, "--operator", "ct",
-                    stdin=PW["ct"] + "\n")
+                    "--lot", "T0=LOT-7", stdin=PW["ct"] + "\n")
     assert out.returncode == 0, out.stderr
     (summary,) = json.loads(doseprint("record", "list", "--db", db, "--json").stdout)
     rid = summary["id"]
