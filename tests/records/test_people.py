@@ -401,3 +401,22 @@ def test_an_anchor_by_an_untrusted_key_or_edited_is_refused(site: Site) -> None:
     anchor["records"] = anchor["records"][:-1]
     assert "altered" in anchor_problems(site.store, anchor, load_trust())[0]
     assert site.store.site_events(("anchor_exported",))[-1].actor == "qa"
+
+
+def test_an_unsigned_event_dated_before_the_accounts_is_caught(site: Site) -> None:
+    """A forged tail back-dated to before the first account does not pass as an old,
+    unsigned event: it follows signed events and is dated before them."""
+    from doseprint.records.chain import canonical_json, event_hash
+
+    record_id = printed_by(site)
+    (seq, digest), = site.backend.query(
+        "SELECT seq, hash FROM events WHERE record_id = ? ORDER BY seq DESC LIMIT 1",
+        (record_id,))
+    data = {"meaning": "released"}
+    utc = "2000-01-01T00:00:00.000Z"
+    new = event_hash(record_id, seq + 1, utc, "B. Pharmacist", "released", data, digest)
+    site.backend.execute(("INSERT INTO events (record_id, seq, utc, actor, kind, data,"
+                          " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (record_id, seq + 1, utc, "B. Pharmacist", "released",
+                           canonical_json(data), digest, new)))
+    assert any(f"event {seq + 1}" in p and "is not signed" in p for p in site.verify())

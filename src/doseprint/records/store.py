@@ -1227,17 +1227,26 @@ def _verify_signatures(conn: Database, record_id: str, ring: KeyRing,
             (record_id,))
     }
     problems = []
+    signed_before = False
+    previous_utc = ""
     for row in _event_rows(conn, record_id):
         event = event_from_row(row)  # the chain verified, so every row reads
         where = f"record {record_id}: event {event.seq} ({event.kind} at {event.utc})"
         found = signatures.pop(event.seq, None)
+        # In a store with accounts, an unsigned event is let through as written before the
+        # first account only if nothing says otherwise: not dated before the event it
+        # follows (a back-dated tail), and not after a signed one.
+        backdated = event.utc < previous_utc
+        previous_utc = max(previous_utc, event.utc)
         if found is None:
-            if (event.actor == SYSTEM_ACTOR and event.kind in _SYSTEM_KINDS) or (
-                    begun is None or event.utc < begun):
+            if event.actor == SYSTEM_ACTOR and event.kind in _SYSTEM_KINDS:
+                continue
+            if begun is None or (event.utc < begun and not backdated and not signed_before):
                 continue
             problems.append(f"{where}: is not signed, in a store with user accounts "
                             "(altered, or written around doseprint)")
             continue
+        signed_before = True
         signer, key_id, signature = found
         if signer != event.actor:
             problems.append(f"{where}: signed by {signer!r} but done by {event.actor!r}")
